@@ -1,0 +1,1 @@
+//! Synthetic discourse corpus generator (being written).

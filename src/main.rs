@@ -1,0 +1,38 @@
+//! The `prior` command line: parses arguments and calls the crates.
+//!
+//! Subcommands are grouped by the crate that does the work (`prior data
+//! ...` for prior-data, and so on), so `prior <group> --help` lists what one
+//! part of the system can do. Errors are printed as one readable chain and
+//! exit with status 1; nothing here panics on bad input.
+
+mod cmd_data;
+mod ui;
+
+use clap::{Parser, Subcommand};
+
+/// Alignment pretraining: build corpora of discourse categories, mix them
+/// deterministically, train, and measure misalignment.
+#[derive(Parser)]
+#[command(name = "prior", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Corpora: synthesize, tokenize, ingest, filter, inspect and verify.
+    #[command(subcommand)]
+    Data(cmd_data::DataCommand),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Data(cmd) => cmd_data::run(cmd),
+    };
+    if let Err(e) = result {
+        ui::print_error(&e);
+        std::process::exit(1);
+    }
+}
