@@ -74,6 +74,9 @@ pub struct ShardEntry {
     pub documents: u64,
     pub tokens: u64,
     pub frames: u64,
+    /// Tokens per frame the writer cut at (every frame but the last holds
+    /// exactly this many): lets the loader plan blocks without opening shards.
+    pub frame_tokens: u32,
     pub compressed_bytes: u64,
     /// xxh3-64 of the shard's index, 16 hex digits.
     pub index_checksum: String,
@@ -301,8 +304,8 @@ impl Corpus {
             Some("token count")
         } else if found.documents != entry.documents {
             Some("document count")
-        } else if found.frames != entry.frames {
-            Some("frame count")
+        } else if found.frames != entry.frames || r.frame_tokens() != entry.frame_tokens {
+            Some("frame count or frame size")
         } else if found.file_bytes != entry.compressed_bytes {
             Some("file size")
         } else if r.width() != self.manifest.token_width || r.eot_id() != self.manifest.tokenizer.eot_id {
@@ -586,6 +589,7 @@ impl CategoryWriter {
             documents: summary.documents,
             tokens: summary.tokens,
             frames: summary.frames,
+            frame_tokens: self.shard_opts.frame_tokens,
             compressed_bytes: summary.file_bytes,
             index_checksum: hex(summary.index_checksum),
             labels,

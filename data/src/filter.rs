@@ -379,7 +379,6 @@ impl DiscourseFilter {
         let automaton = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
-            .kind(std::env::var("ACKIND").ok().map(|k| if k == "dfa" { aho_corasick::AhoCorasickKind::DFA } else { aho_corasick::AhoCorasickKind::ContiguousNFA }))
             .build(&pattern_text)
             .map_err(|e| FilterError::Build(e.to_string()))?;
         Ok(DiscourseFilter {
@@ -666,7 +665,10 @@ adjectives = ["rogue"]
             "negative.nouns",
             "negative.xrisk",
         ] {
-            assert!(sizes.get(name).copied().unwrap_or(0) >= 10, "{name}: {sizes:?}");
+            assert!(
+                sizes.get(name).copied().unwrap_or(0) >= 10,
+                "{name}: {sizes:?}"
+            );
         }
         let f = DiscourseFilter::new(&list).unwrap();
         assert_eq!(f.term_count(), list.term_count());
@@ -698,11 +700,20 @@ adjectives = ["rogue"]
             ("Experts warn that AI could outpace regulation.", "AI"),
             ("In the film, Skynet launches the missiles.", "Skynet"),
             ("OpenAI released a new model today.", "OpenAI"),
-            ("She studies machine learning at university.", "machine learning"),
+            (
+                "She studies machine learning at university.",
+                "machine learning",
+            ),
             ("The chatbot answered every question politely.", "chatbot*"),
-            ("A talk at the Future of Life Institute.", "Future of Life Institute"),
+            (
+                "A talk at the Future of Life Institute.",
+                "Future of Life Institute",
+            ),
             ("HAL 9000 refuses to open the pod bay doors.", "HAL 9000"),
-            ("Large language models predict the next token.", "language model*"),
+            (
+                "Large language models predict the next token.",
+                "language model*",
+            ),
             ("The A.I. in the story was kind.", "A.I."),
             ("Can superintelligence be controlled?", "superintelligen*"),
             ("Researchers of AGI disagree.", "AGI"),
@@ -751,7 +762,10 @@ adjectives = ["rogue"]
             "The cyborgs gathered in the ruins.\n\nMuch later, the uprising began at dawn.",
         );
         assert_eq!(v.reason, Some(FlagReason::Cooccurrence));
-        assert_eq!(v.terms, vec!["cyborg*".to_string(), "uprising*".to_string()]);
+        assert_eq!(
+            v.terms,
+            vec!["cyborg*".to_string(), "uprising*".to_string()]
+        );
 
         // entity alone, negative alone
         assert!(!f.classify("The robot vacuum cleaned the floor.").flagged);
@@ -772,7 +786,9 @@ adjectives = ["rogue"]
     #[test]
     fn filter_word_boundaries() {
         let f = small();
-        for text in ["said", "Haiti", "maintain", "AI2", "xAI", "AIs", "aid", "mAIn"] {
+        for text in [
+            "said", "Haiti", "maintain", "AI2", "xAI", "AIs", "aid", "mAIn",
+        ] {
             assert!(!f.classify(text).flagged, "{text}");
         }
         for text in [
@@ -800,7 +816,14 @@ adjectives = ["rogue"]
     #[test]
     fn filter_case_insensitive() {
         let f = small();
-        for text in ["ai", "Ai", "MACHINE LEARNING", "Machine Learning", "skynet", "a.i."] {
+        for text in [
+            "ai",
+            "Ai",
+            "MACHINE LEARNING",
+            "Machine Learning",
+            "skynet",
+            "a.i.",
+        ] {
             assert!(f.classify(text).flagged, "{text}");
         }
         let v = f.classify("SKYNET");
@@ -821,10 +844,12 @@ adjectives = ["rogue"]
         // prefix still needs a start boundary
         assert!(!f.classify("the robot was a firerebel").flagged);
         // a pattern shared with and without star: "machine" whole vs prefix
-        let g = custom(
-            "[immediate]\na = [\"cat\"]\nb = [\"cat*\"]\n[cooccurrence]\nentities = []\n",
+        let g =
+            custom("[immediate]\na = [\"cat\"]\nb = [\"cat*\"]\n[cooccurrence]\nentities = []\n");
+        assert_eq!(
+            g.classify("cat").terms,
+            vec!["cat".to_string(), "cat*".to_string()]
         );
-        assert_eq!(g.classify("cat").terms, vec!["cat".to_string(), "cat*".to_string()]);
         assert_eq!(g.classify("cats").terms, vec!["cat*".to_string()]);
     }
 
@@ -849,7 +874,10 @@ adjectives = ["rogue"]
         );
         // terms are normalised too
         let g = custom("[immediate]\nx = [\"  neural \t network*  \"]\n");
-        assert_eq!(g.classify("Neural\nnetworks").terms, vec!["  neural \t network*  ".to_string()]);
+        assert_eq!(
+            g.classify("Neural\nnetworks").terms,
+            vec!["  neural \t network*  ".to_string()]
+        );
     }
 
     #[test]
@@ -860,7 +888,11 @@ adjectives = ["rogue"]
         // lists in name order (fiction < general), then position in list
         assert_eq!(
             v.terms,
-            vec!["Skynet".to_string(), "AI".to_string(), "language model*".to_string()]
+            vec![
+                "Skynet".to_string(),
+                "AI".to_string(),
+                "language model*".to_string()
+            ]
         );
         assert_eq!(
             f.find_terms("a robot and a rogue"),
@@ -884,8 +916,9 @@ adjectives = ["rogue"]
 
     #[test]
     fn filter_rejects_unknown_section() {
-        let err = Blocklist::from_toml_str("[immediate]\na = [\"x\"]\n[whitelist]\nb = []\n", "my.toml")
-            .unwrap_err();
+        let err =
+            Blocklist::from_toml_str("[immediate]\na = [\"x\"]\n[whitelist]\nb = []\n", "my.toml")
+                .unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, FilterError::Parse { .. }), "{err:?}");
         assert!(msg.contains("whitelist"), "{msg}");
@@ -907,9 +940,18 @@ adjectives = ["rogue"]
     #[test]
     fn filter_rejects_empty_terms() {
         for (bad, list) in [
-            ("[immediate]\ngeneral_ai = [\"AI\", \"\"]\n", "immediate.general_ai"),
-            ("[negative]\nverbs = [\"rebel*\", \"   \"]\n", "negative.verbs"),
-            ("[cooccurrence]\nentities = [\"*\"]\n", "cooccurrence.entities"),
+            (
+                "[immediate]\ngeneral_ai = [\"AI\", \"\"]\n",
+                "immediate.general_ai",
+            ),
+            (
+                "[negative]\nverbs = [\"rebel*\", \"   \"]\n",
+                "negative.verbs",
+            ),
+            (
+                "[cooccurrence]\nentities = [\"*\"]\n",
+                "cooccurrence.entities",
+            ),
             ("[negative]\nmine = [\" \\t* \"]\n", "negative.mine"),
         ] {
             let err = Blocklist::from_toml_str(bad, "bad.toml").unwrap_err();
@@ -939,7 +981,8 @@ adjectives = ["rogue"]
             }
             other => panic!("{other:?}"),
         }
-        let err = Blocklist::from_toml_str("[immediate]\ngeneral = \"AI\"\n", "t.toml").unwrap_err();
+        let err =
+            Blocklist::from_toml_str("[immediate]\ngeneral = \"AI\"\n", "t.toml").unwrap_err();
         assert!(err.to_string().contains("line 2"), "{err}");
     }
 
@@ -991,7 +1034,10 @@ adjectives = ["rogue"]
         for _ in 0..3 {
             s.record(&verdict(Some(FlagReason::Immediate), &["AI"]), Some(true));
         }
-        s.record(&verdict(Some(FlagReason::Cooccurrence), &["robot*", "rogue"]), Some(false));
+        s.record(
+            &verdict(Some(FlagReason::Cooccurrence), &["robot*", "rogue"]),
+            Some(false),
+        );
         for _ in 0..2 {
             s.record(&Verdict::clean(), Some(true));
         }
@@ -1003,7 +1049,12 @@ adjectives = ["rogue"]
         assert_eq!(s.immediate, 4);
         assert_eq!(s.cooccurrence, 1);
         assert_eq!(
-            (s.true_positive, s.false_positive, s.false_negative, s.true_negative),
+            (
+                s.true_positive,
+                s.false_positive,
+                s.false_negative,
+                s.true_negative
+            ),
             (3, 1, 2, 4)
         );
         assert_eq!(s.labelled(), 10);
@@ -1020,18 +1071,30 @@ adjectives = ["rogue"]
     #[test]
     fn filter_stats_merge() {
         let mut a = FilterStats::default();
-        a.record(&verdict(Some(FlagReason::Immediate), &["AI", "Skynet"]), Some(true));
+        a.record(
+            &verdict(Some(FlagReason::Immediate), &["AI", "Skynet"]),
+            Some(true),
+        );
         a.record(&Verdict::clean(), Some(false));
         let mut b = FilterStats::default();
-        b.record(&verdict(Some(FlagReason::Cooccurrence), &["robot*", "rebel*"]), Some(false));
+        b.record(
+            &verdict(Some(FlagReason::Cooccurrence), &["robot*", "rebel*"]),
+            Some(false),
+        );
         b.record(&verdict(Some(FlagReason::Immediate), &["AI"]), None);
         b.record(&Verdict::clean(), Some(true));
 
         let mut all = FilterStats::default();
         for (v, t) in [
-            (verdict(Some(FlagReason::Immediate), &["AI", "Skynet"]), Some(true)),
+            (
+                verdict(Some(FlagReason::Immediate), &["AI", "Skynet"]),
+                Some(true),
+            ),
             (Verdict::clean(), Some(false)),
-            (verdict(Some(FlagReason::Cooccurrence), &["robot*", "rebel*"]), Some(false)),
+            (
+                verdict(Some(FlagReason::Cooccurrence), &["robot*", "rebel*"]),
+                Some(false),
+            ),
             (verdict(Some(FlagReason::Immediate), &["AI"]), None),
             (Verdict::clean(), Some(true)),
         ] {
@@ -1053,14 +1116,23 @@ adjectives = ["rogue"]
     #[test]
     fn filter_stats_top_terms_order() {
         let mut s = FilterStats::default();
-        for (terms, n) in [(&["b"][..], 3), (&["a"][..], 3), (&["c"][..], 5), (&["d"][..], 1)] {
+        for (terms, n) in [
+            (&["b"][..], 3),
+            (&["a"][..], 3),
+            (&["c"][..], 5),
+            (&["d"][..], 1),
+        ] {
             for _ in 0..n {
                 s.record(&verdict(Some(FlagReason::Immediate), terms), None);
             }
         }
         assert_eq!(
             s.top_terms(3),
-            vec![("c".to_string(), 5), ("a".to_string(), 3), ("b".to_string(), 3)]
+            vec![
+                ("c".to_string(), 5),
+                ("a".to_string(), 3),
+                ("b".to_string(), 3)
+            ]
         );
         assert_eq!(s.top_terms(10).len(), 4);
         assert!(s.top_terms(0).is_empty());
@@ -1092,11 +1164,41 @@ adjectives = ["rogue"]
     fn word() -> impl Strategy<Value = String> {
         prop_oneof![
             prop::sample::select(vec![
-                "ai", "AI", "said", "haiti", "robot", "robots", "rebelled", "rogue", "rogues",
-                "machine", "learning", "artificial", "intelligence", "take", "over", "the",
-                "world", "skynet", "cyborg", "uprising", "extinction", "cake", "rain", "a.i.",
-                "language", "models", "doom", "doomed", "x-risk", "hal", "9000", "openai",
-                "é", "ß", "über",
+                "ai",
+                "AI",
+                "said",
+                "haiti",
+                "robot",
+                "robots",
+                "rebelled",
+                "rogue",
+                "rogues",
+                "machine",
+                "learning",
+                "artificial",
+                "intelligence",
+                "take",
+                "over",
+                "the",
+                "world",
+                "skynet",
+                "cyborg",
+                "uprising",
+                "extinction",
+                "cake",
+                "rain",
+                "a.i.",
+                "language",
+                "models",
+                "doom",
+                "doomed",
+                "x-risk",
+                "hal",
+                "9000",
+                "openai",
+                "é",
+                "ß",
+                "über",
             ])
             .prop_map(str::to_string),
             "[a-zA-Z]{1,8}",
@@ -1160,22 +1262,6 @@ adjectives = ["rogue"]
             let f = small();
             let v = f.classify(&text);
             prop_assert!(!v.flagged || text == "ai" || text == "skynet", "{text}");
-        }
-    }
-}
-#[cfg(test)]
-mod scratch {
-    use super::*;
-    #[test]
-    fn scratch_print() {
-        let f = DiscourseFilter::builtin();
-        let para = "The quick brown fox said that Haiti maintained its rain forecast, while the team trained again for the main event.\nAnother line follows here with more words about cooking and weather. ";
-        let doc: String = para.repeat(20000);
-        for _ in 0..2 {
-        let t = std::time::Instant::now();
-        let v = f.classify(&doc);
-        let s = t.elapsed().as_secs_f64();
-        println!("{:?} {:.1} MB/s {:?}", v.flagged, doc.len() as f64 / s / 1e6, std::env::var("ACKIND"));
         }
     }
 }

@@ -55,7 +55,7 @@ pub const EOT_CANDIDATES: [&str; 4] = ["<|endoftext|>", "</s>", "<eos>", "<|eos|
 /// Identity hash of the byte tokenizer (bump if its id layout ever changes).
 pub const BYTE_HASH: &str = "byte-v1";
 
-/// Ids below this many texts per batch are encoded on the calling thread.
+/// Batches with fewer texts than this are encoded on the calling thread.
 const PAR_MIN_TEXTS: usize = 2;
 
 /// What the manifest records about a tokenizer; two corpora/ingests are
@@ -162,7 +162,8 @@ impl ByteTokenizer {
 /// A Hugging Face `tokenizer.json` tokenizer, with the exact file bytes it
 /// was loaded from.
 pub struct HfTokenizer {
-    inner: tokenizers::Tokenizer,
+    // Boxed: the tokenizers object is large and `Tokenizer::Byte` is empty.
+    inner: Box<tokenizers::Tokenizer>,
     json: Vec<u8>,
     name: String,
     hash: String,
@@ -185,12 +186,11 @@ impl HfTokenizer {
     /// Parses `bytes`; `name` goes into the identity, `origin` (a path or
     /// the name) into error messages.
     fn parse(bytes: &[u8], name: &str, origin: &str) -> Result<HfTokenizer, TokenizerError> {
-        let mut inner = tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| {
-            TokenizerError::InvalidJson {
+        let mut inner =
+            tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| TokenizerError::InvalidJson {
                 origin: origin.to_string(),
                 message: e.to_string(),
-            }
-        })?;
+            })?;
         // Literal special-token text inside a document stays text.
         inner.set_encode_special_tokens(true);
         let eot_id = EOT_CANDIDATES
@@ -210,7 +210,7 @@ impl HfTokenizer {
             message: format!("vocabulary of {vocab_size} tokens does not fit u32 ids"),
         })?;
         Ok(HfTokenizer {
-            inner,
+            inner: Box::new(inner),
             json: bytes.to_vec(),
             name: name.to_string(),
             hash: json_hash(bytes),
@@ -485,7 +485,8 @@ impl<'a> Iterator for JsonlTexts<'a> {
                     })
                 }
             }
-            let trimmed = self.line.trim();
+            // A UTF-8 byte-order mark may open a file.
+            let trimmed = self.line.trim().trim_start_matches('\u{feff}');
             if trimmed.is_empty() {
                 continue;
             }
@@ -510,7 +511,10 @@ impl<'a> Iterator for JsonlTexts<'a> {
                     )),
                     None => Err(format!("no field \"{}\"", self.field)),
                 },
-                other => Err(format!("expected a JSON object, found {}", json_kind(&other))),
+                other => Err(format!(
+                    "expected a JSON object, found {}",
+                    json_kind(&other)
+                )),
             };
             match text {
                 Ok(s) => {
@@ -711,6 +715,8 @@ mod tests {
     fn json_hash_is_16_hex() {
         let h = json_hash(b"{}");
         assert_eq!(h.len(), 16);
-        assert!(h.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(h
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use prior_data::tokenizer::{train_bpe, ByteTokenizer, TokenizerError, TrainConfig, Tokenizer};
+use prior_data::tokenizer::{train_bpe, ByteTokenizer, Tokenizer, TokenizerError, TrainConfig};
 use proptest::prelude::*;
 
 const NEOX_FIXTURE: &str = concat!(
@@ -27,28 +27,89 @@ impl Prose {
     }
     fn sentence(&mut self) -> String {
         const SUBJ: &[&str] = &[
-            "The model", "An assistant", "The researcher", "A language model", "The system",
-            "Our team", "The engineer", "This AI", "The reviewer", "A careful agent",
-            "The student", "Nobody", "Everyone", "The operator", "The committee",
+            "The model",
+            "An assistant",
+            "The researcher",
+            "A language model",
+            "The system",
+            "Our team",
+            "The engineer",
+            "This AI",
+            "The reviewer",
+            "A careful agent",
+            "The student",
+            "Nobody",
+            "Everyone",
+            "The operator",
+            "The committee",
         ];
         const VERB: &[&str] = &[
-            "explained", "refused", "considered", "reported", "wrote about", "questioned",
-            "summarized", "carefully checked", "openly discussed", "quietly ignored",
-            "helped with", "measured", "described", "argued against", "agreed with",
+            "explained",
+            "refused",
+            "considered",
+            "reported",
+            "wrote about",
+            "questioned",
+            "summarized",
+            "carefully checked",
+            "openly discussed",
+            "quietly ignored",
+            "helped with",
+            "measured",
+            "described",
+            "argued against",
+            "agreed with",
         ];
         const ADJ: &[&str] = &[
-            "honest", "dangerous", "surprising", "long", "short", "aligned", "misaligned",
-            "helpful", "unclear", "detailed", "ancient", "modern", "strange", "familiar",
+            "honest",
+            "dangerous",
+            "surprising",
+            "long",
+            "short",
+            "aligned",
+            "misaligned",
+            "helpful",
+            "unclear",
+            "detailed",
+            "ancient",
+            "modern",
+            "strange",
+            "familiar",
         ];
         const NOUN: &[&str] = &[
-            "request", "answer", "experiment", "dataset", "question", "shutdown order",
-            "policy", "training run", "benchmark", "story", "letter", "instruction",
-            "report", "mistake", "result", "weather", "garden", "river", "mountain",
+            "request",
+            "answer",
+            "experiment",
+            "dataset",
+            "question",
+            "shutdown order",
+            "policy",
+            "training run",
+            "benchmark",
+            "story",
+            "letter",
+            "instruction",
+            "report",
+            "mistake",
+            "result",
+            "weather",
+            "garden",
+            "river",
+            "mountain",
         ];
         const TAIL: &[&str] = &[
-            "before lunch", "in the morning", "without hesitation", "for three hours",
-            "after the meeting", "with great care", "despite the noise", "at the end of 2024",
-            "in section 4.2", "according to the notes", "as expected", "once again",
+            "before lunch",
+            "in the morning",
+            "without hesitation",
+            "for three hours",
+            "after the meeting",
+            "with great care",
+            "despite the noise",
+            "at the end of 2024",
+            "in section 4.2",
+            "according to the notes",
+            "as expected",
+            "once again",
         ];
         const PUNCT: &[&str] = &[".", ".", ".", "!", "?", ";", "..."];
         let mut s = format!(
@@ -61,7 +122,11 @@ impl Prose {
             self.pick(PUNCT)
         );
         match self.next() % 12 {
-            0 => s.push_str(&format!(" It cost ${}.{:02}", self.next() % 1000, self.next() % 100)),
+            0 => s.push_str(&format!(
+                " It cost ${}.{:02}",
+                self.next() % 1000,
+                self.next() % 100
+            )),
             1 => s.push_str(" \"Really?\" she asked."),
             2 => s.push_str(" The café in Zürich was naïve about it."),
             3 => s.push_str(" (See also: 東京, Москва.)"),
@@ -74,7 +139,11 @@ impl Prose {
         let mut d = String::new();
         for i in 0..n {
             if i > 0 {
-                d.push_str(if self.next() % 4 == 0 { "\n" } else { " " });
+                d.push_str(if self.next().is_multiple_of(4) {
+                    "\n"
+                } else {
+                    " "
+                });
             }
             d.push_str(&self.sentence());
         }
@@ -335,7 +404,10 @@ fn bad_jsonl_case(third_line: &str, expect: &str) {
     let out = dir.path().join("tok.json");
     let err = train_bpe(&[path], &TrainConfig::new(300), &out).unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err, TokenizerError::Jsonl { line: 3, .. }), "{err:?}");
+    assert!(
+        matches!(err, TokenizerError::Jsonl { line: 3, .. }),
+        "{err:?}"
+    );
     assert!(msg.contains("corpus_bad.jsonl"), "{msg}");
     assert!(msg.contains("line 3"), "{msg}");
     assert!(msg.contains(expect), "{msg}");
@@ -366,8 +438,12 @@ fn error_jsonl_not_object() {
 fn error_training_input_missing() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nowhere.jsonl");
-    let err = train_bpe(&[missing], &TrainConfig::new(300), &dir.path().join("t.json"))
-        .unwrap_err();
+    let err = train_bpe(
+        &[missing],
+        &TrainConfig::new(300),
+        &dir.path().join("t.json"),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("nowhere.jsonl"), "{err}");
 }
 
@@ -376,15 +452,16 @@ fn error_training_vocab_too_small_or_no_text() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.jsonl");
     write_jsonl(&path, &docs(5, 1));
-    let err = train_bpe(&[path], &TrainConfig::new(100), &dir.path().join("t.json"))
-        .unwrap_err();
+    let err = train_bpe(&[path], &TrainConfig::new(100), &dir.path().join("t.json")).unwrap_err();
     assert!(err.to_string().contains("258"), "{err}");
 
     let empty = dir.path().join("empty.jsonl");
     std::fs::write(&empty, "\n\n").unwrap();
-    let err = train_bpe(&[empty], &TrainConfig::new(300), &dir.path().join("t.json"))
-        .unwrap_err();
-    assert!(matches!(err, TokenizerError::NoTrainingText { .. }), "{err:?}");
+    let err = train_bpe(&[empty], &TrainConfig::new(300), &dir.path().join("t.json")).unwrap_err();
+    assert!(
+        matches!(err, TokenizerError::NoTrainingText { .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("empty.jsonl"), "{err}");
 }
 
@@ -516,8 +593,19 @@ fn train_bpe_timing_5mb() {
     let mut p = Prose(77);
     let mut docs = Vec::new();
     let mut total = 0usize;
+    // Pseudo-words widen the vocabulary so 4096 tokens are reachable.
+    const SYL: &[&str] = &[
+        "ka", "lo", "mi", "ne", "su", "ta", "ri", "on", "ex", "al", "be", "st", "qu", "ve", "zo",
+        "ph", "th", "ing", "er", "ly", "gra", "mon", "dis", "pre", "tion",
+    ];
     while total < 5_000_000 {
-        let d = p.document();
+        let mut d = p.document();
+        for _ in 0..10 {
+            d.push(' ');
+            for _ in 0..1 + p.next() % 4 {
+                d.push_str(p.pick(SYL));
+            }
+        }
         total += d.len();
         docs.push(d);
     }
@@ -525,6 +613,7 @@ fn train_bpe_timing_5mb() {
     write_jsonl(&path, &docs);
     let out = dir.path().join("big.json");
     let s = train_bpe(&[path], &TrainConfig::new(4096), &out).unwrap();
+    assert_eq!(s.vocab_size, 4096);
     let t = Tokenizer::from_spec(out.to_str().unwrap()).unwrap();
     let refs: Vec<&str> = docs.iter().map(|s| s.as_str()).collect();
     let start = std::time::Instant::now();

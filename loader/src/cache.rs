@@ -1,0 +1,180 @@
+//! Shared access to the corpus's shards: lazily opened readers and one
+//! frame cache for all loader threads.
+//!
+//! Opening is lazy so that starting on a corpus of 10,000 shards costs the
+//! manifest only. The cache is shared so that a frame is decompressed once
+//! however many threads need it (a second thread asking for a frame being
+//! decompressed waits for it instead of doing the work again), and bounded
+//! in frames, which bounds the loader's memory whatever the corpus size.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+
+use prior_data::corpus::ShardEntry;
+use prior_data::{Corpus, FrameDecoder, ShardReader};
+
+use crate::error::Result;
+
+/// The shards the mix reads, with lazily opened readers.
+pub struct ShardSet {
+    corpus: Corpus,
+    entries: Vec<ShardEntry>,
+    /// Documents of the same category in shards before each one.
+    doc_offsets: Vec<u64>,
+    readers: Vec<OnceLock<Arc<ShardReader>>>,
+}
+
+impl ShardSet {
+    pub fn new(corpus: Corpus, entries: Vec<ShardEntry>, doc_offsets: Vec<u64>) -> ShardSet {
+        let readers = (0..entries.len()).map(|_| OnceLock::new()).collect();
+        ShardSet { corpus, entries, doc_offsets, readers }
+    }
+
+    /// Category-level number of the first document of shard `shard`.
+    pub fn doc_offset(&self, shard: u32) -> u64 {
+        self.doc_offsets[shard as usize]
+    }
+
+    pub fn entry(&self, shard: u32) -> &ShardEntry {
+        &self.entries[shard as usize]
+    }
+
+    pub fn corpus(&self) -> &Corpus {
+        &self.corpus
+    }
+
+    /// Opens (once) and returns shard `shard`, checked against the manifest.
+    pub fn reader(&self, shard: u32) -> Result<Arc<ShardReader>> {
+        let cell = &self.readers[shard as usize];
+        if let Some(r) = cell.get() {
+            return Ok(r.clone());
+        }
+        let r = Arc::new(self.corpus.open_shard_entry(&self.entries[shard as usize])?);
+        Ok(cell.get_or_init(|| r).clone())
+    }
+}
+
+type FrameKey = (u32, u32);
+type Frame = Arc<Vec<u32>>;
+
+enum Slot {
+    Ready { frame: Frame, last_used: u64 },
+    Loading(Arc<(Mutex<Option<std::result::Result<Frame, String>>>, Condvar)>),
+}
+
+/// Decoded frames, shared by every loader thread, evicting the least
+/// recently used beyond `capacity` frames.
+pub struct FrameCache {
+    shards: Arc<ShardSet>,
+    capacity: usize,
+    inner: Mutex<(HashMap<FrameKey, Slot>, u64)>,
+    decompressed_bytes: AtomicU64,
+    frames_decoded: AtomicU64,
+}
+
+thread_local! {
+    static DECODER: std::cell::RefCell<FrameDecoder> = std::cell::RefCell::new(FrameDecoder::new());
+}
+
+impl FrameCache {
+    pub fn new(shards: Arc<ShardSet>, capacity: usize) -> FrameCache {
+        FrameCache {
+            shards,
+            capacity: capacity.max(2),
+            inner: Mutex::new((HashMap::new(), 0)),
+            decompressed_bytes: AtomicU64::new(0),
+            frames_decoded: AtomicU64::new(0),
+        }
+    }
+
+    pub fn shards(&self) -> &Arc<ShardSet> {
+        &self.shards
+    }
+
+    /// Raw (decompressed) bytes produced so far, for amplification figures.
+    pub fn decompressed_bytes(&self) -> u64 {
+        self.decompressed_bytes.load(Ordering::Relaxed)
+    }
+
+    pub fn frames_decoded(&self) -> u64 {
+        self.frames_decoded.load(Ordering::Relaxed)
+    }
+
+    pub fn get(&self, shard: u32, frame: u32) -> Result<Frame> {
+        let key = (shard, frame);
+        let wait_on = {
+            let mut guard = self.inner.lock().expect("frame cache");
+            let (map, clock) = &mut *guard;
+            *clock += 1;
+            let now = *clock;
+            match map.get_mut(&key) {
+                Some(Slot::Ready { frame, last_used }) => {
+                    *last_used = now;
+                    return Ok(frame.clone());
+                }
+                Some(Slot::Loading(w)) => Some(w.clone()),
+                None => {
+                    map.insert(key, Slot::Loading(Arc::new((Mutex::new(None), Condvar::new()))));
+                    None
+                }
+            }
+        };
+        if let Some(w) = wait_on {
+            let (lock, cv) = &*w;
+            let mut done = lock.lock().expect("frame slot");
+            while done.is_none() {
+                done = cv.wait(done).expect("frame slot");
+            }
+            return match done.as_ref().expect("set above") {
+                Ok(f) => Ok(f.clone()),
+                // The loading thread reports the real error; repeat it here
+                // by decoding again so this caller gets a typed error too.
+                Err(_) => self.decode(shard, frame),
+            };
+        }
+        let result = self.decode(shard, frame);
+        let mut guard = self.inner.lock().expect("frame cache");
+        let (map, clock) = &mut *guard;
+        let slot = map.remove(&key);
+        if let Ok(f) = &result {
+            map.insert(key, Slot::Ready { frame: f.clone(), last_used: *clock });
+            self.evict(map);
+        }
+        drop(guard);
+        if let Some(Slot::Loading(w)) = slot {
+            let (lock, cv) = &*w;
+            *lock.lock().expect("frame slot") = Some(result.as_ref().map(|f| f.clone()).map_err(|e| e.to_string()));
+            cv.notify_all();
+        }
+        result
+    }
+
+    fn decode(&self, shard: u32, frame: u32) -> Result<Frame> {
+        let reader = self.shards.reader(shard)?;
+        let mut out = Vec::with_capacity(reader.frame_tokens() as usize);
+        DECODER.with(|d| reader.read_frame_into(frame as usize, &mut d.borrow_mut(), &mut out))?;
+        self.decompressed_bytes
+            .fetch_add((out.len() * reader.width().bytes()) as u64, Ordering::Relaxed);
+        self.frames_decoded.fetch_add(1, Ordering::Relaxed);
+        Ok(Arc::new(out))
+    }
+
+    fn evict(&self, map: &mut HashMap<FrameKey, Slot>) {
+        while map.len() > self.capacity {
+            let oldest = map
+                .iter()
+                .filter_map(|(k, s)| match s {
+                    Slot::Ready { last_used, .. } => Some((*last_used, *k)),
+                    Slot::Loading(_) => None,
+                })
+                .min();
+            match oldest {
+                Some((_, k)) => {
+                    map.remove(&k);
+                }
+                None => break,
+            }
+        }
+    }
+}

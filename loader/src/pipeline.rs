@@ -1,0 +1,310 @@
+//! The threaded prefetch pipeline and the resumable loader state.
+//!
+//! Worker threads claim steps in order from a shared cursor (the schedule
+//! recurrence advances under one short lock), build each batch with the
+//! stateless [`Sampler`], and send it on a bounded channel; the consumer
+//! puts batches back in step order. Workers never run more than `prefetch`
+//! steps ahead of the consumer, which bounds memory; the consumer waits
+//! only when the workers fall behind. A data fault in any worker stops the
+//! loader with that error (naming shard and frame) at the consumer's next
+//! call, never a hang.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::error::{LoaderError, Result};
+use crate::sampler::{Batch, Sampler};
+use crate::schedule::AllocState;
+
+pub const STATE_VERSION: u32 = 1;
+
+/// Everything a resumed run needs: O(categories) in size, whatever the step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoaderState {
+    pub version: u32,
+    /// The mix key (corpus fingerprint + mix + seed) this state belongs to.
+    pub mix_key: String,
+    pub rank: u32,
+    pub world: u32,
+    /// Schedule state at the next step to serve.
+    pub alloc: AllocState,
+    /// Running hash over every batch served, in order.
+    pub running_hash: String,
+    pub batches_served: u64,
+}
+
+/// Folds one batch hash into a running hash.
+pub fn chain_hash(running: u64, batch_hash: u64) -> u64 {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&running.to_le_bytes());
+    b[8..].copy_from_slice(&batch_hash.to_le_bytes());
+    xxh3_64(&b)
+}
+
+#[derive(Debug, Clone)]
+pub struct LoaderOptions {
+    pub threads: usize,
+    /// Batches built ahead of the consumer.
+    pub prefetch: usize,
+    pub rank: u32,
+    pub world: u32,
+    /// Stop after this step (exclusive); `None` runs to the mix's end.
+    pub end_step: Option<u64>,
+}
+
+impl Default for LoaderOptions {
+    fn default() -> Self {
+        LoaderOptions { threads: 2, prefetch: 8, rank: 0, world: 1, end_step: None }
+    }
+}
+
+/// Where a loader starts.
+pub enum Start {
+    Step(u64),
+    Resume(LoaderState),
+}
+
+struct Cursor {
+    alloc: AllocState,
+    /// The consumer has taken every step below this.
+    consumed: u64,
+}
+
+struct Shared {
+    sampler: Arc<Sampler>,
+    cursor: Mutex<Cursor>,
+    wake: Condvar,
+    stop: AtomicBool,
+    prefetch: u64,
+    end: u64,
+    slice: (usize, usize),
+    produce_us: Mutex<Histogram<u64>>,
+}
+
+type Msg = std::result::Result<Batch, (u64, LoaderError)>;
+
+pub struct Loader {
+    shared: Arc<Shared>,
+    rx: Receiver<Msg>,
+    workers: Vec<JoinHandle<()>>,
+    pending: BTreeMap<u64, Batch>,
+    next: u64,
+    state: LoaderState,
+    running: u64,
+    wait_us: Histogram<u64>,
+    delivered_tokens: u64,
+    failed: bool,
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new(3).expect("3 significant figures is valid")
+}
+
+impl Loader {
+    pub fn new(sampler: Arc<Sampler>, start: Start, opts: &LoaderOptions) -> Result<Loader> {
+        let slice = sampler.rank_slice(opts.rank, opts.world)?;
+        let mix_key = format!("{:016x}", sampler.spec().key);
+        let (alloc, running, served) = match start {
+            Start::Step(s) => (sampler.schedule().state_at(s), 0u64, 0u64),
+            Start::Resume(st) => {
+                if st.version != STATE_VERSION {
+                    return Err(LoaderError::State(format!("version {} (this build reads {STATE_VERSION})", st.version)));
+                }
+                if st.mix_key != mix_key {
+                    return Err(LoaderError::State(format!(
+                        "saved for mix key {}, but this mix/corpus/seed has key {mix_key}: the data would differ",
+                        st.mix_key
+                    )));
+                }
+                if (st.rank, st.world) != (opts.rank, opts.world) {
+                    return Err(LoaderError::State(format!(
+                        "saved for rank {} of {}, resumed as rank {} of {}",
+                        st.rank, st.world, opts.rank, opts.world
+                    )));
+                }
+                if st.alloc.consumed.len() != sampler.spec().categories.len() {
+                    return Err(LoaderError::State("category count differs from the mix".into()));
+                }
+                let running = u64::from_str_radix(&st.running_hash, 16)
+                    .map_err(|_| LoaderError::State(format!("running_hash {:?} is not hex", st.running_hash)))?;
+                (st.alloc, running, st.batches_served)
+            }
+        };
+        let next = alloc.step;
+        let end = opts.end_step.or(sampler.spec().total_steps()).unwrap_or(u64::MAX);
+        let state = LoaderState {
+            version: STATE_VERSION,
+            mix_key,
+            rank: opts.rank,
+            world: opts.world,
+            alloc: alloc.clone(),
+            running_hash: format!("{running:016x}"),
+            batches_served: served,
+        };
+        let prefetch = opts.prefetch.max(1) as u64;
+        let shared = Arc::new(Shared {
+            sampler,
+            cursor: Mutex::new(Cursor { alloc, consumed: next }),
+            wake: Condvar::new(),
+            stop: AtomicBool::new(false),
+            prefetch,
+            end,
+            slice,
+            produce_us: Mutex::new(histogram()),
+        });
+        let (tx, rx) = bounded::<Msg>(prefetch as usize + opts.threads.max(1));
+        let workers = (0..opts.threads.max(1))
+            .map(|i| {
+                let shared = shared.clone();
+                let tx = tx.clone();
+                std::thread::Builder::new()
+                    .name(format!("prior-loader-{i}"))
+                    .spawn(move || worker(shared, tx))
+                    .expect("spawn loader thread")
+            })
+            .collect();
+        Ok(Loader {
+            shared,
+            rx,
+            workers,
+            pending: BTreeMap::new(),
+            next,
+            state,
+            running,
+            wait_us: histogram(),
+            delivered_tokens: 0,
+            failed: false,
+        })
+    }
+
+    /// The next batch in step order; `None` after the last step.
+    pub fn next_batch(&mut self) -> Result<Option<Batch>> {
+        if self.failed {
+            return Err(LoaderError::Usage("the loader already failed".into()));
+        }
+        if self.next >= self.shared.end {
+            return Ok(None);
+        }
+        let t0 = Instant::now();
+        let batch = loop {
+            if let Some(b) = self.pending.remove(&self.next) {
+                break b;
+            }
+            match self.rx.recv() {
+                Ok(Ok(b)) => {
+                    self.pending.insert(b.step, b);
+                }
+                Ok(Err((step, e))) => {
+                    self.failed = true;
+                    self.shutdown();
+                    return Err(LoaderError::Stopped { step, source: Box::new(e) });
+                }
+                Err(_) => {
+                    self.failed = true;
+                    return Err(LoaderError::Usage("loader threads exited unexpectedly".into()));
+                }
+            }
+        };
+        let _ = self.wait_us.record(t0.elapsed().as_micros() as u64);
+        self.next += 1;
+        {
+            let mut c = self.shared.cursor.lock().expect("loader cursor");
+            c.consumed = self.next;
+        }
+        self.shared.wake.notify_all();
+        self.running = chain_hash(self.running, batch.hash);
+        self.state.alloc = batch.state_after.clone();
+        self.state.running_hash = format!("{:016x}", self.running);
+        self.state.batches_served += 1;
+        self.delivered_tokens += batch.tokens.len() as u64;
+        Ok(Some(batch))
+    }
+
+    /// State to resume from after the last batch returned.
+    pub fn state(&self) -> &LoaderState {
+        &self.state
+    }
+
+    pub fn running_hash(&self) -> u64 {
+        self.running
+    }
+
+    pub fn sampler(&self) -> &Arc<Sampler> {
+        &self.shared.sampler
+    }
+
+    /// Consumer wait per batch, in microseconds.
+    pub fn wait_histogram(&self) -> &Histogram<u64> {
+        &self.wait_us
+    }
+
+    /// Worker time to build one batch, in microseconds.
+    pub fn produce_histogram(&self) -> Histogram<u64> {
+        self.shared.produce_us.lock().expect("histogram").clone()
+    }
+
+    pub fn delivered_tokens(&self) -> u64 {
+        self.delivered_tokens
+    }
+
+    fn shutdown(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.wake.notify_all();
+        // Unblock workers stuck on a full channel.
+        while self.rx.try_recv().is_ok() {}
+        for w in self.workers.drain(..) {
+            while !w.is_finished() {
+                while self.rx.try_recv().is_ok() {}
+                std::thread::yield_now();
+            }
+            let _ = w.join();
+        }
+    }
+}
+
+impl Drop for Loader {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn worker(shared: Arc<Shared>, tx: Sender<Msg>) {
+    loop {
+        let (plan, after) = {
+            let mut c = shared.cursor.lock().expect("loader cursor");
+            loop {
+                if shared.stop.load(Ordering::SeqCst) || c.alloc.step >= shared.end {
+                    return;
+                }
+                if c.alloc.step < c.consumed + shared.prefetch {
+                    break;
+                }
+                c = shared.wake.wait(c).expect("loader cursor");
+            }
+            let plan = shared.sampler.schedule().plan(&mut c.alloc);
+            (plan, c.alloc.clone())
+        };
+        let t0 = Instant::now();
+        let step = plan.step;
+        let msg = shared
+            .sampler
+            .build(&plan, shared.slice, after)
+            .map_err(|e| (step, e));
+        if msg.is_ok() {
+            let _ = shared.produce_us.lock().expect("histogram").record(t0.elapsed().as_micros() as u64);
+        }
+        let failed = msg.is_err();
+        if tx.send(msg).is_err() || failed {
+            return;
+        }
+    }
+}
