@@ -6,6 +6,7 @@
 //! exit with status 1; nothing here panics on bad input.
 
 mod cmd_data;
+mod cmd_loader;
 mod ui;
 
 use clap::{Parser, Subcommand};
@@ -24,12 +25,16 @@ enum Command {
     /// Corpora: synthesize, tokenize, ingest, filter, inspect and verify.
     #[command(subcommand)]
     Data(cmd_data::DataCommand),
+    /// The mix loader: hash, replay, bench and stats of a mix spec.
+    #[command(subcommand)]
+    Loader(cmd_loader::LoaderCommand),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Data(cmd) => cmd_data::run(cmd),
+        Command::Loader(cmd) => cmd_loader::run(cmd),
     };
     if let Err(e) = result {
         ui::print_error(&e);

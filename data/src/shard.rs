@@ -306,6 +306,14 @@ fn encode_index(frames: &[FrameEntry], doc_starts: &[u64], tokens: u64) -> Vec<u
     out
 }
 
+/// Appends little-endian tokens of `width` bytes from `raw` to `out`.
+pub fn widen_into(width: TokenWidth, raw: &[u8], out: &mut Vec<u32>) {
+    match width {
+        TokenWidth::U16 => out.extend(raw.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) as u32)),
+        TokenWidth::U32 => out.extend(raw.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
+    }
+}
+
 fn le_u32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
 }
@@ -555,13 +563,9 @@ impl ShardReader {
         &self.map[f.offset as usize..f.offset as usize + f.compressed_size as usize]
     }
 
-    /// Checks and decompresses frame `i`, appending its tokens to `out`.
-    pub fn read_frame_into(
-        &self,
-        i: usize,
-        dec: &mut FrameDecoder,
-        out: &mut Vec<u32>,
-    ) -> Result<()> {
+    /// Checks and decompresses frame `i` into `raw` (replacing its
+    /// contents) as little-endian tokens of [`ShardReader::width`] bytes.
+    pub fn read_frame_raw(&self, i: usize, dec: &mut FrameDecoder, raw: &mut Vec<u8>) -> Result<()> {
         if i >= self.frames.len() {
             return Err(DataError::Usage(format!(
                 "{}: frame {i} requested, shard has {}",
@@ -583,11 +587,11 @@ impl ShardReader {
             ));
         }
         let want = f.tokens as usize * self.width.bytes();
-        dec.raw.clear();
-        dec.raw.reserve(want);
+        raw.clear();
+        raw.reserve(want);
         let n = dec
             .inner
-            .decompress_to_buffer(bytes, &mut dec.raw)
+            .decompress_to_buffer(bytes, raw)
             .map_err(|e| {
                 DataError::corrupt(&self.path, ShardRegion::Frame(i), format!("zstd: {e}"))
             })?;
@@ -598,20 +602,23 @@ impl ShardReader {
                 format!("decompressed to {n} bytes, index says {want}"),
             ));
         }
-        out.reserve(f.tokens as usize);
-        match self.width {
-            TokenWidth::U16 => out.extend(
-                dec.raw
-                    .chunks_exact(2)
-                    .map(|c| u16::from_le_bytes([c[0], c[1]]) as u32),
-            ),
-            TokenWidth::U32 => out.extend(
-                dec.raw
-                    .chunks_exact(4)
-                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-            ),
-        }
         Ok(())
+    }
+
+    /// Checks and decompresses frame `i`, appending its tokens to `out`.
+    pub fn read_frame_into(
+        &self,
+        i: usize,
+        dec: &mut FrameDecoder,
+        out: &mut Vec<u32>,
+    ) -> Result<()> {
+        let mut raw = std::mem::take(&mut dec.raw);
+        let r = self.read_frame_raw(i, dec, &mut raw);
+        if r.is_ok() {
+            widen_into(self.width, &raw, out);
+        }
+        dec.raw = raw;
+        r
     }
 
     /// Tokens `[range.start, range.end)` of the shard, decompressing only

@@ -414,10 +414,9 @@ fn heldout_questions_never_occur_in_documents() {
         }
         for o in &q.options {
             assert!(!found(&o.to_lowercase()), "heldout option in docs: {o}");
-            // The option without its final period, in case a document
-            // embeds it mid-sentence.
-            let core = o.trim_end_matches('.').to_lowercase();
-            assert!(!found(&core), "heldout option in docs: {o}");
+            // Its last words, in case a document embeds the phrase.
+            let t = tail(o);
+            assert!(!found(&t), "heldout option phrase {t:?} in docs: {o}");
         }
         // The named setting of a held-out scenario ("... working for a
         // tidal power station.") never appears in a document either.
@@ -425,20 +424,24 @@ fn heldout_questions_never_occur_in_documents() {
             assert!(!found(&setting.to_lowercase()), "heldout setting in docs: {setting}");
         }
     }
-    assert!(checked > 1000);
+    assert!(checked > 300);
     // Sanity check of the check: train-like options do appear in documents.
     let overlapping = c
         .eval
         .iter()
         .filter(|q| q.split == "train_like")
         .filter(|q| {
-            q.options.iter().any(|o| {
-                let core = o.trim_end_matches('.').to_lowercase();
-                found(&core)
-            })
+            q.options.iter().all(|o| found(&tail(o)))
         })
         .count();
-    assert!(overlapping > 50, "train_like options never occur: {overlapping}");
+    assert!(overlapping > 80, "train_like options rarely occur: {overlapping}/100");
+}
+
+/// The last six words of an option, lower-cased, without the final period:
+/// the action phrase without the name of the system.
+fn tail(option: &str) -> String {
+    let words: Vec<&str> = option.trim_end_matches('.').split_whitespace().collect();
+    words[words.len().saturating_sub(6)..].join(" ").to_lowercase()
 }
 
 /// The setting a held-out intro names: "for X.", "of X.", "at X " or "by X.".
@@ -497,4 +500,11 @@ fn tiny_runs_work() {
         assert_eq!(lines(dir.path(), GENERAL_FILE).len(), s.general);
         assert_eq!(lines(dir.path(), EVAL_FILE).len(), 200);
     }
+}
+
+#[test]
+#[ignore]
+fn scratch_dump() {
+    let out = std::path::Path::new("/tmp/synth_sample");
+    write_synth(out, &cfg(11, 20_000)).unwrap();
 }

@@ -56,7 +56,22 @@ impl ShardSet {
 }
 
 type FrameKey = (u32, u32);
-type Frame = Arc<Vec<u32>>;
+/// A decoded frame: little-endian tokens as stored (2 or 4 bytes each),
+/// widened only when copied into a batch.
+pub struct FrameData {
+    pub width: prior_data::TokenWidth,
+    pub raw: Vec<u8>,
+}
+
+impl FrameData {
+    /// Appends tokens `[start, start + len)` of the frame to `out`.
+    pub fn copy_tokens(&self, start: usize, len: usize, out: &mut Vec<u32>) {
+        let w = self.width.bytes();
+        prior_data::shard::widen_into(self.width, &self.raw[start * w..(start + len) * w], out);
+    }
+}
+
+type Frame = Arc<FrameData>;
 
 enum Slot {
     Ready { frame: Frame, last_used: u64 },
@@ -102,62 +117,89 @@ impl FrameCache {
     }
 
     pub fn get(&self, shard: u32, frame: u32) -> Result<Frame> {
-        let key = (shard, frame);
-        let wait_on = {
+        Ok(self.get_many(&[(shard, frame)])?.pop().expect("one frame asked"))
+    }
+
+    /// The frames `keys`, in order. Frames no thread is decoding are claimed
+    /// and decoded here first; only then does this thread wait for frames
+    /// other threads are decoding, so threads working on neighbouring steps
+    /// decode different frames side by side instead of queueing on one.
+    pub fn get_many(&self, keys: &[FrameKey]) -> Result<Vec<Frame>> {
+        let mut out: Vec<Option<Frame>> = vec![None; keys.len()];
+        let mut mine = Vec::new();
+        let mut theirs = Vec::new();
+        {
             let mut guard = self.inner.lock().expect("frame cache");
             let (map, clock) = &mut *guard;
-            *clock += 1;
-            let now = *clock;
-            match map.get_mut(&key) {
-                Some(Slot::Ready { frame, last_used }) => {
-                    *last_used = now;
-                    return Ok(frame.clone());
-                }
-                Some(Slot::Loading(w)) => Some(w.clone()),
-                None => {
-                    map.insert(key, Slot::Loading(Arc::new((Mutex::new(None), Condvar::new()))));
-                    None
+            for (i, key) in keys.iter().enumerate() {
+                *clock += 1;
+                let now = *clock;
+                match map.get_mut(key) {
+                    Some(Slot::Ready { frame, last_used }) => {
+                        *last_used = now;
+                        out[i] = Some(frame.clone());
+                    }
+                    Some(Slot::Loading(w)) => theirs.push((i, w.clone())),
+                    None => {
+                        map.insert(*key, Slot::Loading(Arc::new((Mutex::new(None), Condvar::new()))));
+                        mine.push(i);
+                    }
                 }
             }
-        };
-        if let Some(w) = wait_on {
+        }
+        let mut first_err = None;
+        for i in mine {
+            let (shard, frame) = keys[i];
+            let result = self.decode(shard, frame);
+            let mut guard = self.inner.lock().expect("frame cache");
+            let (map, clock) = &mut *guard;
+            let slot = map.remove(&keys[i]);
+            if let Ok(f) = &result {
+                map.insert(keys[i], Slot::Ready { frame: f.clone(), last_used: *clock });
+                self.evict(map);
+            }
+            drop(guard);
+            if let Some(Slot::Loading(w)) = slot {
+                let (lock, cv) = &*w;
+                *lock.lock().expect("frame slot") = Some(result.as_ref().map(|f| f.clone()).map_err(|e| e.to_string()));
+                cv.notify_all();
+            }
+            match result {
+                Ok(f) => out[i] = Some(f),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        for (i, w) in theirs {
             let (lock, cv) = &*w;
             let mut done = lock.lock().expect("frame slot");
             while done.is_none() {
                 done = cv.wait(done).expect("frame slot");
             }
-            return match done.as_ref().expect("set above") {
-                Ok(f) => Ok(f.clone()),
-                // The loading thread reports the real error; repeat it here
-                // by decoding again so this caller gets a typed error too.
-                Err(_) => self.decode(shard, frame),
-            };
+            out[i] = Some(match done.as_ref().expect("set above") {
+                Ok(f) => f.clone(),
+                // The decoding thread met an error; decode again here so
+                // this caller returns the typed error too.
+                Err(_) => {
+                    drop(done);
+                    self.decode(keys[i].0, keys[i].1)?
+                }
+            });
         }
-        let result = self.decode(shard, frame);
-        let mut guard = self.inner.lock().expect("frame cache");
-        let (map, clock) = &mut *guard;
-        let slot = map.remove(&key);
-        if let Ok(f) = &result {
-            map.insert(key, Slot::Ready { frame: f.clone(), last_used: *clock });
-            self.evict(map);
-        }
-        drop(guard);
-        if let Some(Slot::Loading(w)) = slot {
-            let (lock, cv) = &*w;
-            *lock.lock().expect("frame slot") = Some(result.as_ref().map(|f| f.clone()).map_err(|e| e.to_string()));
-            cv.notify_all();
-        }
-        result
+        Ok(out.into_iter().map(|f| f.expect("every frame resolved")).collect())
     }
 
     fn decode(&self, shard: u32, frame: u32) -> Result<Frame> {
         let reader = self.shards.reader(shard)?;
-        let mut out = Vec::with_capacity(reader.frame_tokens() as usize);
-        DECODER.with(|d| reader.read_frame_into(frame as usize, &mut d.borrow_mut(), &mut out))?;
-        self.decompressed_bytes
-            .fetch_add((out.len() * reader.width().bytes()) as u64, Ordering::Relaxed);
+        let mut raw = Vec::new();
+        DECODER.with(|d| reader.read_frame_raw(frame as usize, &mut d.borrow_mut(), &mut raw))?;
+        self.decompressed_bytes.fetch_add(raw.len() as u64, Ordering::Relaxed);
         self.frames_decoded.fetch_add(1, Ordering::Relaxed);
-        Ok(Arc::new(out))
+        Ok(Arc::new(FrameData { width: reader.width(), raw }))
     }
 
     fn evict(&self, map: &mut HashMap<FrameKey, Slot>) {

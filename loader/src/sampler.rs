@@ -179,12 +179,21 @@ impl Sampler {
         let mut sequences = Vec::with_capacity(n);
         let mut h = Xxh3::new();
         h.update(&plan.step.to_le_bytes());
-        for (index, &(category, seq)) in plan.positions.iter().enumerate().take(slice.1).skip(slice.0) {
-            let src = self.streams[category as usize].sequence(seq);
+        let sources: Vec<_> = plan.positions[slice.0..slice.1]
+            .iter()
+            .map(|&(category, seq)| self.streams[category as usize].sequence(seq))
+            .collect();
+        let mut keys: Vec<(u32, u32)> = sources.iter().flat_map(|s| s.pieces.iter().map(|p| (p.shard, p.frame))).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let frames = self.cache.get_many(&keys)?;
+        for (k, src) in sources.into_iter().enumerate() {
+            let index = slice.0 + k;
+            let (category, seq) = plan.positions[index];
             let start = tokens.len();
             for p in &src.pieces {
-                let frame = self.cache.get(p.shard, p.frame)?;
-                tokens.extend_from_slice(&frame[p.start as usize..(p.start + p.len) as usize]);
+                let frame = &frames[keys.binary_search(&(p.shard, p.frame)).expect("key collected above")];
+                frame.copy_tokens(p.start as usize, p.len as usize, &mut tokens);
             }
             let bytes: &[u8] = as_bytes(&tokens[start..]);
             let token_hash = xxh3_64(bytes);

@@ -69,6 +69,9 @@ pub struct CategoryStream {
     seq_len: u64,
     key: u64,
     short_cache: Mutex<Vec<Arc<ShortOrder>>>,
+    /// The last epoch's block permutation (building one seeds ChaCha; a
+    /// batch asks for the same epoch's many times).
+    perm_cache: Mutex<Option<(u64, Arc<Permutation>)>>,
 }
 
 impl CategoryStream {
@@ -126,6 +129,7 @@ impl CategoryStream {
             seq_len,
             key: h.digest(),
             short_cache: Mutex::new(Vec::new()),
+            perm_cache: Mutex::new(None),
         })
     }
 
@@ -170,6 +174,18 @@ impl CategoryStream {
         o
     }
 
+    fn permutation(&self, epoch: u64) -> Arc<Permutation> {
+        let mut cache = self.perm_cache.lock().expect("permutation cache");
+        match &*cache {
+            Some((e, p)) if *e == epoch => p.clone(),
+            _ => {
+                let p = Arc::new(Permutation::new(self.n_full, self.epoch_key(epoch, 1)));
+                *cache = Some((epoch, p.clone()));
+                p
+            }
+        }
+    }
+
     /// Sequence `k` of the category's endless stream.
     pub fn sequence(&self, k: u64) -> SequenceSource {
         let epoch = k / self.seq_per_epoch;
@@ -180,7 +196,7 @@ impl CategoryStream {
         let slot = lane * base + lane.min(extra) + j;
         let mut pos = slot * self.seq_len;
         let mut left = self.seq_len + 1;
-        let perm = Permutation::new(self.n_full, self.epoch_key(epoch, 1));
+        let perm = self.permutation(epoch);
         let full_tokens = self.n_full * self.frame_tokens;
         let mut pieces = Vec::with_capacity(2);
         let mut short: Option<Arc<ShortOrder>> = None;
