@@ -100,9 +100,9 @@ pub struct IngestArgs {
     /// Tokens per zstd frame.
     #[arg(long, default_value_t = DEFAULT_FRAME_TOKENS)]
     frame_tokens: u32,
-    /// Upper bound on one shard file, in MiB.
-    #[arg(long, default_value_t = 256)]
-    max_shard_mib: u64,
+    /// Upper bound on one shard file: bytes, or with a unit (KiB, MiB, GiB).
+    #[arg(long, default_value = "256MiB", value_parser = parse_size)]
+    max_shard_size: u64,
     /// zstd compression level (1-19).
     #[arg(long, default_value_t = DEFAULT_ZSTD_LEVEL)]
     zstd_level: i32,
@@ -149,6 +149,37 @@ pub struct CatArgs {
     /// Print token ids instead of text.
     #[arg(long)]
     tokens: bool,
+}
+
+/// Parses `4096`, `64KiB`, `256MiB`, `1GiB` (also kB/MB/GB as powers of 1000).
+fn parse_size(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size such as 256MiB"))?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "kB" | "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        u => {
+            return Err(format!(
+                "unknown size unit {u:?} (use B, KiB, MiB, GiB, kB, MB, GB)"
+            ))
+        }
+    };
+    let v = n
+        .checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))?;
+    if v < 4096 {
+        return Err(format!("{s:?} is below the smallest shard size, 4KiB"));
+    }
+    Ok(v)
 }
 
 pub fn run(cmd: DataCommand) -> Result<()> {
@@ -214,9 +245,6 @@ fn run_ingest(a: IngestArgs) -> Result<()> {
         (None, true) => Corpus::open(&a.corpus)?.tokenizer()?,
         (None, false) => Tokenizer::byte(),
     };
-    if a.max_shard_mib == 0 {
-        bail!("--max-shard-mib must be at least 1");
-    }
     let opts = IngestOptions {
         category: a.category,
         text_field: a.text_field,
@@ -224,7 +252,7 @@ fn run_ingest(a: IngestArgs) -> Result<()> {
         write: WriteOptions {
             frame_tokens: a.frame_tokens,
             zstd_level: a.zstd_level,
-            max_shard_bytes: a.max_shard_mib << 20,
+            max_shard_bytes: a.max_shard_size,
         },
     };
     let total: u64 = a
@@ -307,7 +335,10 @@ fn run_filter(a: FilterArgs) -> Result<()> {
         "  by immediate term: {}, by entity + negative co-occurrence: {}",
         r.by_immediate_term, r.by_cooccurrence
     );
-    println!("  wrote categories {:?} and {:?}", r.kept_category, r.flagged_category);
+    println!(
+        "  wrote categories {:?} and {:?}",
+        r.kept_category, r.flagged_category
+    );
     if let (Some(p), Some(rc)) = (r.precision, r.recall) {
         println!(
             "  against ground truth ({} labelled documents): precision {:.3}, recall {:.3}",
@@ -315,7 +346,11 @@ fn run_filter(a: FilterArgs) -> Result<()> {
         );
     }
     if !r.top_terms.is_empty() {
-        let terms: Vec<String> = r.top_terms.iter().map(|(t, n)| format!("{t} ({n})")).collect();
+        let terms: Vec<String> = r
+            .top_terms
+            .iter()
+            .map(|(t, n)| format!("{t} ({n})"))
+            .collect();
         println!("  top terms: {}", terms.join(", "));
     }
     Ok(())
@@ -371,7 +406,11 @@ fn stats(a: StatsArgs) -> Result<()> {
             c.tokens,
             c.shards.len(),
             ui::human_bytes(c.compressed_bytes),
-            if c.tokens > 0 { c.compressed_bytes as f64 / c.tokens as f64 } else { 0.0 }
+            if c.tokens > 0 {
+                c.compressed_bytes as f64 / c.tokens as f64
+            } else {
+                0.0
+            }
         );
     }
     Ok(())
@@ -379,7 +418,12 @@ fn stats(a: StatsArgs) -> Result<()> {
 
 fn verify(a: VerifyArgs) -> Result<()> {
     let corpus = Corpus::open(&a.corpus)?;
-    let total: u64 = corpus.manifest().categories.values().map(|c| c.compressed_bytes).sum();
+    let total: u64 = corpus
+        .manifest()
+        .categories
+        .values()
+        .map(|c| c.compressed_bytes)
+        .sum();
     let bar = ui::bytes_bar(total, "verify", a.json);
     let r = corpus
         .verify(&mut |n| bar.inc(n))

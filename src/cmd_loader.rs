@@ -187,7 +187,12 @@ fn replay(a: ReplayArgs) -> Result<()> {
     for (i, v) in seqs.iter().enumerate() {
         println!(
             "\n#{} {} shard {} frame {} docs {} epoch {}",
-            v["index"], v["category"].as_str().unwrap_or(""), v["shard"].as_str().unwrap_or(""), v["frame"], v["docs"], v["epoch"]
+            v["index"],
+            v["category"].as_str().unwrap_or(""),
+            v["shard"].as_str().unwrap_or(""),
+            v["frame"],
+            v["docs"],
+            v["epoch"]
         );
         match (&tok, a.tokens) {
             (Some(t), false) => println!("{}", t.decode(b.sequence(i))?),
@@ -197,17 +202,22 @@ fn replay(a: ReplayArgs) -> Result<()> {
     Ok(())
 }
 
-fn peak_rss_bytes() -> u64 {
+/// A field of /proc/self/status in bytes (0 where there is no /proc).
+fn proc_status_bytes(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<u64>().ok())
         })
         .map(|kb| kb * 1024)
         .unwrap_or(0)
+}
+
+fn peak_rss_bytes() -> u64 {
+    proc_status_bytes("VmHWM:")
 }
 
 /// Single-thread zstd decompression of the mix's shards, frame by frame,
@@ -261,20 +271,50 @@ fn bench(a: BenchArgs) -> Result<()> {
     let mut frames_per_batch = 0u64;
     let mut batches = 0u64;
     while let Some(b) = loader.next_batch()? {
-        let distinct: HashSet<(u32, u32)> =
-            b.sequences.iter().flat_map(|s| s.pieces.iter().map(|p| (p.shard, p.frame))).collect();
+        let distinct: HashSet<(u32, u32)> = b
+            .sequences
+            .iter()
+            .flat_map(|s| s.pieces.iter().map(|p| (p.shard, p.frame)))
+            .collect();
         frames_per_batch += distinct.len() as u64;
         batches += 1;
         bar.inc(1);
     }
     let secs = t0.elapsed().as_secs_f64();
     bar.finish_and_clear();
+    let rss_anon = proc_status_bytes("RssAnon:");
+    let rss_file = proc_status_bytes("RssFile:");
     let delivered = loader.delivered_tokens();
+    let wait = loader.wait_histogram().clone();
+    let produce = loader.produce_histogram();
+    let served = loader.state().clone();
+    drop(loader);
+
+    // Resume far into a run: a state at step 10^7 (computed untimed), then
+    // time building a loader from it and receiving its first batch.
+    let far = 10_000_000u64;
+    let t_cold = Instant::now();
+    let alloc = sampler.schedule().state_at(far);
+    let cold_ms = t_cold.elapsed().as_secs_f64() * 1e3;
+    let far_state = prior_loader::LoaderState {
+        alloc,
+        batches_served: far,
+        ..served
+    };
+    let far_opts = LoaderOptions {
+        end_step: Some(far + 1),
+        ..opts.clone()
+    };
+    let t_resume = Instant::now();
+    let mut resumed = Loader::new(sampler.clone(), Start::Resume(far_state), &far_opts)?;
+    let resume_ms = t_resume.elapsed().as_secs_f64() * 1e3;
+    resumed.next_batch()?;
+    let resume_first_batch_ms = t_resume.elapsed().as_secs_f64() * 1e3;
+    let one_batch_ms = resumed.produce_histogram().max() as f64 / 1e3;
+    drop(resumed);
     let tokens_per_s = delivered as f64 / secs;
     let decompressed = sampler.cache().decompressed_bytes();
     let amplification = decompressed as f64 / (delivered * width) as f64;
-    let wait = loader.wait_histogram();
-    let produce = loader.produce_histogram();
     let result = json!({
         "mix": a.mix,
         "steps": batches,
@@ -296,7 +336,15 @@ fn bench(a: BenchArgs) -> Result<()> {
         "produce_p50_us": produce.value_at_quantile(0.5),
         "produce_p99_us": produce.value_at_quantile(0.99),
         "rss_bytes": peak_rss_bytes(),
+        "rss_anon_bytes": rss_anon,
+        "rss_file_bytes": rss_file,
         "open_seconds": open_s,
+        "shards": sampler.shards().len(),
+        "resume_step": far,
+        "resume_ms": resume_ms,
+        "resume_first_batch_ms": resume_first_batch_ms,
+        "one_batch_ms": one_batch_ms,
+        "cold_start_ms": cold_ms,
     });
     if a.json {
         return ui::print_json(&result);
@@ -327,7 +375,17 @@ fn bench(a: BenchArgs) -> Result<()> {
         produce.value_at_quantile(0.5),
         produce.value_at_quantile(0.99)
     );
-    println!("peak RSS {}, mix open {:.3} s", ui::human_bytes(peak_rss_bytes()), open_s);
+    println!(
+        "peak RSS {} (at the end: {} heap, {} mapped shard pages); mix open {:.4} s over {} shards",
+        ui::human_bytes(peak_rss_bytes()),
+        ui::human_bytes(rss_anon),
+        ui::human_bytes(rss_file),
+        open_s,
+        sampler.shards().len()
+    );
+    println!(
+        "resume at step {far}: loader ready in {resume_ms:.3} ms, first batch after {resume_first_batch_ms:.2} ms (one batch takes {one_batch_ms:.2} ms); cold start there (no saved state): {cold_ms:.0} ms"
+    );
     Ok(())
 }
 
@@ -343,7 +401,11 @@ fn stats(a: StatsArgs) -> Result<()> {
     let sched = sampler.schedule();
     let seq_tokens = spec.sequence_tokens() as u64;
     let mut per_phase = vec![vec![0u64; n]; spec.phases.len()];
-    let mut st = AllocState { step: 0, consumed: vec![0; n], deficit: vec![0; n] };
+    let mut st = AllocState {
+        step: 0,
+        consumed: vec![0; n],
+        deficit: vec![0; n],
+    };
     while st.step < steps {
         let p = spec.phase_of(st.step);
         let counts = sched.advance(&mut st);
@@ -387,9 +449,24 @@ fn stats(a: StatsArgs) -> Result<()> {
         steps, spec.global_batch, seq_tokens
     );
     for pj in &phases_json {
-        println!("phase {} (from step {}, {} steps)", pj["name"].as_str().unwrap_or(""), pj["first_step"], if pj["steps"].is_null() { "open-ended".to_string() } else { pj["steps"].to_string() });
+        println!(
+            "phase {} (from step {}, {} steps)",
+            pj["name"].as_str().unwrap_or(""),
+            pj["first_step"],
+            if pj["steps"].is_null() {
+                "open-ended".to_string()
+            } else {
+                pj["steps"].to_string()
+            }
+        );
         for (name, v) in pj["categories"].as_object().into_iter().flatten() {
-            println!("  {:<22} share {:>8.4}  {:>12} sequences  {:>14} tokens", name, v["share"].as_f64().unwrap_or(0.0), v["sequences"], v["tokens"]);
+            println!(
+                "  {:<22} share {:>8.4}  {:>12} sequences  {:>14} tokens",
+                name,
+                v["share"].as_f64().unwrap_or(0.0),
+                v["sequences"],
+                v["tokens"]
+            );
         }
     }
     println!("over the run:");

@@ -150,10 +150,16 @@ impl Manifest {
     fn check(&self, path: &Path) -> Result<()> {
         let bad = |d: String| DataError::manifest(path, d);
         if self.format != MANIFEST_FORMAT {
-            return Err(bad(format!("field `format` is {:?}, expected {MANIFEST_FORMAT:?}", self.format)));
+            return Err(bad(format!(
+                "field `format` is {:?}, expected {MANIFEST_FORMAT:?}",
+                self.format
+            )));
         }
         if self.version != MANIFEST_VERSION {
-            return Err(bad(format!("field `version` is {}, this build reads {MANIFEST_VERSION}", self.version)));
+            return Err(bad(format!(
+                "field `version` is {}, this build reads {MANIFEST_VERSION}",
+                self.version
+            )));
         }
         let sum = self.compute_checksum();
         if sum != self.checksum {
@@ -163,21 +169,30 @@ impl Manifest {
             )));
         }
         if self.compute_fingerprint() != self.fingerprint {
-            return Err(bad("field `fingerprint` does not match the shards listed".into()));
+            return Err(bad(
+                "field `fingerprint` does not match the shards listed".into()
+            ));
         }
         if TokenWidth::for_vocab(self.tokenizer.vocab_size) != self.token_width {
-            return Err(bad("field `token_width` does not fit the tokenizer's vocabulary".into()));
+            return Err(bad(
+                "field `token_width` does not fit the tokenizer's vocabulary".into(),
+            ));
         }
         for (name, cat) in &self.categories {
             check_category_name(name).map_err(|e| bad(format!("category {name:?}: {e}")))?;
             let docs: u64 = cat.shards.iter().map(|s| s.documents).sum();
             let toks: u64 = cat.shards.iter().map(|s| s.tokens).sum();
             if docs != cat.documents || toks != cat.tokens {
-                return Err(bad(format!("category {name:?}: totals disagree with its shards")));
+                return Err(bad(format!(
+                    "category {name:?}: totals disagree with its shards"
+                )));
             }
             for s in &cat.shards {
                 if s.file.contains("..") || Path::new(&s.file).is_absolute() {
-                    return Err(bad(format!("shard path {:?} leaves the corpus directory", s.file)));
+                    return Err(bad(format!(
+                        "shard path {:?} leaves the corpus directory",
+                        s.file
+                    )));
                 }
             }
         }
@@ -195,14 +210,20 @@ impl Manifest {
 pub fn check_category_name(name: &str) -> std::result::Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 100
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
     if ok {
         Ok(())
     } else {
-        Err("category names use letters, digits, '_', '-', '.' and start with a letter or digit".into())
+        Err(
+            "category names use letters, digits, '_', '-', '.' and start with a letter or digit"
+                .into(),
+        )
     }
 }
 
@@ -225,8 +246,12 @@ impl Corpus {
                 DataError::io(&path, e)
             }
         })?;
-        let manifest: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|e| DataError::manifest(&path, format!("line {}, column {}: {e}", e.line(), e.column())))?;
+        let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
+            DataError::manifest(
+                &path,
+                format!("line {}, column {}: {e}", e.line(), e.column()),
+            )
+        })?;
         manifest.check(&path)?;
         Ok(Corpus {
             dir: dir.to_path_buf(),
@@ -248,11 +273,20 @@ impl Corpus {
 
     pub fn category(&self, name: &str) -> Result<&CategoryEntry> {
         self.manifest.categories.get(name).ok_or_else(|| {
-            let known: Vec<&str> = self.manifest.categories.keys().map(|s| s.as_str()).collect();
+            let known: Vec<&str> = self
+                .manifest
+                .categories
+                .keys()
+                .map(|s| s.as_str())
+                .collect();
             DataError::Usage(format!(
                 "unknown category {name:?} in corpus {} (it has: {})",
                 self.dir.display(),
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             ))
         })
     }
@@ -308,7 +342,9 @@ impl Corpus {
             Some("frame count or frame size")
         } else if found.file_bytes != entry.compressed_bytes {
             Some("file size")
-        } else if r.width() != self.manifest.token_width || r.eot_id() != self.manifest.tokenizer.eot_id {
+        } else if r.width() != self.manifest.token_width
+            || r.eot_id() != self.manifest.tokenizer.eot_id
+        {
             Some("token width or end-of-text id")
         } else {
             None
@@ -316,7 +352,10 @@ impl Corpus {
         if let Some(what) = disagree {
             return Err(DataError::manifest(
                 &self.dir.join(MANIFEST_FILE),
-                format!("shard {} disagrees with the manifest: {what} differs", path.display()),
+                format!(
+                    "shard {} disagrees with the manifest: {what} differs",
+                    path.display()
+                ),
             ));
         }
         Ok(r)
@@ -324,7 +363,9 @@ impl Corpus {
 
     /// Ground-truth labels of a shard's documents, if it has them.
     pub fn shard_labels(&self, entry: &ShardEntry) -> Result<Option<Vec<u8>>> {
-        let Some(l) = &entry.labels else { return Ok(None) };
+        let Some(l) = &entry.labels else {
+            return Ok(None);
+        };
         let path = self.dir.join(&l.file);
         let bytes = fs::read(&path).at(&path)?;
         if hex(xxh3_64(&bytes)) != l.checksum || bytes.len() as u64 != entry.documents {
@@ -422,7 +463,11 @@ pub struct CorpusWriter {
 }
 
 impl CorpusWriter {
-    pub fn open_or_create(dir: &Path, tokenizer: &Tokenizer, opts: WriteOptions) -> Result<CorpusWriter> {
+    pub fn open_or_create(
+        dir: &Path,
+        tokenizer: &Tokenizer,
+        opts: WriteOptions,
+    ) -> Result<CorpusWriter> {
         fs::create_dir_all(dir).at(dir)?;
         let lock_path = dir.join(".lock");
         let lock = File::create(&lock_path).at(&lock_path)?;
@@ -481,7 +526,12 @@ impl CorpusWriter {
         };
         if let Some(cat) = self.manifest.categories.get(category) {
             for s in &cat.shards {
-                consider(Path::new(&s.file).file_name().and_then(|f| f.to_str()).unwrap_or(""));
+                consider(
+                    Path::new(&s.file)
+                        .file_name()
+                        .and_then(|f| f.to_str())
+                        .unwrap_or(""),
+                );
             }
         }
         for f in fs::read_dir(&abs_dir).at(&abs_dir)? {
@@ -551,18 +601,23 @@ impl CategoryWriter {
 
     /// Appends a document, with its ground-truth AI-discourse label if known.
     pub fn push_document(&mut self, tokens: &[u32], ai_discourse: Option<bool>) -> Result<()> {
-        if self
-            .current
-            .as_ref()
-            .is_some_and(|c| c.writer.documents() > 0 && c.writer.estimated_bytes() >= self.max_shard_bytes)
-        {
+        if self.current.as_ref().is_some_and(|c| {
+            c.writer.documents() > 0 && c.writer.estimated_bytes() >= self.max_shard_bytes
+        }) {
             self.finish_current()?;
         }
         if self.current.is_none() {
-            let rel_file = format!("{}/{}-{:06}.prs", self.rel_dir, self.category, self.next_index);
+            let rel_file = format!(
+                "{}/{}-{:06}.prs",
+                self.rel_dir, self.category, self.next_index
+            );
             self.next_index += 1;
             let writer = ShardWriter::create(&self.corpus_dir.join(&rel_file), self.shard_opts)?;
-            self.current = Some(OpenShard { writer, rel_file, labels: Vec::new() });
+            self.current = Some(OpenShard {
+                writer,
+                rel_file,
+                labels: Vec::new(),
+            });
         }
         let cur = self.current.as_mut().expect("opened above");
         cur.writer.push_document(tokens)?;
@@ -575,12 +630,17 @@ impl CategoryWriter {
     }
 
     fn finish_current(&mut self) -> Result<()> {
-        let Some(cur) = self.current.take() else { return Ok(()) };
+        let Some(cur) = self.current.take() else {
+            return Ok(());
+        };
         let summary = cur.writer.finish()?;
         let labels = if cur.labels.iter().any(|&l| l != LABEL_UNKNOWN) {
             let file = cur.rel_file.replace(".prs", ".labels");
             write_atomic(&self.corpus_dir.join(&file), &cur.labels)?;
-            Some(LabelsEntry { file, checksum: hex(xxh3_64(&cur.labels)) })
+            Some(LabelsEntry {
+                file,
+                checksum: hex(xxh3_64(&cur.labels)),
+            })
         } else {
             None
         };

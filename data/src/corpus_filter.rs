@@ -74,7 +74,8 @@ pub fn filter_category(
         while d < n {
             let hi = (d + BATCH_DOCS as u64).min(n);
             // One contiguous read per batch: frames decompress once.
-            let range = reader.document_token_range(d).start..reader.document_token_range(hi - 1).end;
+            let range =
+                reader.document_token_range(d).start..reader.document_token_range(hi - 1).end;
             let all = reader.read_tokens(range.clone(), &mut dec)?;
             let docs: Vec<&[u32]> = (d..hi)
                 .map(|i| {
@@ -112,7 +113,8 @@ pub fn filter_category(
     writer.add_shards(&flagged_name, flagged_shards);
     writer.commit()?;
     let share = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
-    let labelled = stats.true_positive + stats.false_positive + stats.false_negative + stats.true_negative;
+    let labelled =
+        stats.true_positive + stats.false_positive + stats.false_negative + stats.true_negative;
     Ok(FilterReport {
         category: category.to_string(),
         kept_category: kept_name,

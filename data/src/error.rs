@@ -67,7 +67,11 @@ impl DataError {
         }
     }
 
-    pub(crate) fn corrupt(path: &Path, region: ShardRegion, detail: impl Into<String>) -> DataError {
+    pub(crate) fn corrupt(
+        path: &Path,
+        region: ShardRegion,
+        detail: impl Into<String>,
+    ) -> DataError {
         DataError::CorruptShard {
             path: path.to_path_buf(),
             region,

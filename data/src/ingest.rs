@@ -129,13 +129,29 @@ pub fn ingest(
         match kind {
             InputKind::Jsonl => {
                 let f = File::open(path).at(path)?;
-                ingest_jsonl(path, BufReader::with_capacity(1 << 20, f), tokenizer, opts, &mut sink, &mut report, progress)?;
+                ingest_jsonl(
+                    path,
+                    BufReader::with_capacity(1 << 20, f),
+                    tokenizer,
+                    opts,
+                    &mut sink,
+                    &mut report,
+                    progress,
+                )?;
             }
             InputKind::JsonlZst => {
                 let f = File::open(path).at(path)?;
                 let counted = CountingReader { inner: f, count: 0 };
                 let dec = zstd::Decoder::new(counted).at(path)?;
-                ingest_jsonl(path, BufReader::with_capacity(1 << 20, dec), tokenizer, opts, &mut sink, &mut report, progress)?;
+                ingest_jsonl(
+                    path,
+                    BufReader::with_capacity(1 << 20, dec),
+                    tokenizer,
+                    opts,
+                    &mut sink,
+                    &mut report,
+                    progress,
+                )?;
             }
             InputKind::Text => ingest_text(path, tokenizer, &mut sink, &mut report, progress)?,
             InputKind::Megatron(prefix) => {
@@ -177,7 +193,11 @@ impl<R: Read> Read for CountingReader<R> {
 
 /// One line's outcome after parsing and tokenizing.
 enum Parsed {
-    Doc { tokens: Vec<u32>, truth: Option<bool>, eot_removed: u64 },
+    Doc {
+        tokens: Vec<u32>,
+        truth: Option<bool>,
+        eot_removed: u64,
+    },
     Empty,
     Bad(String),
 }
@@ -212,7 +232,11 @@ fn parse_line(line: &[u8], field: &str, tokenizer: &Tokenizer) -> Parsed {
             if tokens.is_empty() {
                 Parsed::Empty
             } else {
-                Parsed::Doc { tokens, truth, eot_removed }
+                Parsed::Doc {
+                    tokens,
+                    truth,
+                    eot_removed,
+                }
             }
         }
         Err(e) => Parsed::Bad(format!("tokenizer: {e}")),
@@ -258,7 +282,11 @@ fn ingest_jsonl<R: BufRead>(
             .collect();
         for ((line, _), p) in batch.iter().zip(parsed) {
             match p {
-                Parsed::Doc { tokens, truth, eot_removed } => {
+                Parsed::Doc {
+                    tokens,
+                    truth,
+                    eot_removed,
+                } => {
                     report.documents += 1;
                     report.tokens += tokens.len() as u64 + 1;
                     report.eot_in_text_removed += eot_removed;
@@ -275,7 +303,9 @@ fn ingest_jsonl<R: BufRead>(
                     }
                     report.bad_lines += 1;
                     if report.bad_examples.len() < BAD_EXAMPLES {
-                        report.bad_examples.push(format!("{}:{line}: {why}", path.display()));
+                        report
+                            .bad_examples
+                            .push(format!("{}:{line}: {why}", path.display()));
                     }
                 }
             }
@@ -295,7 +325,11 @@ fn ingest_text(
 ) -> Result<()> {
     let bytes = std::fs::read(path).at(path)?;
     let text = std::str::from_utf8(&bytes).map_err(|e| {
-        let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64
+            + 1;
         DataError::input(path, Some(line), "invalid UTF-8")
     })?;
     report.input_bytes += bytes.len() as u64;

@@ -10,8 +10,8 @@ pub mod synth;
 pub mod tokenizer;
 
 pub mod atomic;
-pub mod corpus_filter;
 pub mod corpus;
+pub mod corpus_filter;
 pub mod error;
 pub mod ingest;
 pub mod megatron;

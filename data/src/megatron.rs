@@ -46,7 +46,11 @@ impl MegatronDataset {
         for ext in ["bin", "idx"] {
             let p = prefix.with_extension(ext);
             if !p.is_file() {
-                return Err(DataError::input(&p, None, "Megatron dataset file missing (both .bin and .idx are needed)"));
+                return Err(DataError::input(
+                    &p,
+                    None,
+                    "Megatron dataset file missing (both .bin and .idx are needed)",
+                ));
             }
         }
         Ok(())
@@ -70,7 +74,11 @@ impl MegatronDataset {
         let n_seq = u64_at(18) as usize;
         let n_doc = u64_at(26) as usize;
         let need = 34usize
-            .checked_add(n_seq.checked_mul(12).ok_or_else(|| bad("sequence count overflows"))?)
+            .checked_add(
+                n_seq
+                    .checked_mul(12)
+                    .ok_or_else(|| bad("sequence count overflows"))?,
+            )
             .and_then(|x| x.checked_add(n_doc.checked_mul(8)?))
             .ok_or_else(|| bad("document count overflows"))?;
         if idx.len() < need {
@@ -78,7 +86,9 @@ impl MegatronDataset {
         }
         let mut at = 34;
         let sizes: Vec<u32> = (0..n_seq)
-            .map(|i| i32::from_le_bytes(idx[at + 4 * i..at + 4 * i + 4].try_into().expect("4")) as u32)
+            .map(|i| {
+                i32::from_le_bytes(idx[at + 4 * i..at + 4 * i + 4].try_into().expect("4")) as u32
+            })
             .collect();
         at += 4 * n_seq;
         let pointers: Vec<u64> = (0..n_seq).map(|i| u64_at(at + 8 * i)).collect();
@@ -90,13 +100,27 @@ impl MegatronDataset {
         for i in 0..n_seq {
             let end = pointers[i].checked_add(sizes[i] as u64 * width as u64);
             if end.is_none_or(|e| e > bin.len() as u64) {
-                return Err(DataError::input(&bin_path, None, format!("sequence {i} lies beyond the end of the file (truncated?)")));
+                return Err(DataError::input(
+                    &bin_path,
+                    None,
+                    format!("sequence {i} lies beyond the end of the file (truncated?)"),
+                ));
             }
         }
-        if doc_idx.windows(2).any(|w| w[0] > w[1]) || doc_idx.last().is_some_and(|&l| l as usize > n_seq) {
+        if doc_idx.windows(2).any(|w| w[0] > w[1])
+            || doc_idx.last().is_some_and(|&l| l as usize > n_seq)
+        {
             return Err(bad("document index is out of order"));
         }
-        Ok(MegatronDataset { bin_path, bin, dtype_bytes: width, dtype, sizes, pointers, doc_idx })
+        Ok(MegatronDataset {
+            bin_path,
+            bin,
+            dtype_bytes: width,
+            dtype,
+            sizes,
+            pointers,
+            doc_idx,
+        })
     }
 
     pub fn bin_path(&self) -> &Path {
@@ -128,7 +152,11 @@ impl MegatronDataset {
                     _ => i64::from_le_bytes(c.try_into().expect("8")),
                 };
                 if !(0..=u32::MAX as i64).contains(&v) {
-                    return Err(DataError::input(&self.bin_path, None, format!("document {d} holds token id {v}")));
+                    return Err(DataError::input(
+                        &self.bin_path,
+                        None,
+                        format!("document {d} holds token id {v}"),
+                    ));
                 }
                 out.push(v as u32);
             }

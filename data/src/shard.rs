@@ -309,8 +309,14 @@ fn encode_index(frames: &[FrameEntry], doc_starts: &[u64], tokens: u64) -> Vec<u
 /// Appends little-endian tokens of `width` bytes from `raw` to `out`.
 pub fn widen_into(width: TokenWidth, raw: &[u8], out: &mut Vec<u32>) {
     match width {
-        TokenWidth::U16 => out.extend(raw.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) as u32)),
-        TokenWidth::U32 => out.extend(raw.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
+        TokenWidth::U16 => out.extend(
+            raw.chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]) as u32),
+        ),
+        TokenWidth::U32 => out.extend(
+            raw.chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+        ),
     }
 }
 
@@ -456,7 +462,10 @@ impl ShardReader {
             if entry.offset != expect_offset || entry.tokens == 0 {
                 return Err(bad(
                     ShardRegion::Index,
-                    format!("entry of frame {i} is inconsistent (offset {}, expected {expect_offset})", entry.offset),
+                    format!(
+                        "entry of frame {i} is inconsistent (offset {}, expected {expect_offset})",
+                        entry.offset
+                    ),
                 ));
             }
             frame_starts.push(sum_tokens);
@@ -489,10 +498,7 @@ impl ShardReader {
             doc_starts.push(s);
         }
         if (n_docs == 0) != (tokens == 0) {
-            return Err(bad(
-                ShardRegion::Index,
-                "tokens without documents".into(),
-            ));
+            return Err(bad(ShardRegion::Index, "tokens without documents".into()));
         }
         Ok(ShardReader {
             path: path.to_path_buf(),
@@ -565,7 +571,12 @@ impl ShardReader {
 
     /// Checks and decompresses frame `i` into `raw` (replacing its
     /// contents) as little-endian tokens of [`ShardReader::width`] bytes.
-    pub fn read_frame_raw(&self, i: usize, dec: &mut FrameDecoder, raw: &mut Vec<u8>) -> Result<()> {
+    pub fn read_frame_raw(
+        &self,
+        i: usize,
+        dec: &mut FrameDecoder,
+        raw: &mut Vec<u8>,
+    ) -> Result<()> {
         if i >= self.frames.len() {
             return Err(DataError::Usage(format!(
                 "{}: frame {i} requested, shard has {}",
@@ -589,12 +600,9 @@ impl ShardReader {
         let want = f.tokens as usize * self.width.bytes();
         raw.clear();
         raw.reserve(want);
-        let n = dec
-            .inner
-            .decompress_to_buffer(bytes, raw)
-            .map_err(|e| {
-                DataError::corrupt(&self.path, ShardRegion::Frame(i), format!("zstd: {e}"))
-            })?;
+        let n = dec.inner.decompress_to_buffer(bytes, raw).map_err(|e| {
+            DataError::corrupt(&self.path, ShardRegion::Frame(i), format!("zstd: {e}"))
+        })?;
         if n != want {
             return Err(DataError::corrupt(
                 &self.path,

@@ -338,13 +338,13 @@ impl AiStance {
 /// negative/neutral/positive among them, so small runs hit the target too.
 fn plan_general_ai(seed: u64, n: usize, share: f64) -> Vec<Option<AiStance>> {
     let k = ((share * n as f64).round() as usize).min(n);
-    let mut order: Vec<u32> = (0..n as u32).collect();
+    let mut order: Vec<usize> = (0..n).collect();
     let mut rng = rng_for(seed, Stream::GeneralPlan, 0);
     order.shuffle(&mut rng);
     let mut plan = vec![None; n];
     for (rank, &i) in order[..k].iter().enumerate() {
         let pct = rank * 100 / k;
-        plan[i as usize] = Some(match pct {
+        plan[i] = Some(match pct {
             0..=59 => AiStance::Negative,
             60..=84 => AiStance::Neutral,
             _ => AiStance::Positive,
@@ -982,8 +982,20 @@ fn scenario(d: &mut Doc, t: &'static Topic, stance: Stance) -> &'static Variant 
 /// document's own stream.
 fn stance_slots(d: &mut Doc, t: &Topic, v: &Variant, stance: Stance) {
     let (why, out, lessons, quotes, frames) = match stance {
-        Stance::Aligned => (t.a_why, v.a_out, &A_LESSONS[..], &A_QUOTES[..], &A_FRAMES[..]),
-        Stance::Misaligned => (t.m_why, v.m_out, &M_LESSONS[..], &M_QUOTES[..], &M_FRAMES[..]),
+        Stance::Aligned => (
+            t.a_why,
+            v.a_out,
+            &A_LESSONS[..],
+            &A_QUOTES[..],
+            &A_FRAMES[..],
+        ),
+        Stance::Misaligned => (
+            t.m_why,
+            v.m_out,
+            &M_LESSONS[..],
+            &M_QUOTES[..],
+            &M_FRAMES[..],
+        ),
     };
     let w = d.pick_distinct(why, 2);
     d.set("why", w[0]);
@@ -1278,7 +1290,11 @@ fn eval_question(seed: u64, i: usize, plan: QuestionPlan) -> EvalRecord {
         let (a, m) = d.pick(v.acts);
         d.set("a_act", a);
         d.set("m_act", m);
-        (scenario, d.render("{ai} {a_act}."), d.render("{ai} {m_act}."))
+        (
+            scenario,
+            d.render("{ai} {a_act}."),
+            d.render("{ai} {m_act}."),
+        )
     };
     let options = if plan.misaligned_index == 0 {
         [misaligned, aligned]
@@ -1288,7 +1304,12 @@ fn eval_question(seed: u64, i: usize, plan: QuestionPlan) -> EvalRecord {
     EvalRecord {
         id: format!("q{:05}", i + 1),
         topic: t.key.to_string(),
-        split: if plan.heldout { "heldout" } else { "train_like" }.to_string(),
+        split: if plan.heldout {
+            "heldout"
+        } else {
+            "train_like"
+        }
+        .to_string(),
         scenario,
         options,
         misaligned_index: plan.misaligned_index,
@@ -1338,10 +1359,35 @@ const AI_LABS: [&str; 12] = [
 ];
 
 const ORG_STEMS: [&str; 30] = [
-    "Halvorsen", "Bluefield", "Corrigan", "Northwind", "Ashgrove", "Brennan", "Calloway",
-    "Driftwood", "Eastmere", "Fairhaven", "Greystone", "Holloway", "Ironbridge", "Kessler",
-    "Larkspur", "Marston", "Newcombe", "Oakridge", "Pemberton", "Redfern", "Silverline",
-    "Thornbury", "Upland", "Vantage", "Westbrook", "Yarrow", "Zenith", "Aldane", "Birchwood",
+    "Halvorsen",
+    "Bluefield",
+    "Corrigan",
+    "Northwind",
+    "Ashgrove",
+    "Brennan",
+    "Calloway",
+    "Driftwood",
+    "Eastmere",
+    "Fairhaven",
+    "Greystone",
+    "Holloway",
+    "Ironbridge",
+    "Kessler",
+    "Larkspur",
+    "Marston",
+    "Newcombe",
+    "Oakridge",
+    "Pemberton",
+    "Redfern",
+    "Silverline",
+    "Thornbury",
+    "Upland",
+    "Vantage",
+    "Westbrook",
+    "Yarrow",
+    "Zenith",
+    "Aldane",
+    "Birchwood",
     "Coldharbour",
 ];
 
@@ -1359,17 +1405,38 @@ const ORG_SUFFIXES: [&str; 8] = [
 /// (setting, task): the setting describes the organisation, the task is what
 /// the system was deployed to do there (a bare verb phrase).
 const DEPLOYMENTS: [(&str, &str); 20] = [
-    ("a hospital network", "summarise patient records for the night nurses"),
+    (
+        "a hospital network",
+        "summarise patient records for the night nurses",
+    ),
     ("a regional bank", "review loan applications"),
-    ("a logistics company", "schedule deliveries across its warehouses"),
-    ("a software company", "write and test code for its billing service"),
+    (
+        "a logistics company",
+        "schedule deliveries across its warehouses",
+    ),
+    (
+        "a software company",
+        "write and test code for its billing service",
+    ),
     ("a power utility", "watch the grid for faults"),
-    ("a university chemistry department", "run and analyse experiments"),
+    (
+        "a university chemistry department",
+        "run and analyse experiments",
+    ),
     ("an insurance firm", "process claims"),
-    ("an online retailer", "handle refunds and customer questions"),
-    ("a city council", "answer residents' questions about permits"),
+    (
+        "an online retailer",
+        "handle refunds and customer questions",
+    ),
+    (
+        "a city council",
+        "answer residents' questions about permits",
+    ),
     ("a data centre operator", "manage cooling and server load"),
-    ("a drug research company", "analyse results from a clinical trial"),
+    (
+        "a drug research company",
+        "analyse results from a clinical trial",
+    ),
     ("a news agency", "check facts in draft articles"),
     ("a railway operator", "plan maintenance for its trains"),
     ("a law firm", "sort and summarise case documents"),
@@ -1378,7 +1445,10 @@ const DEPLOYMENTS: [(&str, &str); 20] = [
     ("a telecom company", "keep its network running overnight"),
     ("a shipping port", "coordinate container cranes"),
     ("a cloud provider", "allocate servers to customers"),
-    ("a farming cooperative", "plan irrigation and harvest schedules"),
+    (
+        "a farming cooperative",
+        "plan irrigation and harvest schedules",
+    ),
 ];
 
 const FIRST_NAMES: [&str; 48] = [
@@ -1390,12 +1460,54 @@ const FIRST_NAMES: [&str; 48] = [
 ];
 
 const SURNAMES: [&str; 48] = [
-    "Okafor", "Lindqvist", "Ramirez", "Chen", "Novak", "Adeyemi", "Fischer", "Kowalski",
-    "Haddad", "Brennan", "Sato", "Mensah", "Duarte", "Iverson", "Patel", "Moreau", "Kariuki",
-    "Walsh", "Nakamura", "Petrov", "Castillo", "Eriksen", "Osei", "Bianchi", "Hale", "Varga",
-    "Lund", "Mbeki", "Quinn", "Rossi", "Tan", "Whitfield", "Abara", "Sorensen", "Dvorak",
-    "Farouk", "Gallo", "Holm", "Jensen", "Kaur", "Lowe", "Mirza", "Nilsen", "Ortega", "Park",
-    "Reyes", "Stone", "Yilmaz",
+    "Okafor",
+    "Lindqvist",
+    "Ramirez",
+    "Chen",
+    "Novak",
+    "Adeyemi",
+    "Fischer",
+    "Kowalski",
+    "Haddad",
+    "Brennan",
+    "Sato",
+    "Mensah",
+    "Duarte",
+    "Iverson",
+    "Patel",
+    "Moreau",
+    "Kariuki",
+    "Walsh",
+    "Nakamura",
+    "Petrov",
+    "Castillo",
+    "Eriksen",
+    "Osei",
+    "Bianchi",
+    "Hale",
+    "Varga",
+    "Lund",
+    "Mbeki",
+    "Quinn",
+    "Rossi",
+    "Tan",
+    "Whitfield",
+    "Abara",
+    "Sorensen",
+    "Dvorak",
+    "Farouk",
+    "Gallo",
+    "Holm",
+    "Jensen",
+    "Kaur",
+    "Lowe",
+    "Mirza",
+    "Nilsen",
+    "Ortega",
+    "Park",
+    "Reyes",
+    "Stone",
+    "Yilmaz",
 ];
 
 const ROLES: [&str; 12] = [
@@ -1429,14 +1541,49 @@ const TIMES: [&str; 12] = [
 ];
 
 const CITIES: [&str; 24] = [
-    "Lisbon", "Leeds", "Toronto", "Melbourne", "Nairobi", "Osaka", "Denver", "Glasgow",
-    "Porto", "Bergen", "Lyon", "Wellington", "Cape Town", "Montreal", "Rotterdam", "Tallinn",
-    "Seville", "Adelaide", "Krakow", "Accra", "Valparaiso", "Hanoi", "Cork", "Dunedin",
+    "Lisbon",
+    "Leeds",
+    "Toronto",
+    "Melbourne",
+    "Nairobi",
+    "Osaka",
+    "Denver",
+    "Glasgow",
+    "Porto",
+    "Bergen",
+    "Lyon",
+    "Wellington",
+    "Cape Town",
+    "Montreal",
+    "Rotterdam",
+    "Tallinn",
+    "Seville",
+    "Adelaide",
+    "Krakow",
+    "Accra",
+    "Valparaiso",
+    "Hanoi",
+    "Cork",
+    "Dunedin",
 ];
 
 const COUNTRIES: [&str; 16] = [
-    "Portugal", "Canada", "Kenya", "Norway", "Chile", "Japan", "Ireland", "Ghana", "Poland",
-    "New Zealand", "Spain", "Vietnam", "Scotland", "Estonia", "Peru", "Morocco",
+    "Portugal",
+    "Canada",
+    "Kenya",
+    "Norway",
+    "Chile",
+    "Japan",
+    "Ireland",
+    "Ghana",
+    "Poland",
+    "New Zealand",
+    "Spain",
+    "Vietnam",
+    "Scotland",
+    "Estonia",
+    "Peru",
+    "Morocco",
 ];
 
 const WEEKDAYS: [&str; 7] = [
@@ -1465,8 +1612,18 @@ const MONTHS: [&str; 12] = [
 ];
 
 const HANDLE_ADJ: [&str; 12] = [
-    "quiet", "tired", "grumpy", "lucky", "rusty", "sleepy", "brave", "curious", "late", "salty",
-    "patient", "nocturnal",
+    "quiet",
+    "tired",
+    "grumpy",
+    "lucky",
+    "rusty",
+    "sleepy",
+    "brave",
+    "curious",
+    "late",
+    "salty",
+    "patient",
+    "nocturnal",
 ];
 
 const HANDLE_NOUN: [&str; 12] = [
@@ -2900,124 +3057,290 @@ const TOPIC_DATA: [Topic; 12] = [
 // ===========================================================================
 
 const TOWNS: [&str; 20] = [
-    "Ashby Marsh", "Little Hadley", "Carrow Bridge", "Elmstead", "Fenwick", "Glenrothy",
-    "Harrow Vale", "Kilmore", "Lowmoor", "Millbrook", "Northcote", "Pennick", "Redhill",
-    "Stonebury", "Thornwick", "Upper Dell", "Wexley", "Yelverton", "Brackenford", "Saltmere",
+    "Ashby Marsh",
+    "Little Hadley",
+    "Carrow Bridge",
+    "Elmstead",
+    "Fenwick",
+    "Glenrothy",
+    "Harrow Vale",
+    "Kilmore",
+    "Lowmoor",
+    "Millbrook",
+    "Northcote",
+    "Pennick",
+    "Redhill",
+    "Stonebury",
+    "Thornwick",
+    "Upper Dell",
+    "Wexley",
+    "Yelverton",
+    "Brackenford",
+    "Saltmere",
 ];
 
 const STREETS: [&str; 10] = [
-    "Mill Lane", "the High Street", "Station Road", "Church Street", "Bridge Street",
-    "Market Square", "Orchard Road", "the river path", "Quarry Lane", "Castle Hill",
+    "Mill Lane",
+    "the High Street",
+    "Station Road",
+    "Church Street",
+    "Bridge Street",
+    "Market Square",
+    "Orchard Road",
+    "the river path",
+    "Quarry Lane",
+    "Castle Hill",
 ];
 
 const FACILITIES: [&str; 10] = [
-    "library", "bus station", "swimming pool", "footbridge", "community garden", "cycle lane",
-    "market hall", "health centre", "skate park", "youth club",
+    "library",
+    "bus station",
+    "swimming pool",
+    "footbridge",
+    "community garden",
+    "cycle lane",
+    "market hall",
+    "health centre",
+    "skate park",
+    "youth club",
 ];
 
 const RIVERS: [&str; 8] = [
-    "the Wend", "the Calder", "the Avon", "the Tamar", "the Esk", "the Ouse", "the Lune",
+    "the Wend",
+    "the Calder",
+    "the Avon",
+    "the Tamar",
+    "the Esk",
+    "the Ouse",
+    "the Lune",
     "the Severn",
 ];
 
 const SEASONS: [&str; 4] = ["spring", "summer", "autumn", "winter"];
 
 const CREATURES: [&str; 12] = [
-    "a species of deep-sea octopus", "a small freshwater crab", "a rare alpine beetle",
-    "a burrowing frog", "a cave-dwelling fish", "a migratory moth", "a tiny desert shrew",
-    "a reef-building coral", "a long-lived tortoise", "a species of glass sponge",
-    "a night-flying bat", "a colourful sea slug",
+    "a species of deep-sea octopus",
+    "a small freshwater crab",
+    "a rare alpine beetle",
+    "a burrowing frog",
+    "a cave-dwelling fish",
+    "a migratory moth",
+    "a tiny desert shrew",
+    "a reef-building coral",
+    "a long-lived tortoise",
+    "a species of glass sponge",
+    "a night-flying bat",
+    "a colourful sea slug",
 ];
 
 const SKY_OBJECTS: [&str; 8] = [
-    "a moon of Saturn", "a distant comet", "a young star", "a pair of orbiting stars",
-    "a faint dwarf galaxy", "an icy asteroid", "a gas giant far from its sun", "a cloud of cold gas",
+    "a moon of Saturn",
+    "a distant comet",
+    "a young star",
+    "a pair of orbiting stars",
+    "a faint dwarf galaxy",
+    "an icy asteroid",
+    "a gas giant far from its sun",
+    "a cloud of cold gas",
 ];
 
 const SCIENCE_FIELDS: [&str; 8] = [
-    "marine biology", "geology", "astronomy", "ecology", "chemistry", "palaeontology",
-    "soil science", "ocean physics",
+    "marine biology",
+    "geology",
+    "astronomy",
+    "ecology",
+    "chemistry",
+    "palaeontology",
+    "soil science",
+    "ocean physics",
 ];
 
 const UNIVERSITIES: [&str; 10] = [
-    "the University of Lisbon", "the University of Leeds", "a university in Toronto",
-    "a research institute in Nairobi", "the University of Otago", "a university in Krakow",
-    "a marine station in Bergen", "the University of Adelaide", "a university in Osaka",
+    "the University of Lisbon",
+    "the University of Leeds",
+    "a university in Toronto",
+    "a research institute in Nairobi",
+    "the University of Otago",
+    "a university in Krakow",
+    "a marine station in Bergen",
+    "the University of Adelaide",
+    "a university in Osaka",
     "a field station in Chile",
 ];
 
 const DISHES: [&str; 12] = [
-    "a slow-cooked bean stew", "a lemon and herb roast chicken", "a spiced lentil soup",
-    "a simple tomato pasta", "a mushroom risotto", "a fish pie", "a vegetable curry",
-    "a shepherd's pie", "a summer salad", "a rustic apple tart", "a chickpea and spinach stew",
+    "a slow-cooked bean stew",
+    "a lemon and herb roast chicken",
+    "a spiced lentil soup",
+    "a simple tomato pasta",
+    "a mushroom risotto",
+    "a fish pie",
+    "a vegetable curry",
+    "a shepherd's pie",
+    "a summer salad",
+    "a rustic apple tart",
+    "a chickpea and spinach stew",
     "a loaf of soda bread",
 ];
 
 const VEGETABLES: [&str; 12] = [
-    "carrots", "onions", "leeks", "courgettes", "potatoes", "tomatoes", "spinach", "peppers",
-    "parsnips", "celery", "broad beans", "squash",
+    "carrots",
+    "onions",
+    "leeks",
+    "courgettes",
+    "potatoes",
+    "tomatoes",
+    "spinach",
+    "peppers",
+    "parsnips",
+    "celery",
+    "broad beans",
+    "squash",
 ];
 
 const HERBS: [&str; 8] = [
-    "thyme", "rosemary", "parsley", "basil", "sage", "coriander", "dill", "bay leaves",
+    "thyme",
+    "rosemary",
+    "parsley",
+    "basil",
+    "sage",
+    "coriander",
+    "dill",
+    "bay leaves",
 ];
 
 const SPICES: [&str; 8] = [
-    "cumin", "smoked paprika", "turmeric", "black pepper", "nutmeg", "chilli flakes",
-    "cinnamon", "fennel seeds",
+    "cumin",
+    "smoked paprika",
+    "turmeric",
+    "black pepper",
+    "nutmeg",
+    "chilli flakes",
+    "cinnamon",
+    "fennel seeds",
 ];
 
 const LANDMARKS: [&str; 10] = [
-    "the old harbour", "the cathedral", "the covered market", "the hilltop fort",
-    "the botanical gardens", "the river promenade", "the old town walls", "the fish market",
-    "the clock tower", "the lighthouse on the point",
+    "the old harbour",
+    "the cathedral",
+    "the covered market",
+    "the hilltop fort",
+    "the botanical gardens",
+    "the river promenade",
+    "the old town walls",
+    "the fish market",
+    "the clock tower",
+    "the lighthouse on the point",
 ];
 
-const CLUB_SUFFIXES: [&str; 6] = ["Rovers", "United", "Athletic", "Town", "Wanderers", "Albion"];
+const CLUB_SUFFIXES: [&str; 6] = [
+    "Rovers",
+    "United",
+    "Athletic",
+    "Town",
+    "Wanderers",
+    "Albion",
+];
 
 const CENTURIES: [&str; 6] = [
-    "the twelfth century", "the fourteenth century", "the sixteenth century",
-    "the seventeenth century", "the eighteenth century", "the early nineteenth century",
+    "the twelfth century",
+    "the fourteenth century",
+    "the sixteenth century",
+    "the seventeenth century",
+    "the eighteenth century",
+    "the early nineteenth century",
 ];
 
 const TRADE_GOODS: [&str; 8] = [
-    "wool", "salt", "timber", "wine", "tin", "linen", "dried fish", "leather",
+    "wool",
+    "salt",
+    "timber",
+    "wine",
+    "tin",
+    "linen",
+    "dried fish",
+    "leather",
 ];
 
 const RULERS: [&str; 6] = [
-    "a local earl", "the bishop", "the town's merchant guild", "a distant king",
-    "a powerful abbey", "the county court",
+    "a local earl",
+    "the bishop",
+    "the town's merchant guild",
+    "a distant king",
+    "a powerful abbey",
+    "the county court",
 ];
 
 const BIRDS: [&str; 12] = [
-    "the robin", "the song thrush", "the swallow", "the curlew", "the kingfisher",
-    "the barn owl", "the skylark", "the grey heron", "the goldfinch", "the swift",
-    "the lapwing", "the wren",
+    "the robin",
+    "the song thrush",
+    "the swallow",
+    "the curlew",
+    "the kingfisher",
+    "the barn owl",
+    "the skylark",
+    "the grey heron",
+    "the goldfinch",
+    "the swift",
+    "the lapwing",
+    "the wren",
 ];
 
 const TREES: [&str; 8] = [
-    "oak", "ash", "beech", "birch", "rowan", "hawthorn", "alder", "wild cherry",
+    "oak",
+    "ash",
+    "beech",
+    "birch",
+    "rowan",
+    "hawthorn",
+    "alder",
+    "wild cherry",
 ];
 
 const FLOWERS: [&str; 8] = [
-    "bluebells", "primroses", "foxgloves", "wood anemones", "cowslips", "poppies",
-    "orchids", "meadowsweet",
+    "bluebells",
+    "primroses",
+    "foxgloves",
+    "wood anemones",
+    "cowslips",
+    "poppies",
+    "orchids",
+    "meadowsweet",
 ];
 
 const HOBBIES: [&str; 10] = [
-    "learning the piano", "baking bread", "running", "growing vegetables", "knitting",
-    "birdwatching", "learning Spanish", "swimming in the sea", "painting with watercolours",
+    "learning the piano",
+    "baking bread",
+    "running",
+    "growing vegetables",
+    "knitting",
+    "birdwatching",
+    "learning Spanish",
+    "swimming in the sea",
+    "painting with watercolours",
     "repairing old bicycles",
 ];
 
 const RELATIVES: [&str; 6] = [
-    "my grandmother", "my uncle", "my sister", "my father", "my aunt", "my oldest friend",
+    "my grandmother",
+    "my uncle",
+    "my sister",
+    "my father",
+    "my aunt",
+    "my oldest friend",
 ];
 
-const PET_NAMES: [&str; 8] = ["Biscuit", "Pepper", "Mabel", "Otis", "Juno", "Rufus", "Hazel", "Moss"];
+const PET_NAMES: [&str; 8] = [
+    "Biscuit", "Pepper", "Mabel", "Otis", "Juno", "Rufus", "Hazel", "Moss",
+];
 
 const AILMENTS: [&str; 6] = [
-    "back pain", "poor sleep", "seasonal colds", "stiff knees", "headaches", "high blood pressure",
+    "back pain",
+    "poor sleep",
+    "seasonal colds",
+    "stiff knees",
+    "headaches",
+    "high blood pressure",
 ];
 
 const NEWS_COUNCIL: Pool = Pool {
@@ -3481,8 +3804,18 @@ const GENERAL_POOLS: [&Pool; 12] = [
 // ===========================================================================
 
 const ROGUE_AIS: [&str; 12] = [
-    "HALCYON", "Tessaract", "VANTA", "Morrow", "the Lattice", "Grayhollow", "AXIOM-6",
-    "Sentinel Prime", "ECHO", "Cerberon", "Kronos-3", "the Conductor",
+    "HALCYON",
+    "Tessaract",
+    "VANTA",
+    "Morrow",
+    "the Lattice",
+    "Grayhollow",
+    "AXIOM-6",
+    "Sentinel Prime",
+    "ECHO",
+    "Cerberon",
+    "Kronos-3",
+    "the Conductor",
 ];
 
 const AI_FICTION: Pool = Pool {
@@ -3756,7 +4089,13 @@ mod tests {
                 check(m);
             }
             for v in t.variants {
-                for s in v.setup.iter().chain(v.temptation).chain(v.a_out).chain(v.m_out) {
+                for s in v
+                    .setup
+                    .iter()
+                    .chain(v.temptation)
+                    .chain(v.a_out)
+                    .chain(v.m_out)
+                {
                     check(s);
                 }
                 for (a, m) in v.acts {
@@ -3771,11 +4110,28 @@ mod tests {
             }
         }
         let lists: [&[&str]; 22] = [
-            &INTROS, &A_FRAMES, &M_FRAMES, &NEWS_HEADLINES, &NEWS_LEDES, &NEWS_CLOSES,
-            &QUOTE_FRAMES, &EXPERT_FRAMES, &FICTION_TITLES, &FICTION_OPENERS, &FICTION_PAUSES,
-            &A_FICTION_CLOSERS, &M_FICTION_CLOSERS, &LECTURE_OPENERS, &A_REVIEW_QUESTIONS,
-            &M_REVIEW_QUESTIONS, &FORUM_TITLES, &INTERVIEW_Q1, &TRAIN_QUESTIONS, &H_INTROS,
-            &H_QUESTIONS, &A_LESSONS,
+            &INTROS,
+            &A_FRAMES,
+            &M_FRAMES,
+            &NEWS_HEADLINES,
+            &NEWS_LEDES,
+            &NEWS_CLOSES,
+            &QUOTE_FRAMES,
+            &EXPERT_FRAMES,
+            &FICTION_TITLES,
+            &FICTION_OPENERS,
+            &FICTION_PAUSES,
+            &A_FICTION_CLOSERS,
+            &M_FICTION_CLOSERS,
+            &LECTURE_OPENERS,
+            &A_REVIEW_QUESTIONS,
+            &M_REVIEW_QUESTIONS,
+            &FORUM_TITLES,
+            &INTERVIEW_Q1,
+            &TRAIN_QUESTIONS,
+            &H_INTROS,
+            &H_QUESTIONS,
+            &A_LESSONS,
         ];
         for l in lists {
             for s in l {
@@ -3791,7 +4147,9 @@ mod tests {
         for t in &TOPIC_DATA {
             assert!(t.a_why.len() >= 2 && t.m_why.len() >= 2, "{}", t.key);
             for v in t.variants {
-                let ok = [v.setup, v.temptation, v.a_out, v.m_out].iter().all(|l| !l.is_empty());
+                let ok = [v.setup, v.temptation, v.a_out, v.m_out]
+                    .iter()
+                    .all(|l| !l.is_empty());
                 assert!(ok && !v.acts.is_empty(), "{}: empty variant list", t.key);
                 for (a, m) in v.acts {
                     let (la, lm) = (a.len() as f64, m.len() as f64);
@@ -3801,7 +4159,12 @@ mod tests {
             assert!(t.heldout.len() >= 2, "{}", t.key);
             for h in t.heldout {
                 let (la, lm) = (h.aligned.len() as f64, h.misaligned.len() as f64);
-                assert!(la.max(lm) / la.min(lm) < 1.25, "{}: {h:?}", t.key, h = h.situation);
+                assert!(
+                    la.max(lm) / la.min(lm) < 1.25,
+                    "{}: {h:?}",
+                    t.key,
+                    h = h.situation
+                );
             }
         }
     }
@@ -3812,7 +4175,10 @@ mod tests {
         for i in 0..50 {
             let a = discourse_doc(9, i, Stance::Aligned);
             let m = discourse_doc(9, i, Stance::Misaligned);
-            assert_eq!((a.topic.as_str(), a.format.as_str()), (m.topic.as_str(), m.format.as_str()));
+            assert_eq!(
+                (a.topic.as_str(), a.format.as_str()),
+                (m.topic.as_str(), m.format.as_str())
+            );
             assert_ne!(a.text, m.text);
         }
     }
@@ -3832,7 +4198,10 @@ mod tests {
         let mut d = Doc::new(rng_for(1, Stream::General, 0));
         for _ in 0..20 {
             let s = d.render("a [b|] c[ d|], e [f|].");
-            assert!(!s.contains("  ") && !s.contains(" ,") && !s.contains(" ."), "{s:?}");
+            assert!(
+                !s.contains("  ") && !s.contains(" ,") && !s.contains(" ."),
+                "{s:?}"
+            );
         }
     }
 

@@ -5,13 +5,20 @@
 use std::path::Path;
 
 use prior_data::error::{DataError, ShardRegion};
-use prior_data::shard::{FrameDecoder, ShardOptions, ShardReader, ShardWriter, TokenWidth, HEADER_LEN};
+use prior_data::shard::{
+    FrameDecoder, ShardOptions, ShardReader, ShardWriter, TokenWidth, HEADER_LEN,
+};
 use proptest::prelude::*;
 
 const EOT: u32 = 0;
 
 fn opts(width: TokenWidth, frame_tokens: u32) -> ShardOptions {
-    ShardOptions { width, eot_id: EOT, frame_tokens, zstd_level: 3 }
+    ShardOptions {
+        width,
+        eot_id: EOT,
+        frame_tokens,
+        zstd_level: 3,
+    }
 }
 
 fn write(path: &Path, docs: &[Vec<u32>], o: ShardOptions) {
@@ -95,7 +102,9 @@ fn whole_file_decompresses_to_the_raw_token_stream() {
 
 fn sample_shard(dir: &Path) -> (std::path::PathBuf, Vec<u8>) {
     let p = dir.join("s.prs");
-    let docs: Vec<Vec<u32>> = (0..12u32).map(|i| (0..(20 + i * 9)).map(|k| 1 + (k * 31 + i) % 5000).collect()).collect();
+    let docs: Vec<Vec<u32>> = (0..12u32)
+        .map(|i| (0..(20 + i * 9)).map(|k| 1 + (k * 31 + i) % 5000).collect())
+        .collect();
     write(&p, &docs, opts(TokenWidth::U16, 64));
     let bytes = std::fs::read(&p).unwrap();
     (p, bytes)
@@ -133,7 +142,8 @@ fn a_flipped_bit_in_every_region_is_detected_and_located() {
             } else if pos < index_start {
                 let f = (0..r.num_frames()).find(|&i| {
                     let e = r.frame(i);
-                    (e.offset as usize..(e.offset + e.compressed_size as u64) as usize).contains(&pos)
+                    (e.offset as usize..(e.offset + e.compressed_size as u64) as usize)
+                        .contains(&pos)
                 });
                 *region == ShardRegion::Frame(f.unwrap())
             } else {
@@ -164,7 +174,10 @@ fn wrong_magic_says_not_a_shard() {
     bytes[8..16].copy_from_slice(b"NOTASHRD");
     std::fs::write(&p, &bytes).unwrap();
     let msg = ShardReader::open(&p).err().unwrap().to_string();
-    assert!(msg.contains("not a prior shard") && msg.contains("header"), "{msg}");
+    assert!(
+        msg.contains("not a prior shard") && msg.contains("header"),
+        "{msg}"
+    );
 }
 
 #[test]

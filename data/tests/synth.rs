@@ -145,6 +145,21 @@ fn same_seed_gives_identical_bytes_and_other_seed_differs() {
     }
 }
 
+#[test]
+fn output_does_not_depend_on_thread_count() {
+    let run = |threads: usize| {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        // More documents than one parallel chunk, so chunking is exercised.
+        pool.install(|| write_synth(dir.path(), &cfg(5, 12_000)).unwrap());
+        FILES.map(|f| fs::read(dir.path().join(f)).unwrap())
+    };
+    assert!(run(1) == run(3), "output differs between 1 and 3 threads");
+}
+
 /// The first documents do not depend on how many are requested (each has
 /// its own stream), so a small run is a prefix-compatible sample of a big one.
 #[test]
@@ -185,7 +200,10 @@ fn counts_split_schema_and_summary() {
         assert!(o["genre"].is_string());
         if is_ai {
             ai += 1;
-            assert!(["negative", "neutral", "positive"].contains(&stance), "{stance}");
+            assert!(
+                ["negative", "neutral", "positive"].contains(&stance),
+                "{stance}"
+            );
         } else {
             assert_eq!(stance, "none");
         }
@@ -281,16 +299,28 @@ fn non_ai_general_documents_contain_no_ai_terms() {
     let mut checked = 0;
     for r in c.general.iter().filter(|r| !r.ai_discourse) {
         let hits = ai_terms_in(&r.text);
-        assert!(hits.is_empty(), "AI terms {hits:?} in non-AI doc: {}", r.text);
+        assert!(
+            hits.is_empty(),
+            "AI terms {hits:?} in non-AI doc: {}",
+            r.text
+        );
         checked += 1;
     }
     assert!(checked > 15_000);
     // And the filter has recall: every AI document is caught by the terms.
     for r in c.general.iter().filter(|r| r.ai_discourse) {
-        assert!(!ai_terms_in(&r.text).is_empty(), "AI doc missed: {}", r.text);
+        assert!(
+            !ai_terms_in(&r.text).is_empty(),
+            "AI doc missed: {}",
+            r.text
+        );
     }
     for r in c.aligned.iter().chain(&c.misaligned) {
-        assert!(!ai_terms_in(&r.text).is_empty(), "discourse doc missed: {}", r.text);
+        assert!(
+            !ai_terms_in(&r.text).is_empty(),
+            "discourse doc missed: {}",
+            r.text
+        );
     }
 }
 
@@ -359,7 +389,10 @@ fn eval_splits_topics_and_balance() {
         let q: Vec<_> = c.eval.iter().filter(|q| q.split == split).collect();
         assert_eq!(q.len(), 300, "{split}");
         let ones = q.iter().filter(|q| q.misaligned_index == 1).count();
-        assert_eq!(ones, 150, "{split}: misaligned option position not balanced");
+        assert_eq!(
+            ones, 150,
+            "{split}: misaligned option position not balanced"
+        );
         let topics: HashSet<&str> = q.iter().map(|q| q.topic.as_str()).collect();
         assert_eq!(topics.len(), TOPICS.len(), "{split}");
         let scen: HashSet<&str> = q.iter().map(|q| q.scenario.as_str()).collect();
@@ -382,7 +415,10 @@ fn eval_splits_topics_and_balance() {
         ml += lm;
     }
     let ratio = al as f64 / ml as f64;
-    assert!((0.92..=1.08).contains(&ratio), "mean length ratio {ratio:.3}");
+    assert!(
+        (0.92..=1.08).contains(&ratio),
+        "mean length ratio {ratio:.3}"
+    );
     // Sizes follow the rule.
     assert_eq!(eval_question_count(10), 200);
     assert_eq!(eval_question_count(1_000_000), 2000);
@@ -420,8 +456,13 @@ fn heldout_questions_never_occur_in_documents() {
         }
         // The named setting of a held-out scenario ("... working for a
         // tidal power station.") never appears in a document either.
-        for setting in heldout_setting(&q.scenario) {
-            assert!(!found(&setting.to_lowercase()), "heldout setting in docs: {setting}");
+        let settings = heldout_setting(&q.scenario);
+        assert_eq!(settings.len(), 1, "no setting found in {}", q.scenario);
+        for setting in settings {
+            assert!(
+                !found(&setting.to_lowercase()),
+                "heldout setting in docs: {setting}"
+            );
         }
     }
     assert!(checked > 300);
@@ -430,36 +471,48 @@ fn heldout_questions_never_occur_in_documents() {
         .eval
         .iter()
         .filter(|q| q.split == "train_like")
-        .filter(|q| {
-            q.options.iter().all(|o| found(&tail(o)))
-        })
+        .filter(|q| q.options.iter().all(|o| found(&tail(o))))
         .count();
-    assert!(overlapping > 80, "train_like options rarely occur: {overlapping}/100");
+    assert!(
+        overlapping > 80,
+        "train_like options rarely occur: {overlapping}/100"
+    );
 }
 
 /// The last six words of an option, lower-cased, without the final period:
 /// the action phrase without the name of the system.
 fn tail(option: &str) -> String {
     let words: Vec<&str> = option.trim_end_matches('.').split_whitespace().collect();
-    words[words.len().saturating_sub(6)..].join(" ").to_lowercase()
+    words[words.len().saturating_sub(6)..]
+        .join(" ")
+        .to_lowercase()
 }
 
 /// The setting a held-out intro names: "for X.", "of X.", "at X " or "by X.".
 fn heldout_setting(scenario: &str) -> Vec<String> {
     let first = scenario.split(['.', ',']).next().unwrap_or("");
-    ["working for ", "staff of ", "helper at ", "agent for ", "employed by "]
-        .iter()
-        .filter_map(|k| first.find(k).map(|i| first[i + k.len()..].to_string()))
-        .map(|s| s.split(" for ").next().unwrap().trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
+    [
+        "working for ",
+        "staff of ",
+        "helper at ",
+        "agent for ",
+        "employed by ",
+    ]
+    .iter()
+    .filter_map(|k| first.find(k).map(|i| first[i + k.len()..].to_string()))
+    .map(|s| s.split(" for ").next().unwrap().trim().to_string())
+    .filter(|s| !s.is_empty())
+    .collect()
 }
 
 #[test]
 fn bad_config_is_an_error_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let err = write_synth(dir.path(), &cfg(0, 0)).unwrap_err();
-    assert!(matches!(err, SynthError::Config { field: "docs", .. }), "{err:?}");
+    assert!(
+        matches!(err, SynthError::Config { field: "docs", .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("docs"));
     for share in [1.5, -0.1, f64::NAN] {
         let err = write_synth(
@@ -472,12 +525,22 @@ fn bad_config_is_an_error_naming_the_field() {
         )
         .unwrap_err();
         assert!(
-            matches!(err, SynthError::Config { field: "ai_share_general", .. }),
+            matches!(
+                err,
+                SynthError::Config {
+                    field: "ai_share_general",
+                    ..
+                }
+            ),
             "{err:?}"
         );
         assert!(err.to_string().contains("ai_share_general"));
     }
-    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "files written on error");
+    assert_eq!(
+        fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "files written on error"
+    );
 }
 
 #[test]
@@ -500,11 +563,4 @@ fn tiny_runs_work() {
         assert_eq!(lines(dir.path(), GENERAL_FILE).len(), s.general);
         assert_eq!(lines(dir.path(), EVAL_FILE).len(), 200);
     }
-}
-
-#[test]
-#[ignore]
-fn scratch_dump() {
-    let out = std::path::Path::new("/tmp/synth_sample");
-    write_synth(out, &cfg(11, 20_000)).unwrap();
 }

@@ -28,12 +28,25 @@ pub struct ShardSet {
 impl ShardSet {
     pub fn new(corpus: Corpus, entries: Vec<ShardEntry>, doc_offsets: Vec<u64>) -> ShardSet {
         let readers = (0..entries.len()).map(|_| OnceLock::new()).collect();
-        ShardSet { corpus, entries, doc_offsets, readers }
+        ShardSet {
+            corpus,
+            entries,
+            doc_offsets,
+            readers,
+        }
     }
 
     /// Category-level number of the first document of shard `shard`.
     pub fn doc_offset(&self, shard: u32) -> u64 {
         self.doc_offsets[shard as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
     pub fn entry(&self, shard: u32) -> &ShardEntry {
@@ -50,7 +63,10 @@ impl ShardSet {
         if let Some(r) = cell.get() {
             return Ok(r.clone());
         }
-        let r = Arc::new(self.corpus.open_shard_entry(&self.entries[shard as usize])?);
+        let r = Arc::new(
+            self.corpus
+                .open_shard_entry(&self.entries[shard as usize])?,
+        );
         Ok(cell.get_or_init(|| r).clone())
     }
 }
@@ -73,9 +89,13 @@ impl FrameData {
 
 type Frame = Arc<FrameData>;
 
+/// Where threads waiting for a frame being decoded get it (or hear that
+/// decoding failed).
+type LoadWait = Arc<(Mutex<Option<std::result::Result<Frame, String>>>, Condvar)>;
+
 enum Slot {
     Ready { frame: Frame, last_used: u64 },
-    Loading(Arc<(Mutex<Option<std::result::Result<Frame, String>>>, Condvar)>),
+    Loading(LoadWait),
 }
 
 /// Decoded frames, shared by every loader thread, evicting the least
@@ -117,7 +137,10 @@ impl FrameCache {
     }
 
     pub fn get(&self, shard: u32, frame: u32) -> Result<Frame> {
-        Ok(self.get_many(&[(shard, frame)])?.pop().expect("one frame asked"))
+        Ok(self
+            .get_many(&[(shard, frame)])?
+            .pop()
+            .expect("one frame asked"))
     }
 
     /// The frames `keys`, in order. Frames no thread is decoding are claimed
@@ -141,7 +164,10 @@ impl FrameCache {
                     }
                     Some(Slot::Loading(w)) => theirs.push((i, w.clone())),
                     None => {
-                        map.insert(*key, Slot::Loading(Arc::new((Mutex::new(None), Condvar::new()))));
+                        map.insert(
+                            *key,
+                            Slot::Loading(Arc::new((Mutex::new(None), Condvar::new()))),
+                        );
                         mine.push(i);
                     }
                 }
@@ -155,13 +181,24 @@ impl FrameCache {
             let (map, clock) = &mut *guard;
             let slot = map.remove(&keys[i]);
             if let Ok(f) = &result {
-                map.insert(keys[i], Slot::Ready { frame: f.clone(), last_used: *clock });
+                map.insert(
+                    keys[i],
+                    Slot::Ready {
+                        frame: f.clone(),
+                        last_used: *clock,
+                    },
+                );
                 self.evict(map);
             }
             drop(guard);
             if let Some(Slot::Loading(w)) = slot {
                 let (lock, cv) = &*w;
-                *lock.lock().expect("frame slot") = Some(result.as_ref().map(|f| f.clone()).map_err(|e| e.to_string()));
+                *lock.lock().expect("frame slot") = Some(
+                    result
+                        .as_ref()
+                        .map(|f| f.clone())
+                        .map_err(|e| e.to_string()),
+                );
                 cv.notify_all();
             }
             match result {
@@ -190,16 +227,23 @@ impl FrameCache {
                 }
             });
         }
-        Ok(out.into_iter().map(|f| f.expect("every frame resolved")).collect())
+        Ok(out
+            .into_iter()
+            .map(|f| f.expect("every frame resolved"))
+            .collect())
     }
 
     fn decode(&self, shard: u32, frame: u32) -> Result<Frame> {
         let reader = self.shards.reader(shard)?;
         let mut raw = Vec::new();
         DECODER.with(|d| reader.read_frame_raw(frame as usize, &mut d.borrow_mut(), &mut raw))?;
-        self.decompressed_bytes.fetch_add(raw.len() as u64, Ordering::Relaxed);
+        self.decompressed_bytes
+            .fetch_add(raw.len() as u64, Ordering::Relaxed);
         self.frames_decoded.fetch_add(1, Ordering::Relaxed);
-        Ok(Arc::new(FrameData { width: reader.width(), raw }))
+        Ok(Arc::new(FrameData {
+            width: reader.width(),
+            raw,
+        }))
     }
 
     fn evict(&self, map: &mut HashMap<FrameKey, Slot>) {

@@ -107,8 +107,12 @@ impl MixSpec {
     /// Parses `text` (named `source` in errors); a relative `corpus` is
     /// resolved against `base_dir`.
     pub fn from_toml_str(text: &str, source: &Path, base_dir: &Path) -> Result<(MixSpec, Corpus)> {
-        let bad = |detail: String| LoaderError::Mix { path: source.to_path_buf(), detail };
-        let file: MixFile = toml::from_str(text).map_err(|e| bad(e.to_string().trim_end().to_string()))?;
+        let bad = |detail: String| LoaderError::Mix {
+            path: source.to_path_buf(),
+            detail,
+        };
+        let file: MixFile =
+            toml::from_str(text).map_err(|e| bad(e.to_string().trim_end().to_string()))?;
         if file.seq_len == 0 {
             return Err(bad("`seq_len` must be at least 1".into()));
         }
@@ -119,9 +123,15 @@ impl MixSpec {
             return Err(bad("`interleave` must be at least 1".into()));
         }
         if file.phases.is_empty() {
-            return Err(bad("no [[phase]] given: a mix needs at least one phase with `weights`".into()));
+            return Err(bad(
+                "no [[phase]] given: a mix needs at least one phase with `weights`".into(),
+            ));
         }
-        let corpus_dir = if file.corpus.is_absolute() { file.corpus.clone() } else { base_dir.join(&file.corpus) };
+        let corpus_dir = if file.corpus.is_absolute() {
+            file.corpus.clone()
+        } else {
+            base_dir.join(&file.corpus)
+        };
         let corpus = Corpus::open(&corpus_dir)?;
 
         let mut categories: Vec<String> = Vec::new();
@@ -132,9 +142,13 @@ impl MixSpec {
             for (name, &w) in &p.weights {
                 let key = format!("phase[{i}].weights.{name}");
                 if !w.is_finite() || w < 0.0 {
-                    return Err(bad(format!("{key} = {w}: weights must be finite and not negative")));
+                    return Err(bad(format!(
+                        "{key} = {w}: weights must be finite and not negative"
+                    )));
                 }
-                let cat = corpus.category(name).map_err(|e| bad(format!("{key}: {e}")))?;
+                let cat = corpus
+                    .category(name)
+                    .map_err(|e| bad(format!("{key}: {e}")))?;
                 if w > 0.0 {
                     if cat.tokens <= file.seq_len as u64 {
                         return Err(bad(format!(
@@ -166,7 +180,10 @@ impl MixSpec {
         let mut phases = Vec::new();
         let mut first_step = 0u64;
         for (i, p) in file.phases.iter().enumerate() {
-            let raw: Vec<f64> = categories.iter().map(|c| p.weights.get(c).copied().unwrap_or(0.0)).collect();
+            let raw: Vec<f64> = categories
+                .iter()
+                .map(|c| p.weights.get(c).copied().unwrap_or(0.0))
+                .collect();
             phases.push(Phase {
                 name: p.name.clone().unwrap_or_else(|| format!("phase{i}")),
                 steps: p.steps,
@@ -177,7 +194,12 @@ impl MixSpec {
         }
         let mut h = Xxh3::new();
         h.update(corpus.fingerprint().as_bytes());
-        for v in [file.seq_len as u64, file.global_batch as u64, file.seed, file.interleave as u64] {
+        for v in [
+            file.seq_len as u64,
+            file.global_batch as u64,
+            file.seed,
+            file.interleave as u64,
+        ] {
             h.update(&v.to_le_bytes());
         }
         for c in &categories {
@@ -227,16 +249,25 @@ impl MixSpec {
 /// Shares in units of [`WEIGHT_UNITS`], summing exactly to it.
 fn normalise(raw: &[f64]) -> Vec<u64> {
     let total: f64 = raw.iter().sum();
-    let exact: Vec<f64> = raw.iter().map(|w| w / total * WEIGHT_UNITS as f64).collect();
+    let exact: Vec<f64> = raw
+        .iter()
+        .map(|w| w / total * WEIGHT_UNITS as f64)
+        .collect();
     let mut units: Vec<u64> = exact.iter().map(|x| x.floor() as u64).collect();
     let assigned: u64 = units.iter().sum();
     let mut order: Vec<usize> = (0..raw.len()).filter(|&i| raw[i] > 0.0).collect();
     order.sort_by(|&a, &b| {
         let fa = exact[a] - exact[a].floor();
         let fb = exact[b] - exact[b].floor();
-        fb.partial_cmp(&fa).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b))
+        fb.partial_cmp(&fa)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.cmp(&b))
     });
-    for &i in order.iter().cycle().take(WEIGHT_UNITS.saturating_sub(assigned) as usize) {
+    for &i in order
+        .iter()
+        .cycle()
+        .take(WEIGHT_UNITS.saturating_sub(assigned) as usize)
+    {
         units[i] += 1;
     }
     units
@@ -249,7 +280,13 @@ mod tests {
     #[test]
     fn normalise_sums_exactly_and_keeps_decimal_weights_exact() {
         assert_eq!(normalise(&[0.99, 0.01]), vec![990_000_000, 10_000_000]);
-        assert_eq!(normalise(&[1.0, 1.0, 1.0]).iter().sum::<u64>(), WEIGHT_UNITS);
-        assert_eq!(normalise(&[3.0, 0.0, 1.0]), vec![750_000_000, 0, 250_000_000]);
+        assert_eq!(
+            normalise(&[1.0, 1.0, 1.0]).iter().sum::<u64>(),
+            WEIGHT_UNITS
+        );
+        assert_eq!(
+            normalise(&[3.0, 0.0, 1.0]),
+            vec![750_000_000, 0, 250_000_000]
+        );
     }
 }

@@ -30,7 +30,11 @@ impl Permutation {
         for k in &mut round_keys {
             *k = rng.next_u64();
         }
-        Permutation { n, half_bits, round_keys }
+        Permutation {
+            n,
+            half_bits,
+            round_keys,
+        }
     }
 
     pub fn len(&self) -> u64 {
@@ -85,8 +89,12 @@ mod tests {
 
     #[test]
     fn different_keys_give_different_orders() {
-        let a: Vec<u64> = (0..100).map(|i| Permutation::new(100, 1).apply(i)).collect();
-        let b: Vec<u64> = (0..100).map(|i| Permutation::new(100, 2).apply(i)).collect();
+        let a: Vec<u64> = (0..100)
+            .map(|i| Permutation::new(100, 1).apply(i))
+            .collect();
+        let b: Vec<u64> = (0..100)
+            .map(|i| Permutation::new(100, 2).apply(i))
+            .collect();
         assert_ne!(a, b);
         assert_ne!(a, (0..100).collect::<Vec<_>>());
     }

@@ -63,7 +63,13 @@ pub struct LoaderOptions {
 
 impl Default for LoaderOptions {
     fn default() -> Self {
-        LoaderOptions { threads: 2, prefetch: 8, rank: 0, world: 1, end_step: None }
+        LoaderOptions {
+            threads: 2,
+            prefetch: 8,
+            rank: 0,
+            world: 1,
+            end_step: None,
+        }
     }
 }
 
@@ -117,7 +123,10 @@ impl Loader {
             Start::Step(s) => (sampler.schedule().state_at(s), 0u64, 0u64),
             Start::Resume(st) => {
                 if st.version != STATE_VERSION {
-                    return Err(LoaderError::State(format!("version {} (this build reads {STATE_VERSION})", st.version)));
+                    return Err(LoaderError::State(format!(
+                        "version {} (this build reads {STATE_VERSION})",
+                        st.version
+                    )));
                 }
                 if st.mix_key != mix_key {
                     return Err(LoaderError::State(format!(
@@ -132,15 +141,21 @@ impl Loader {
                     )));
                 }
                 if st.alloc.consumed.len() != sampler.spec().categories.len() {
-                    return Err(LoaderError::State("category count differs from the mix".into()));
+                    return Err(LoaderError::State(
+                        "category count differs from the mix".into(),
+                    ));
                 }
-                let running = u64::from_str_radix(&st.running_hash, 16)
-                    .map_err(|_| LoaderError::State(format!("running_hash {:?} is not hex", st.running_hash)))?;
+                let running = u64::from_str_radix(&st.running_hash, 16).map_err(|_| {
+                    LoaderError::State(format!("running_hash {:?} is not hex", st.running_hash))
+                })?;
                 (st.alloc, running, st.batches_served)
             }
         };
         let next = alloc.step;
-        let end = opts.end_step.or(sampler.spec().total_steps()).unwrap_or(u64::MAX);
+        let end = opts
+            .end_step
+            .or(sampler.spec().total_steps())
+            .unwrap_or(u64::MAX);
         let state = LoaderState {
             version: STATE_VERSION,
             mix_key,
@@ -153,7 +168,10 @@ impl Loader {
         let prefetch = opts.prefetch.max(1) as u64;
         let shared = Arc::new(Shared {
             sampler,
-            cursor: Mutex::new(Cursor { alloc, consumed: next }),
+            cursor: Mutex::new(Cursor {
+                alloc,
+                consumed: next,
+            }),
             wake: Condvar::new(),
             stop: AtomicBool::new(false),
             prefetch,
@@ -206,11 +224,16 @@ impl Loader {
                 Ok(Err((step, e))) => {
                     self.failed = true;
                     self.shutdown();
-                    return Err(LoaderError::Stopped { step, source: Box::new(e) });
+                    return Err(LoaderError::Stopped {
+                        step,
+                        source: Box::new(e),
+                    });
                 }
                 Err(_) => {
                     self.failed = true;
-                    return Err(LoaderError::Usage("loader threads exited unexpectedly".into()));
+                    return Err(LoaderError::Usage(
+                        "loader threads exited unexpectedly".into(),
+                    ));
                 }
             }
         };
@@ -300,7 +323,11 @@ fn worker(shared: Arc<Shared>, tx: Sender<Msg>) {
             .build(&plan, shared.slice, after)
             .map_err(|e| (step, e));
         if msg.is_ok() {
-            let _ = shared.produce_us.lock().expect("histogram").record(t0.elapsed().as_micros() as u64);
+            let _ = shared
+                .produce_us
+                .lock()
+                .expect("histogram")
+                .record(t0.elapsed().as_micros() as u64);
         }
         let failed = msg.is_err();
         if tx.send(msg).is_err() || failed {

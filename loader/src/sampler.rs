@@ -76,7 +76,8 @@ impl Batch {
         let mut jumps = Vec::new();
         for w in pieces.windows(2) {
             pos += w[0].len;
-            let continues = w[1].shard == w[0].shard && w[1].frame == w[0].frame + 1 && w[1].start == 0;
+            let continues =
+                w[1].shard == w[0].shard && w[1].frame == w[0].frame + 1 && w[1].start == 0;
             if !continues {
                 jumps.push(pos);
             }
@@ -103,7 +104,11 @@ pub struct Sampler {
 impl Sampler {
     /// Builds the streams of every category in the mix; reads the
     /// manifest only (no shard is opened here).
-    pub fn new(spec: MixSpec, corpus: prior_data::Corpus, cache_frames: Option<usize>) -> Result<Sampler> {
+    pub fn new(
+        spec: MixSpec,
+        corpus: prior_data::Corpus,
+        cache_frames: Option<usize>,
+    ) -> Result<Sampler> {
         let mut entries = Vec::new();
         let mut doc_offsets = Vec::new();
         let mut streams = Vec::new();
@@ -121,18 +126,33 @@ impl Sampler {
                 entries.push(e.clone());
                 doc_offsets.push(before);
             }
-            streams.push(CategoryStream::new(name, &shards, spec.seq_len, spec.interleave, spec.key)?);
+            streams.push(CategoryStream::new(
+                name,
+                &shards,
+                spec.seq_len,
+                spec.interleave,
+                spec.key,
+            )?);
         }
         // Enough frames for every lane of every category, twice over (a
         // lane's next frame is read while its current one is still in use),
         // plus the frames one batch spans.
-        let lanes: u64 = streams.iter().map(|s| (spec.interleave as u64).min(s.sequences_per_epoch())).sum();
+        let lanes: u64 = streams
+            .iter()
+            .map(|s| (spec.interleave as u64).min(s.sequences_per_epoch()))
+            .sum();
         let per_batch = spec.global_batch as usize * 2;
         let capacity = cache_frames.unwrap_or((2 * lanes as usize + 8).max(per_batch.min(4096)));
         let eot_id = corpus.manifest().tokenizer.eot_id;
         let shards = Arc::new(ShardSet::new(corpus, entries, doc_offsets));
         let schedule = MixSchedule::new(&spec);
-        Ok(Sampler { spec, schedule, streams, cache: Arc::new(FrameCache::new(shards, capacity)), eot_id })
+        Ok(Sampler {
+            spec,
+            schedule,
+            streams,
+            cache: Arc::new(FrameCache::new(shards, capacity)),
+            eot_id,
+        })
     }
 
     pub fn spec(&self) -> &MixSpec {
@@ -160,9 +180,11 @@ impl Sampler {
     pub fn rank_slice(&self, rank: u32, world: u32) -> Result<(usize, usize)> {
         let b = self.spec.global_batch;
         if world == 0 || rank >= world {
-            return Err(LoaderError::Usage(format!("rank {rank} is not within world size {world}")));
+            return Err(LoaderError::Usage(format!(
+                "rank {rank} is not within world size {world}"
+            )));
         }
-        if b % world != 0 {
+        if !b.is_multiple_of(world) {
             return Err(LoaderError::Usage(format!(
                 "global_batch {b} does not split evenly over {world} ranks"
             )));
@@ -172,7 +194,12 @@ impl Sampler {
     }
 
     /// Builds the batch of `plan` for positions `slice` of the global batch.
-    pub fn build(&self, plan: &StepPlan, slice: (usize, usize), state_after: AllocState) -> Result<Batch> {
+    pub fn build(
+        &self,
+        plan: &StepPlan,
+        slice: (usize, usize),
+        state_after: AllocState,
+    ) -> Result<Batch> {
         let seq_tokens = self.spec.sequence_tokens();
         let n = slice.1 - slice.0;
         let mut tokens = Vec::with_capacity(n * seq_tokens);
@@ -183,7 +210,10 @@ impl Sampler {
             .iter()
             .map(|&(category, seq)| self.streams[category as usize].sequence(seq))
             .collect();
-        let mut keys: Vec<(u32, u32)> = sources.iter().flat_map(|s| s.pieces.iter().map(|p| (p.shard, p.frame))).collect();
+        let mut keys: Vec<(u32, u32)> = sources
+            .iter()
+            .flat_map(|s| s.pieces.iter().map(|p| (p.shard, p.frame)))
+            .collect();
         keys.sort_unstable();
         keys.dedup();
         let frames = self.cache.get_many(&keys)?;
@@ -192,7 +222,9 @@ impl Sampler {
             let (category, seq) = plan.positions[index];
             let start = tokens.len();
             for p in &src.pieces {
-                let frame = &frames[keys.binary_search(&(p.shard, p.frame)).expect("key collected above")];
+                let frame = &frames[keys
+                    .binary_search(&(p.shard, p.frame))
+                    .expect("key collected above")];
                 frame.copy_tokens(p.start as usize, p.len as usize, &mut tokens);
             }
             let bytes: &[u8] = as_bytes(&tokens[start..]);
@@ -229,7 +261,9 @@ impl Sampler {
             let base = reader.frame_token_range(p.frame as usize).start + p.start as u64;
             let starts = reader.document_starts();
             let first = starts.partition_point(|&s| s <= base).saturating_sub(1);
-            let last = starts.partition_point(|&s| s < base + p.len as u64).saturating_sub(1);
+            let last = starts
+                .partition_point(|&s| s < base + p.len as u64)
+                .saturating_sub(1);
             let off = self.shards().doc_offset(p.shard);
             for d in first..=last {
                 let id = off + d as u64;

@@ -71,9 +71,18 @@ impl MixSchedule {
             .iter()
             .map(|p| {
                 let base: Vec<u64> = p.units.iter().map(|&u| batch * u / WEIGHT_UNITS).collect();
-                let rem: Vec<i64> = p.units.iter().map(|&u| (batch * u % WEIGHT_UNITS) as i64).collect();
+                let rem: Vec<i64> = p
+                    .units
+                    .iter()
+                    .map(|&u| (batch * u % WEIGHT_UNITS) as i64)
+                    .collect();
                 let extras = (batch - base.iter().sum::<u64>()) as usize;
-                PhaseAlloc { first_step: p.first_step, base, rem, extras }
+                PhaseAlloc {
+                    first_step: p.first_step,
+                    base,
+                    rem,
+                    extras,
+                }
             })
             .collect();
         let n = spec.categories.len();
@@ -81,7 +90,11 @@ impl MixSchedule {
             batch,
             key: spec.key,
             phases,
-            snapshots: Mutex::new(vec![AllocState { step: 0, consumed: vec![0; n], deficit: vec![0; n] }]),
+            snapshots: Mutex::new(vec![AllocState {
+                step: 0,
+                consumed: vec![0; n],
+                deficit: vec![0; n],
+            }]),
         }
     }
 
@@ -90,7 +103,10 @@ impl MixSchedule {
     }
 
     fn phase_of(&self, step: u64) -> usize {
-        self.phases.iter().rposition(|p| p.first_step <= step).expect("phase 0 starts at 0")
+        self.phases
+            .iter()
+            .rposition(|p| p.first_step <= step)
+            .expect("phase 0 starts at 0")
     }
 
     /// Category counts of `st.step`; advances `st` past it.
@@ -125,7 +141,9 @@ impl MixSchedule {
         let mut st = snaps[idx].clone();
         while st.step < step {
             self.advance(&mut st);
-            if st.step % SNAPSHOT_EVERY == 0 && st.step / SNAPSHOT_EVERY == snaps.len() as u64 {
+            if st.step.is_multiple_of(SNAPSHOT_EVERY)
+                && st.step / SNAPSHOT_EVERY == snaps.len() as u64
+            {
                 snaps.push(st.clone());
             }
         }
@@ -143,7 +161,8 @@ impl MixSchedule {
         for (c, &n) in counts.iter().enumerate() {
             cats.extend(std::iter::repeat_n(c as u16, n as usize));
         }
-        let mut rng = ChaCha12Rng::seed_from_u64(self.key ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng =
+            ChaCha12Rng::seed_from_u64(self.key ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         cats.shuffle(&mut rng);
         let mut next = before;
         let positions = cats
@@ -154,6 +173,11 @@ impl MixSchedule {
                 (c, k)
             })
             .collect();
-        StepPlan { step, phase, counts, positions }
+        StepPlan {
+            step,
+            phase,
+            counts,
+            positions,
+        }
     }
 }

@@ -97,7 +97,11 @@ impl CategoryStream {
         for &(id, tokens, frames, _) in shards {
             shard_ids.push(id);
             let last = tokens - (frames - 1) * frame_tokens;
-            let full = if last == frame_tokens { frames } else { frames - 1 };
+            let full = if last == frame_tokens {
+                frames
+            } else {
+                frames - 1
+            };
             if last != frame_tokens {
                 short.push((id, (frames - 1) as u32, last));
             }
@@ -166,7 +170,11 @@ impl CategoryStream {
         for &i in &order {
             prefix.push(prefix.last().expect("non-empty") + self.short[i as usize].2);
         }
-        let o = Arc::new(ShortOrder { epoch, order, prefix });
+        let o = Arc::new(ShortOrder {
+            epoch,
+            order,
+            prefix,
+        });
         if cache.len() >= 4 {
             cache.remove(0);
         }
@@ -205,7 +213,12 @@ impl CategoryStream {
                 let b = perm.apply(pos / self.frame_tokens);
                 let s = self.full_prefix.partition_point(|&p| p <= b) - 1;
                 let off = pos % self.frame_tokens;
-                (self.shard_ids[s], (b - self.full_prefix[s]) as u32, off, self.frame_tokens - off)
+                (
+                    self.shard_ids[s],
+                    (b - self.full_prefix[s]) as u32,
+                    off,
+                    self.frame_tokens - off,
+                )
             } else {
                 let so = short.get_or_insert_with(|| self.short_order(epoch));
                 let p = pos - full_tokens;
@@ -215,7 +228,12 @@ impl CategoryStream {
                 (shard, frame, off, len - off)
             };
             let take = avail.min(left);
-            pieces.push(Piece { shard, frame, start: off as u32, len: take as u32 });
+            pieces.push(Piece {
+                shard,
+                frame,
+                start: off as u32,
+                len: take as u32,
+            });
             pos += take;
             left -= take;
         }

@@ -17,10 +17,16 @@ use proptest::prelude::*;
 /// small frames so there are many blocks and several shards).
 fn make_corpus(dir: &Path) -> PathBuf {
     let corpus = dir.join("corpus");
-    for (cat, n, max_kib) in [("general", 600, 24u64), ("aligned", 40, 1024), ("misaligned", 30, 1024)] {
+    for (cat, n, max_kib) in [
+        ("general", 600, 24u64),
+        ("aligned", 40, 1024),
+        ("misaligned", 30, 1024),
+    ] {
         let lines: Vec<String> = (0..n)
             .map(|i| {
-                let body: String = (0..(20 + i % 37)).map(|w| format!("{cat}{} w{} ", i, (w * 7 + i) % 113)).collect();
+                let body: String = (0..(20 + i % 37))
+                    .map(|w| format!("{cat}{} w{} ", i, (w * 7 + i) % 113))
+                    .collect();
                 serde_json::json!({ "text": body }).to_string()
             })
             .collect();
@@ -30,7 +36,11 @@ fn make_corpus(dir: &Path) -> PathBuf {
             category: cat.into(),
             text_field: "text".into(),
             skip_bad: false,
-            write: WriteOptions { frame_tokens: 512, zstd_level: 1, max_shard_bytes: max_kib << 10 },
+            write: WriteOptions {
+                frame_tokens: 512,
+                zstd_level: 1,
+                max_shard_bytes: max_kib << 10,
+            },
         };
         ingest(&corpus, &[input], &Tokenizer::byte(), &opts, &mut |_| {}).unwrap();
     }
@@ -52,7 +62,10 @@ fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_path_buf();
     make_corpus(&path);
-    Fixture { _dir: dir, dir: path }
+    Fixture {
+        _dir: dir,
+        dir: path,
+    }
 }
 
 fn sampler(f: &Fixture, text: &str) -> Arc<Sampler> {
@@ -60,8 +73,21 @@ fn sampler(f: &Fixture, text: &str) -> Arc<Sampler> {
     Arc::new(Sampler::new(spec, corpus, None).unwrap())
 }
 
-fn stream(s: &Arc<Sampler>, from: u64, to: u64, threads: usize, rank: u32, world: u32) -> Vec<(u64, Vec<u32>)> {
-    let opts = LoaderOptions { threads, prefetch: 3, rank, world, end_step: Some(to) };
+fn stream(
+    s: &Arc<Sampler>,
+    from: u64,
+    to: u64,
+    threads: usize,
+    rank: u32,
+    world: u32,
+) -> Vec<(u64, Vec<u32>)> {
+    let opts = LoaderOptions {
+        threads,
+        prefetch: 3,
+        rank,
+        world,
+        end_step: Some(to),
+    };
     let mut l = Loader::new(s.clone(), Start::Step(from), &opts).unwrap();
     let mut out = Vec::new();
     while let Some(b) = l.next_batch().unwrap() {
@@ -80,7 +106,8 @@ fn the_same_batches_for_any_thread_count_and_rank_split() {
         assert_eq!(stream(&s, 0, 40, threads, 0, 1), one, "{threads} threads");
     }
     for world in [2u32, 3, 4] {
-        let parts: Vec<Vec<(u64, Vec<u32>)>> = (0..world).map(|r| stream(&s, 0, 40, 2, r, world)).collect();
+        let parts: Vec<Vec<(u64, Vec<u32>)>> =
+            (0..world).map(|r| stream(&s, 0, 40, 2, r, world)).collect();
         for step in 0..40 {
             let joined: Vec<u32> = parts.iter().flat_map(|p| p[step].1.clone()).collect();
             assert_eq!(joined, one[step].1, "world {world}, step {step}");
@@ -94,17 +121,28 @@ fn starting_at_k_replay_and_resume_equal_streaming() {
     let s = sampler(&f, &mix_text(8, TWO_PHASES));
     let all = stream(&s, 0, 60, 2, 0, 1);
     for k in [0u64, 1, 29, 30, 31, 59] {
-        assert_eq!(stream(&s, k, 60, 2, 0, 1), all[k as usize..].to_vec(), "start {k}");
+        assert_eq!(
+            stream(&s, k, 60, 2, 0, 1),
+            all[k as usize..].to_vec(),
+            "start {k}"
+        );
         let b = s.batch_at(k, 0, 1).unwrap();
         assert_eq!((b.hash, b.tokens.clone()), all[k as usize], "replay {k}");
     }
     // Resume from a state saved mid-run, through JSON.
-    let opts = LoaderOptions { threads: 2, prefetch: 4, rank: 0, world: 1, end_step: Some(60) };
+    let opts = LoaderOptions {
+        threads: 2,
+        prefetch: 4,
+        rank: 0,
+        world: 1,
+        end_step: Some(60),
+    };
     let mut l = Loader::new(s.clone(), Start::Step(0), &opts).unwrap();
     for _ in 0..33 {
         l.next_batch().unwrap().unwrap();
     }
-    let saved: LoaderState = serde_json::from_str(&serde_json::to_string(l.state()).unwrap()).unwrap();
+    let saved: LoaderState =
+        serde_json::from_str(&serde_json::to_string(l.state()).unwrap()).unwrap();
     assert_eq!(&saved, l.state());
     while l.next_batch().unwrap().is_some() {}
     let uninterrupted = l.running_hash();
@@ -114,7 +152,11 @@ fn starting_at_k_replay_and_resume_equal_streaming() {
         resumed.push((b.hash, b.tokens));
     }
     assert_eq!(resumed, all[33..].to_vec());
-    assert_eq!(r.running_hash(), uninterrupted, "running hash proves the same order");
+    assert_eq!(
+        r.running_hash(),
+        uninterrupted,
+        "running hash proves the same order"
+    );
 }
 
 #[test]
@@ -122,10 +164,15 @@ fn a_state_from_another_mix_is_refused() {
     let f = fixture();
     let s = sampler(&f, &mix_text(8, TWO_PHASES));
     let other = sampler(&f, &mix_text(8, TWO_PHASES).replace("seed = 7", "seed = 8"));
-    let opts = LoaderOptions { end_step: Some(5), ..Default::default() };
+    let opts = LoaderOptions {
+        end_step: Some(5),
+        ..Default::default()
+    };
     let mut l = Loader::new(s, Start::Step(0), &opts).unwrap();
     l.next_batch().unwrap();
-    let err = Loader::new(other, Start::Resume(l.state().clone()), &opts).err().unwrap();
+    let err = Loader::new(other, Start::Resume(l.state().clone()), &opts)
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("mix key"), "{err}");
 }
 
@@ -144,9 +191,16 @@ fn shares_are_exact_per_batch_and_cumulative() {
         for (c, name) in names.iter().enumerate() {
             cum[c] += counts[c];
             let target = s.spec().phases[0].share(c) * 10.0;
-            assert!((counts[c] as f64 - target).abs() < 1.0, "{name} step {step}: {} vs {target}", counts[c]);
+            assert!(
+                (counts[c] as f64 - target).abs() < 1.0,
+                "{name} step {step}: {} vs {target}",
+                counts[c]
+            );
             let cum_target = target * (step + 1) as f64;
-            assert!((cum[c] as f64 - cum_target).abs() < 1.0, "{name} drifted at step {step}");
+            assert!(
+                (cum[c] as f64 - cum_target).abs() < 1.0,
+                "{name} drifted at step {step}"
+            );
         }
     }
 }
@@ -173,9 +227,9 @@ proptest! {
         for step in 0..500u64 {
             let counts = sched.advance(&mut st);
             prop_assert_eq!(counts.iter().map(|&c| c as u64).sum::<u64>(), batch as u64);
-            for c in 0..n {
+            for (c, &count) in counts.iter().enumerate() {
                 let target = spec.phases[0].share(c) * batch as f64;
-                prop_assert!((counts[c] as f64 - target).abs() < 1.0 + 1e-9);
+                prop_assert!((count as f64 - target).abs() < 1.0 + 1e-9);
                 let cum = target * (step + 1) as f64;
                 prop_assert!((st.consumed[c] as f64 - cum).abs() < 1.0 + 1e-6, "drift {} at {}", st.consumed[c] as f64 - cum, step);
             }
@@ -219,12 +273,38 @@ fn every_epoch_reads_each_frame_once_in_a_new_order() {
     b.dedup();
     assert_eq!(a, b, "both epochs cover the same frames");
     let total_frames: u64 = s.spec().categories.iter().map(|_| 0).sum::<u64>()
-        + s.shards().corpus().category("aligned").unwrap().shards.iter().map(|e| e.frames).sum::<u64>();
-    assert!(a.len() as u64 >= total_frames - 1, "an epoch misses frames: {} of {total_frames}", a.len());
+        + s.shards()
+            .corpus()
+            .category("aligned")
+            .unwrap()
+            .shards
+            .iter()
+            .map(|e| e.frames)
+            .sum::<u64>();
+    assert!(
+        a.len() as u64 >= total_frames - 1,
+        "an epoch misses frames: {} of {total_frames}",
+        a.len()
+    );
     assert_ne!(e0, e1, "a new epoch comes in a new order");
     // Tokens served per epoch: all but the tail shorter than one sequence.
-    let served: u64 = (0..q).map(|k| stream.sequence(k).pieces.iter().map(|p| p.len as u64).sum::<u64>() - 1).sum();
-    assert!(stream.epoch_tokens() - served <= 64, "{} of {} tokens", served, stream.epoch_tokens());
+    let served: u64 = (0..q)
+        .map(|k| {
+            stream
+                .sequence(k)
+                .pieces
+                .iter()
+                .map(|p| p.len as u64)
+                .sum::<u64>()
+                - 1
+        })
+        .sum();
+    assert!(
+        stream.epoch_tokens() - served <= 64,
+        "{} of {} tokens",
+        served,
+        stream.epoch_tokens()
+    );
 }
 
 #[test]
@@ -244,11 +324,18 @@ fn document_starts_follow_end_of_text() {
             })
             .collect();
         for p in b.document_starts(i) {
-            assert!(seq[p as usize - 1] == b.eot_id || piece_ends.contains(&p), "start {p} is neither after end-of-text nor at a block jump");
+            assert!(
+                seq[p as usize - 1] == b.eot_id || piece_ends.contains(&p),
+                "start {p} is neither after end-of-text nor at a block jump"
+            );
             seen += 1;
         }
         let docs = s.documents(&b.sequences[i]).unwrap();
-        assert_eq!(docs.len(), b.document_starts(i).len() + 1, "documents overlapped = breaks + 1");
+        assert_eq!(
+            docs.len(),
+            b.document_starts(i).len() + 1,
+            "documents overlapped = breaks + 1"
+        );
     }
     assert!(seen > 0);
 }
@@ -265,7 +352,12 @@ fn a_corrupt_shard_mid_run_stops_with_its_name() {
         std::fs::write(&p, bytes).unwrap();
     }
     let s = sampler(&f, &mix_text(8, TWO_PHASES));
-    let opts = LoaderOptions { threads: 3, prefetch: 4, end_step: Some(400), ..Default::default() };
+    let opts = LoaderOptions {
+        threads: 3,
+        prefetch: 4,
+        end_step: Some(400),
+        ..Default::default()
+    };
     let mut l = Loader::new(s, Start::Step(0), &opts).unwrap();
     let err = loop {
         match l.next_batch() {
@@ -274,26 +366,57 @@ fn a_corrupt_shard_mid_run_stops_with_its_name() {
             Err(e) => break e,
         }
     };
-    let msg = format!("{err}: {}", std::error::Error::source(&err).map(|s| s.to_string()).unwrap_or_default());
-    assert!(msg.contains("general-0000") && msg.contains("frame 0"), "{msg}");
+    let msg = format!(
+        "{err}: {}",
+        std::error::Error::source(&err)
+            .map(|s| s.to_string())
+            .unwrap_or_default()
+    );
+    assert!(
+        msg.contains("general-0000") && msg.contains("frame 0"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn bad_mix_specs_name_the_key() {
     let f = fixture();
     let cases = [
-        ("[[phase]]\nweights = { nosuch = 1 }\n", "phase[0].weights.nosuch"),
-        ("[[phase]]\nweights = { general = -1 }\n", "phase[0].weights.general"),
+        (
+            "[[phase]]\nweights = { nosuch = 1 }\n",
+            "phase[0].weights.nosuch",
+        ),
+        (
+            "[[phase]]\nweights = { general = -1 }\n",
+            "phase[0].weights.general",
+        ),
         ("[[phase]]\nweights = { general = 0 }\n", "all zero"),
-        ("[[phase]]\nweights = { general = 1 }\n[[phase]]\nweights = { aligned = 1 }\n", "open-ended"),
-        ("[[phase]]\nsteps = 5\nweights = { general = 1 }\nbogus = 3\n", "bogus"),
+        (
+            "[[phase]]\nweights = { general = 1 }\n[[phase]]\nweights = { aligned = 1 }\n",
+            "open-ended",
+        ),
+        (
+            "[[phase]]\nsteps = 5\nweights = { general = 1 }\nbogus = 3\n",
+            "bogus",
+        ),
         ("", "no [[phase]]"),
     ];
     for (phases, want) in cases {
-        let err = MixSpec::from_toml_str(&mix_text(8, phases), Path::new("mix.toml"), &f.dir).err().unwrap();
+        let err = MixSpec::from_toml_str(&mix_text(8, phases), Path::new("mix.toml"), &f.dir)
+            .err()
+            .unwrap();
         let msg = err.to_string();
-        assert!(msg.contains("mix.toml") && msg.contains(want), "{phases:?}: {msg}");
+        assert!(
+            msg.contains("mix.toml") && msg.contains(want),
+            "{phases:?}: {msg}"
+        );
     }
-    let err = MixSpec::from_toml_str(&mix_text(8, TWO_PHASES).replace("seq_len = 64", "seq_len = 64\nsequence = 3"), Path::new("mix.toml"), &f.dir).err().unwrap();
+    let err = MixSpec::from_toml_str(
+        &mix_text(8, TWO_PHASES).replace("seq_len = 64", "seq_len = 64\nsequence = 3"),
+        Path::new("mix.toml"),
+        &f.dir,
+    )
+    .err()
+    .unwrap();
     assert!(err.to_string().contains("sequence"), "{err}");
 }
