@@ -256,7 +256,14 @@ fn bench(a: BenchArgs) -> Result<()> {
     let width = sampler.shards().corpus().manifest().token_width.bytes() as u64;
     let seq_tokens = sampler.spec().sequence_tokens() as u64;
     let budget = a.steps * sampler.spec().global_batch as u64 * seq_tokens;
-    let (raw_rate, raw_tokens) = raw_zstd_rate(&sampler, budget.max(1 << 24))?;
+    // The median of three runs: this rate is the bar, so one lucky or
+    // unlucky run on a shared machine should not set it.
+    let mut raw_runs = Vec::new();
+    for _ in 0..3 {
+        raw_runs.push(raw_zstd_rate(&sampler, budget.clamp(1 << 24, 1 << 28))?);
+    }
+    raw_runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (raw_rate, raw_tokens) = raw_runs[1];
 
     let opts = LoaderOptions {
         threads: a.threads,
@@ -358,7 +365,7 @@ fn bench(a: BenchArgs) -> Result<()> {
         secs
     );
     println!(
-        "raw zstd, 1 thread, same shards: {:.1} M tokens/s  ->  ratio {:.2}",
+        "raw zstd, 1 thread, same shards (median of 3): {:.1} M tokens/s  ->  ratio {:.2}",
         raw_rate / 1e6,
         tokens_per_s / raw_rate
     );

@@ -143,6 +143,48 @@ impl FrameCache {
             .expect("one frame asked"))
     }
 
+    /// Starts decoding, on this thread, those of `keys` that are neither
+    /// cached nor being decoded, without waiting for any other. Errors are
+    /// left for the step that needs the frame to report.
+    pub fn warm(&self, keys: &[FrameKey]) {
+        let mine: Vec<FrameKey> = {
+            let mut guard = self.inner.lock().expect("frame cache");
+            let (map, _) = &mut *guard;
+            keys.iter()
+                .filter(|k| !map.contains_key(k))
+                .copied()
+                .collect::<Vec<_>>()
+                .into_iter()
+                .inspect(|k| {
+                    map.insert(*k, Slot::Loading(Arc::new((Mutex::new(None), Condvar::new()))));
+                })
+                .collect()
+        };
+        for key in mine {
+            let _ = self.finish_decode(key);
+        }
+    }
+
+    /// Decodes a frame this thread registered as loading, publishes it and
+    /// wakes its waiters.
+    fn finish_decode(&self, key: FrameKey) -> Result<Frame> {
+        let result = self.decode(key.0, key.1);
+        let mut guard = self.inner.lock().expect("frame cache");
+        let (map, clock) = &mut *guard;
+        let slot = map.remove(&key);
+        if let Ok(f) = &result {
+            map.insert(key, Slot::Ready { frame: f.clone(), last_used: *clock });
+            self.evict(map);
+        }
+        drop(guard);
+        if let Some(Slot::Loading(w)) = slot {
+            let (lock, cv) = &*w;
+            *lock.lock().expect("frame slot") = Some(result.as_ref().map(|f| f.clone()).map_err(|e| e.to_string()));
+            cv.notify_all();
+        }
+        result
+    }
+
     /// The frames `keys`, in order. Frames no thread is decoding are claimed
     /// and decoded here first; only then does this thread wait for frames
     /// other threads are decoding, so threads working on neighbouring steps

@@ -79,8 +79,15 @@ pub enum Start {
     Resume(LoaderState),
 }
 
+/// Steps ahead of the one being built whose new frames a worker decodes
+/// first, so that threads decode side by side instead of waiting on the
+/// frame the next step needs.
+const DECODE_AHEAD: u64 = 4;
+
 struct Cursor {
     alloc: AllocState,
+    /// Schedule state `DECODE_AHEAD` steps past `alloc` (or at the end).
+    ahead: AllocState,
     /// The consumer has taken every step below this.
     consumed: u64,
 }
@@ -166,12 +173,13 @@ impl Loader {
             batches_served: served,
         };
         let prefetch = opts.prefetch.max(1) as u64;
+        let mut ahead = alloc.clone();
+        while ahead.step < end && ahead.step < next + DECODE_AHEAD {
+            sampler.schedule().advance(&mut ahead);
+        }
         let shared = Arc::new(Shared {
             sampler,
-            cursor: Mutex::new(Cursor {
-                alloc,
-                consumed: next,
-            }),
+            cursor: Mutex::new(Cursor { alloc, ahead, consumed: next }),
             wake: Condvar::new(),
             stop: AtomicBool::new(false),
             prefetch,
@@ -302,7 +310,7 @@ impl Drop for Loader {
 
 fn worker(shared: Arc<Shared>, tx: Sender<Msg>) {
     loop {
-        let (plan, after) = {
+        let (plan, after, ahead) = {
             let mut c = shared.cursor.lock().expect("loader cursor");
             loop {
                 if shared.stop.load(Ordering::SeqCst) || c.alloc.step >= shared.end {
@@ -314,8 +322,12 @@ fn worker(shared: Arc<Shared>, tx: Sender<Msg>) {
                 c = shared.wake.wait(c).expect("loader cursor");
             }
             let plan = shared.sampler.schedule().plan(&mut c.alloc);
-            (plan, c.alloc.clone())
+            let ahead = (c.ahead.step < shared.end).then(|| shared.sampler.schedule().plan(&mut c.ahead));
+            (plan, c.alloc.clone(), ahead)
         };
+        if let Some(ahead) = &ahead {
+            shared.sampler.warm(ahead, shared.slice);
+        }
         let t0 = Instant::now();
         let step = plan.step;
         let msg = shared

@@ -193,6 +193,24 @@ impl Sampler {
         Ok((rank as usize * per, (rank as usize + 1) * per))
     }
 
+    /// The frames positions `slice` of `plan` read, sorted and distinct.
+    fn frame_keys(&self, plan: &StepPlan, slice: (usize, usize)) -> (Vec<crate::stream::SequenceSource>, Vec<(u32, u32)>) {
+        let sources: Vec<_> = plan.positions[slice.0..slice.1]
+            .iter()
+            .map(|&(category, seq)| self.streams[category as usize].sequence(seq))
+            .collect();
+        let mut keys: Vec<(u32, u32)> = sources.iter().flat_map(|s| s.pieces.iter().map(|p| (p.shard, p.frame))).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        (sources, keys)
+    }
+
+    /// Decodes ahead the frames a future step will read (see the pipeline).
+    pub fn warm(&self, plan: &StepPlan, slice: (usize, usize)) {
+        let (_, keys) = self.frame_keys(plan, slice);
+        self.cache.warm(&keys);
+    }
+
     /// Builds the batch of `plan` for positions `slice` of the global batch.
     pub fn build(
         &self,

@@ -111,6 +111,12 @@ impl MixSchedule {
 
     /// Category counts of `st.step`; advances `st` past it.
     pub fn advance(&self, st: &mut AllocState) -> Vec<u32> {
+        let mut counts = Vec::new();
+        self.advance_into(st, &mut counts);
+        counts
+    }
+
+    fn advance_into(&self, st: &mut AllocState, counts: &mut Vec<u32>) {
         let p = &self.phases[self.phase_of(st.step)];
         if st.step == p.first_step {
             st.deficit.iter_mut().for_each(|d| *d = 0);
@@ -118,20 +124,25 @@ impl MixSchedule {
         for (d, r) in st.deficit.iter_mut().zip(&p.rem) {
             *d += r;
         }
-        let mut counts: Vec<u32> = p.base.iter().map(|&b| b as u32).collect();
-        if p.extras > 0 {
-            let mut order: Vec<usize> = (0..counts.len()).collect();
-            order.sort_by(|&a, &b| st.deficit[b].cmp(&st.deficit[a]).then(a.cmp(&b)));
-            for &c in &order[..p.extras] {
-                counts[c] += 1;
-                st.deficit[c] -= WEIGHT_UNITS as i64;
+        counts.clear();
+        counts.extend(p.base.iter().map(|&b| b as u32));
+        // The extras go to the largest deficits (ties: lower index), one
+        // each; `counts[c] > base[c]` marks a category already served.
+        for _ in 0..p.extras {
+            let mut best: Option<usize> = None;
+            for c in 0..counts.len() {
+                if counts[c] as u64 == p.base[c] && best.is_none_or(|b| st.deficit[c] > st.deficit[b]) {
+                    best = Some(c);
+                }
             }
+            let c = best.expect("fewer extras than categories");
+            counts[c] += 1;
+            st.deficit[c] -= WEIGHT_UNITS as i64;
         }
-        for (c, n) in st.consumed.iter_mut().zip(&counts) {
+        for (c, n) in st.consumed.iter_mut().zip(counts.iter()) {
             *c += *n as u64;
         }
         st.step += 1;
-        counts
     }
 
     /// The state at the start of `step`, computed without touching data.
@@ -139,8 +150,9 @@ impl MixSchedule {
         let mut snaps = self.snapshots.lock().expect("schedule snapshots");
         let idx = ((step / SNAPSHOT_EVERY) as usize).min(snaps.len() - 1);
         let mut st = snaps[idx].clone();
+        let mut counts = Vec::new();
         while st.step < step {
-            self.advance(&mut st);
+            self.advance_into(&mut st, &mut counts);
             if st.step.is_multiple_of(SNAPSHOT_EVERY)
                 && st.step / SNAPSHOT_EVERY == snaps.len() as u64
             {
