@@ -11,6 +11,12 @@ mod ui;
 
 use clap::{Parser, Subcommand};
 
+// The loader hands out and frees batch buffers of hundreds of KiB on
+// different threads; glibc's malloc serves those with mmap/munmap, whose
+// page faults and TLB shootdowns cost more than building the batch.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Alignment pretraining: build corpora of discourse categories, mix them
 /// deterministically, train, and measure misalignment.
 #[derive(Parser)]

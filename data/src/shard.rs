@@ -308,16 +308,27 @@ fn encode_index(frames: &[FrameEntry], doc_starts: &[u64], tokens: u64) -> Vec<u
 
 /// Appends little-endian tokens of `width` bytes from `raw` to `out`.
 pub fn widen_into(width: TokenWidth, raw: &[u8], out: &mut Vec<u32>) {
+    let w = width.bytes();
+    let n = raw.len() / w;
+    out.reserve(n);
+    let old = out.len();
+    // Writing into spare capacity through a zip lets the compiler vectorize
+    // the loop (an `extend` over a mapped iterator does not).
+    let dst = &mut out.spare_capacity_mut()[..n];
     match width {
-        TokenWidth::U16 => out.extend(
-            raw.chunks_exact(2)
-                .map(|c| u16::from_le_bytes([c[0], c[1]]) as u32),
-        ),
-        TokenWidth::U32 => out.extend(
-            raw.chunks_exact(4)
-                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-        ),
+        TokenWidth::U16 => {
+            for (d, c) in dst.iter_mut().zip(raw.chunks_exact(2)) {
+                d.write(u16::from_le_bytes([c[0], c[1]]) as u32);
+            }
+        }
+        TokenWidth::U32 => {
+            for (d, c) in dst.iter_mut().zip(raw.chunks_exact(4)) {
+                d.write(u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+            }
+        }
     }
+    // SAFETY: the loop above initialised exactly `n` elements past `old`.
+    unsafe { out.set_len(old + n) };
 }
 
 fn le_u32(b: &[u8], at: usize) -> u32 {
@@ -353,6 +364,7 @@ impl Default for FrameDecoder {
 /// header and index only; frames are checked as they are read.
 pub struct ShardReader {
     path: PathBuf,
+    file: File,
     map: Mmap,
     width: TokenWidth,
     eot_id: u32,
@@ -371,10 +383,10 @@ impl ShardReader {
         // SAFETY: the map is read-only; shards are immutable once renamed
         // into place (writers only ever create new files).
         let map = unsafe { Mmap::map(&file) }.at(path)?;
-        Self::from_map(path, map)
+        Self::from_map(path, file, map)
     }
 
-    fn from_map(path: &Path, map: Mmap) -> Result<ShardReader> {
+    fn from_map(path: &Path, file: File, map: Mmap) -> Result<ShardReader> {
         let b: &[u8] = &map;
         let bad = |region, detail: String| DataError::corrupt(path, region, detail);
         if b.len() < HEADER_LEN + 8 + FOOTER_LEN {
@@ -502,6 +514,7 @@ impl ShardReader {
         }
         Ok(ShardReader {
             path: path.to_path_buf(),
+            file,
             map,
             width,
             eot_id,
@@ -577,6 +590,37 @@ impl ShardReader {
         dec: &mut FrameDecoder,
         raw: &mut Vec<u8>,
     ) -> Result<()> {
+        self.check_frame_index(i)?;
+        self.decode_frame(i, self.compressed_frame(i), dec, raw)
+    }
+
+    /// As [`ShardReader::read_frame_raw`], but reads the compressed bytes
+    /// with `pread` into `scratch` instead of through the memory map. A
+    /// streaming reader uses this so its resident memory follows what it
+    /// holds, not how much of the corpus it has touched (mapped pages stay
+    /// resident, and the kernel maps neighbouring pages on each fault).
+    pub fn read_frame_raw_unmapped(
+        &self,
+        i: usize,
+        dec: &mut FrameDecoder,
+        scratch: &mut Vec<u8>,
+        raw: &mut Vec<u8>,
+    ) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        self.check_frame_index(i)?;
+        let f = self.frames[i];
+        scratch.resize(f.compressed_size as usize, 0);
+        self.file.read_exact_at(scratch, f.offset).map_err(|e| {
+            DataError::corrupt(
+                &self.path,
+                ShardRegion::Frame(i),
+                format!("read failed: {e}"),
+            )
+        })?;
+        self.decode_frame(i, scratch, dec, raw)
+    }
+
+    fn check_frame_index(&self, i: usize) -> Result<()> {
         if i >= self.frames.len() {
             return Err(DataError::Usage(format!(
                 "{}: frame {i} requested, shard has {}",
@@ -584,8 +628,17 @@ impl ShardReader {
                 self.frames.len()
             )));
         }
+        Ok(())
+    }
+
+    fn decode_frame(
+        &self,
+        i: usize,
+        bytes: &[u8],
+        dec: &mut FrameDecoder,
+        raw: &mut Vec<u8>,
+    ) -> Result<()> {
         let f = self.frames[i];
-        let bytes = self.compressed_frame(i);
         let sum = xxh3_64(bytes);
         if sum != f.checksum {
             return Err(DataError::corrupt(

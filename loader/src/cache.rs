@@ -109,7 +109,8 @@ pub struct FrameCache {
 }
 
 thread_local! {
-    static DECODER: std::cell::RefCell<FrameDecoder> = std::cell::RefCell::new(FrameDecoder::new());
+    static DECODER: std::cell::RefCell<(FrameDecoder, Vec<u8>)> =
+        std::cell::RefCell::new((FrameDecoder::new(), Vec::new()));
 }
 
 impl FrameCache {
@@ -156,7 +157,10 @@ impl FrameCache {
                 .collect::<Vec<_>>()
                 .into_iter()
                 .inspect(|k| {
-                    map.insert(*k, Slot::Loading(Arc::new((Mutex::new(None), Condvar::new()))));
+                    map.insert(
+                        *k,
+                        Slot::Loading(Arc::new((Mutex::new(None), Condvar::new()))),
+                    );
                 })
                 .collect()
         };
@@ -173,13 +177,24 @@ impl FrameCache {
         let (map, clock) = &mut *guard;
         let slot = map.remove(&key);
         if let Ok(f) = &result {
-            map.insert(key, Slot::Ready { frame: f.clone(), last_used: *clock });
+            map.insert(
+                key,
+                Slot::Ready {
+                    frame: f.clone(),
+                    last_used: *clock,
+                },
+            );
             self.evict(map);
         }
         drop(guard);
         if let Some(Slot::Loading(w)) = slot {
             let (lock, cv) = &*w;
-            *lock.lock().expect("frame slot") = Some(result.as_ref().map(|f| f.clone()).map_err(|e| e.to_string()));
+            *lock.lock().expect("frame slot") = Some(
+                result
+                    .as_ref()
+                    .map(|f| f.clone())
+                    .map_err(|e| e.to_string()),
+            );
             cv.notify_all();
         }
         result
@@ -278,7 +293,10 @@ impl FrameCache {
     fn decode(&self, shard: u32, frame: u32) -> Result<Frame> {
         let reader = self.shards.reader(shard)?;
         let mut raw = Vec::new();
-        DECODER.with(|d| reader.read_frame_raw(frame as usize, &mut d.borrow_mut(), &mut raw))?;
+        DECODER.with(|d| {
+            let (dec, scratch) = &mut *d.borrow_mut();
+            reader.read_frame_raw_unmapped(frame as usize, dec, scratch, &mut raw)
+        })?;
         self.decompressed_bytes
             .fetch_add(raw.len() as u64, Ordering::Relaxed);
         self.frames_decoded.fetch_add(1, Ordering::Relaxed);

@@ -179,7 +179,11 @@ impl Loader {
         }
         let shared = Arc::new(Shared {
             sampler,
-            cursor: Mutex::new(Cursor { alloc, ahead, consumed: next }),
+            cursor: Mutex::new(Cursor {
+                alloc,
+                ahead,
+                consumed: next,
+            }),
             wake: Condvar::new(),
             stop: AtomicBool::new(false),
             prefetch,
@@ -322,7 +326,8 @@ fn worker(shared: Arc<Shared>, tx: Sender<Msg>) {
                 c = shared.wake.wait(c).expect("loader cursor");
             }
             let plan = shared.sampler.schedule().plan(&mut c.alloc);
-            let ahead = (c.ahead.step < shared.end).then(|| shared.sampler.schedule().plan(&mut c.ahead));
+            let ahead =
+                (c.ahead.step < shared.end).then(|| shared.sampler.schedule().plan(&mut c.ahead));
             (plan, c.alloc.clone(), ahead)
         };
         if let Some(ahead) = &ahead {

@@ -194,12 +194,19 @@ impl Sampler {
     }
 
     /// The frames positions `slice` of `plan` read, sorted and distinct.
-    fn frame_keys(&self, plan: &StepPlan, slice: (usize, usize)) -> (Vec<crate::stream::SequenceSource>, Vec<(u32, u32)>) {
+    fn frame_keys(
+        &self,
+        plan: &StepPlan,
+        slice: (usize, usize),
+    ) -> (Vec<crate::stream::SequenceSource>, Vec<(u32, u32)>) {
         let sources: Vec<_> = plan.positions[slice.0..slice.1]
             .iter()
             .map(|&(category, seq)| self.streams[category as usize].sequence(seq))
             .collect();
-        let mut keys: Vec<(u32, u32)> = sources.iter().flat_map(|s| s.pieces.iter().map(|p| (p.shard, p.frame))).collect();
+        let mut keys: Vec<(u32, u32)> = sources
+            .iter()
+            .flat_map(|s| s.pieces.iter().map(|p| (p.shard, p.frame)))
+            .collect();
         keys.sort_unstable();
         keys.dedup();
         (sources, keys)

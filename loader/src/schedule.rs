@@ -131,7 +131,9 @@ impl MixSchedule {
         for _ in 0..p.extras {
             let mut best: Option<usize> = None;
             for c in 0..counts.len() {
-                if counts[c] as u64 == p.base[c] && best.is_none_or(|b| st.deficit[c] > st.deficit[b]) {
+                if counts[c] as u64 == p.base[c]
+                    && best.is_none_or(|b| st.deficit[c] > st.deficit[b])
+                {
                     best = Some(c);
                 }
             }
