@@ -130,10 +130,8 @@ impl MixSchedule {
         // each; `counts[c] > base[c]` marks a category already served.
         for _ in 0..p.extras {
             let mut best: Option<usize> = None;
-            for c in 0..counts.len() {
-                if counts[c] as u64 == p.base[c]
-                    && best.is_none_or(|b| st.deficit[c] > st.deficit[b])
-                {
+            for (c, (&n, &base)) in counts.iter().zip(&p.base).enumerate() {
+                if n as u64 == base && best.is_none_or(|b| st.deficit[c] > st.deficit[b]) {
                     best = Some(c);
                 }
             }
