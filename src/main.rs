@@ -37,6 +37,14 @@ enum Command {
 }
 
 fn main() {
+    // Piped into `head` and the like, exit quietly when the reader goes
+    // away, as command-line tools do, instead of panicking on EPIPE.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of one signal at startup,
+    // before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Data(cmd) => cmd_data::run(cmd),

@@ -65,6 +65,39 @@ fn build_corpus(dir: &Path) -> String {
 }
 
 #[test]
+fn a_closed_pipe_ends_output_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = build_corpus(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prior"))
+        .args([
+            "data",
+            "cat",
+            &corpus,
+            "--category",
+            "general",
+            "--doc",
+            "0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away at once
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!status.success() || err.is_empty());
+}
+
+#[test]
 fn help_explains_every_group() {
     let top = ok(&["--help"]);
     assert!(top.contains("data") && top.contains("loader"));
