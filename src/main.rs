@@ -7,6 +7,7 @@
 
 mod cmd_data;
 mod cmd_loader;
+mod cmd_runtime;
 mod ui;
 
 use clap::{Parser, Subcommand};
@@ -34,6 +35,9 @@ enum Command {
     /// The mix loader: hash, replay, bench and stats of a mix spec.
     #[command(subcommand)]
     Loader(cmd_loader::LoaderCommand),
+    /// The training runtime: devices and kernel checks.
+    #[command(subcommand)]
+    Runtime(cmd_runtime::RuntimeCommand),
 }
 
 fn main() {
@@ -49,6 +53,7 @@ fn main() {
     let result = match cli.command {
         Command::Data(cmd) => cmd_data::run(cmd),
         Command::Loader(cmd) => cmd_loader::run(cmd),
+        Command::Runtime(cmd) => cmd_runtime::run(cmd),
     };
     if let Err(e) = result {
         ui::print_error(&e);

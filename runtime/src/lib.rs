@@ -1,5 +1,37 @@
-//! prior-runtime: the cubecl training runtime (not built yet).
+//! prior-runtime: the training engine's device layer, written in cubecl.
 //!
-//! Will own device selection (CUDA, wgpu/Vulkan), device buffers, every
-//! transformer kernel forward and backward, and collectives. Nothing here
-//! is usable yet.
+//! - [`device`]: CUDA or wgpu (Vulkan, including Mesa's software driver),
+//!   probed without panicking; `auto` says what it chose and why.
+//! - [`buffer`]: typed device buffers (the model keeps one flat parameter
+//!   and one flat gradient buffer and hands kernels views).
+//! - [`kernels`]: every transformer op forward and backward, generic over
+//!   the runtime and float type, with deterministic reductions.
+//! - [`reference`]: the plain-Rust CPU definition of every op.
+//! - [`check`]: kernels against the reference on fresh random inputs, the
+//!   engine behind `prior runtime check` and the tests.
+
+pub mod buffer;
+pub mod check;
+pub mod device;
+pub mod error;
+pub mod kernels;
+pub mod reference;
+
+pub use device::{DeviceInfo, DeviceKind, OnDevice};
+pub use error::{Result, RuntimeError};
+
+/// Runs [`check::run_checks`] on a chosen device.
+pub struct CheckTask {
+    pub seed: u64,
+}
+
+impl OnDevice for CheckTask {
+    type Output = Vec<check::KernelCheck>;
+    fn run<R: cubecl::Runtime>(
+        self,
+        client: cubecl::prelude::ComputeClient<R>,
+        _device: &DeviceInfo,
+    ) -> Self::Output {
+        check::run_checks(&client, self.seed)
+    }
+}

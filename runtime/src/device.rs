@@ -1,0 +1,207 @@
+//! Device selection: CUDA (cubecl-cuda, compiled at run time by NVRTC) or
+//! wgpu over Vulkan (any GPU, or Mesa's software driver on a plain CPU).
+//!
+//! cubecl panics when asked for a CUDA client on a machine without a
+//! driver, so CUDA is probed first through cudarc's dynamic loader (and
+//! client creation is wrapped in `catch_unwind` besides): a requested device
+//! that is absent is an error saying what was looked for, and `auto` says
+//! what it chose and why.
+
+use std::fmt;
+use std::str::FromStr;
+
+use cubecl::cuda::{CudaDevice, CudaRuntime};
+use cubecl::prelude::*;
+use cubecl::wgpu::{WgpuDevice, WgpuRuntime};
+
+use crate::error::{Result, RuntimeError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    Auto,
+    Cuda,
+    Wgpu,
+}
+
+impl FromStr for DeviceKind {
+    type Err = RuntimeError;
+    fn from_str(s: &str) -> Result<DeviceKind> {
+        match s {
+            "auto" => Ok(DeviceKind::Auto),
+            "cuda" => Ok(DeviceKind::Cuda),
+            "wgpu" => Ok(DeviceKind::Wgpu),
+            other => Err(RuntimeError::Device(format!(
+                "unknown device {other:?}: use auto, cuda or wgpu"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for DeviceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DeviceKind::Auto => "auto",
+            DeviceKind::Cuda => "cuda",
+            DeviceKind::Wgpu => "wgpu",
+        })
+    }
+}
+
+/// What probing CUDA found.
+#[derive(Debug, Clone)]
+pub struct CudaProbe {
+    pub devices: usize,
+    /// Why CUDA cannot be used, when it cannot.
+    pub missing: Option<String>,
+}
+
+/// Looks for the CUDA driver, a device and NVRTC without panicking.
+pub fn probe_cuda() -> CudaProbe {
+    let probe = std::panic::catch_unwind(|| {
+        // SAFETY: dlopen of the driver library; no other effect.
+        if !unsafe { cudarc::driver::sys::is_culib_present() } {
+            return Err("no CUDA driver (libcuda.so) could be loaded".to_string());
+        }
+        cudarc::driver::result::init()
+            .map_err(|e| format!("the CUDA driver failed to start: {e:?}"))?;
+        let n = cudarc::driver::result::device::get_count()
+            .map_err(|e| format!("counting CUDA devices failed: {e:?}"))?;
+        if n <= 0 {
+            return Err("the CUDA driver reports no devices".to_string());
+        }
+        // SAFETY: dlopen of the NVRTC library; no other effect.
+        if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+            return Err(
+                "CUDA devices found, but no NVRTC (libnvrtc.so): set CUDA_PATH to a CUDA toolkit"
+                    .to_string(),
+            );
+        }
+        if cubecl::cuda::install::cuda_path().is_none() {
+            return Err("CUDA devices found, but no CUDA toolkit headers: set CUDA_PATH (e.g. /usr/local/cuda)".to_string());
+        }
+        Ok(n as usize)
+    });
+    match probe {
+        Ok(Ok(devices)) => CudaProbe {
+            devices,
+            missing: None,
+        },
+        Ok(Err(why)) => CudaProbe {
+            devices: 0,
+            missing: Some(why),
+        },
+        Err(_) => CudaProbe {
+            devices: 0,
+            missing: Some("probing the CUDA driver panicked".into()),
+        },
+    }
+}
+
+/// The device a run uses, and why.
+#[derive(Debug, Clone)]
+pub struct DeviceChoice {
+    pub kind: DeviceKind,
+    pub reason: String,
+}
+
+/// Resolves `auto` and checks that a requested device exists.
+pub fn choose(kind: DeviceKind) -> Result<DeviceChoice> {
+    match kind {
+        DeviceKind::Cuda => {
+            let p = probe_cuda();
+            match p.missing {
+                None => Ok(DeviceChoice {
+                    kind,
+                    reason: format!("requested; {} CUDA device(s) found", p.devices),
+                }),
+                Some(why) => Err(RuntimeError::Device(format!(
+                    "--device cuda was requested, but {why}"
+                ))),
+            }
+        }
+        DeviceKind::Wgpu => Ok(DeviceChoice {
+            kind,
+            reason: "requested".into(),
+        }),
+        DeviceKind::Auto => {
+            let p = probe_cuda();
+            Ok(match p.missing {
+                None => DeviceChoice {
+                    kind: DeviceKind::Cuda,
+                    reason: format!("auto: {} CUDA device(s) found", p.devices),
+                },
+                Some(why) => DeviceChoice {
+                    kind: DeviceKind::Wgpu,
+                    reason: format!("auto: wgpu, because {why}"),
+                },
+            })
+        }
+    }
+}
+
+/// Work generic over the runtime, run on whichever device was chosen.
+pub trait OnDevice {
+    type Output;
+    fn run<R: Runtime>(self, client: ComputeClient<R>, device: &DeviceInfo) -> Self::Output;
+}
+
+/// A description of the device a task runs on.
+#[derive(Debug, Clone)]
+pub struct DeviceInfo {
+    pub kind: DeviceKind,
+    pub name: String,
+    pub reason: String,
+}
+
+fn client_or_error<R: Runtime>(
+    make: impl FnOnce() -> ComputeClient<R> + std::panic::UnwindSafe,
+    what: &str,
+) -> Result<ComputeClient<R>> {
+    std::panic::catch_unwind(make).map_err(|p| {
+        let msg = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown reason".into());
+        RuntimeError::Device(format!("could not start {what}: {msg}"))
+    })
+}
+
+/// Chooses the device and runs `task` on it.
+pub fn run_on<T: OnDevice>(kind: DeviceKind, task: T) -> Result<T::Output> {
+    let choice = choose(kind)?;
+    match choice.kind {
+        DeviceKind::Cuda => {
+            let client = client_or_error(
+                || CudaRuntime::client(&CudaDevice::new(0)),
+                "the CUDA device",
+            )?;
+            let name = cudarc::driver::result::device::get(0)
+                .and_then(cudarc::driver::result::device::get_name)
+                .unwrap_or_else(|_| "CUDA device 0".into());
+            Ok(task.run(
+                client,
+                &DeviceInfo {
+                    kind: DeviceKind::Cuda,
+                    name,
+                    reason: choice.reason,
+                },
+            ))
+        }
+        _ => {
+            let client = client_or_error(
+                || WgpuRuntime::client(&WgpuDevice::DefaultDevice),
+                "wgpu (is a Vulkan driver installed? on a machine without a GPU: apt-get install mesa-vulkan-drivers libvulkan1)",
+            )?;
+            let name = "wgpu (Vulkan)".to_string();
+            Ok(task.run(
+                client,
+                &DeviceInfo {
+                    kind: DeviceKind::Wgpu,
+                    name,
+                    reason: choice.reason,
+                },
+            ))
+        }
+    }
+}

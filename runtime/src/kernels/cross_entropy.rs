@@ -1,0 +1,85 @@
+//! Softmax cross-entropy fused with its gradient. One cube per row walks
+//! the vocabulary in strides (max, then sum of exponentials, then the
+//! gradient written over the logits in place), so full-vocabulary
+//! probabilities are never stored and the logits buffer is reused.
+
+use cubecl::prelude::*;
+
+use super::{block_max, block_sum, cube_row, rows_launch, ROW_BLOCK};
+use crate::buffer::Buf;
+
+#[cube(launch)]
+fn cross_entropy_kernel<F: Float + CubeElement>(
+    logits: &mut Array<F>,
+    targets: &Array<u32>,
+    losses: &mut Array<F>,
+    rows: usize,
+    vocab: usize,
+    grad_scale: F,
+    #[comptime] block: u32,
+) {
+    let row = cube_row();
+    if row < rows {
+        let tid = UNIT_POS as usize;
+        let base = row * vocab;
+        let mut smem = SharedMemory::<F>::new(block as usize);
+        let mut m = F::min_value();
+        let mut c = tid;
+        while c < vocab {
+            m = max(m, logits[base + c]);
+            c += block as usize;
+        }
+        smem[tid] = m;
+        let row_max = block_max::<F>(&mut smem);
+        let mut s = F::new(0.0);
+        c = tid;
+        while c < vocab {
+            s += F::exp(logits[base + c] - row_max);
+            c += block as usize;
+        }
+        smem[tid] = s;
+        let lse = row_max + F::ln(block_sum::<F>(&mut smem));
+        let target = targets[row] as usize;
+        if tid == 0 {
+            losses[row] = lse - logits[base + target];
+        }
+        sync_cube();
+        c = tid;
+        while c < vocab {
+            let p = F::exp(logits[base + c] - lse);
+            let mut g = p;
+            if c == target {
+                g = p - F::new(1.0);
+            }
+            logits[base + c] = g * grad_scale;
+            c += block as usize;
+        }
+    }
+}
+
+/// Per-row losses into `losses`; `logits` is overwritten with
+/// `grad_scale * (softmax - onehot(target))`. With `grad_scale = 1/rows`
+/// that is the gradient of the mean loss.
+pub fn cross_entropy<R: Runtime, F: Float + CubeElement>(
+    client: &ComputeClient<R>,
+    logits: &Buf<R, F>,
+    targets: &Buf<R, u32>,
+    losses: &Buf<R, F>,
+    vocab: usize,
+    grad_scale: f32,
+) {
+    let rows = targets.len;
+    let (count, dim) = rows_launch(rows);
+    cross_entropy_kernel::launch::<F, R>(
+        client,
+        count,
+        dim,
+        logits.arg(),
+        targets.arg(),
+        losses.arg(),
+        rows,
+        vocab,
+        F::new(grad_scale),
+        ROW_BLOCK,
+    );
+}

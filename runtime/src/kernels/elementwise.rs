@@ -1,0 +1,145 @@
+//! GELU (exact, erf form, as GPT-NeoX), bias add and its column-sum
+//! backward, scaling and accumulation.
+
+use cubecl::prelude::*;
+
+use super::elementwise_launch;
+use crate::buffer::Buf;
+
+#[cube(launch)]
+fn gelu_fwd_kernel<F: Float + CubeElement>(x: &Array<F>, y: &mut Array<F>) {
+    let i = ABSOLUTE_POS;
+    if i < y.len() {
+        let v = x[i];
+        y[i] =
+            F::new(0.5) * v * (F::new(1.0) + F::erf(v * F::new(std::f32::consts::FRAC_1_SQRT_2)));
+    }
+}
+
+#[cube(launch)]
+fn gelu_bwd_kernel<F: Float + CubeElement>(dy: &Array<F>, x: &Array<F>, dx: &mut Array<F>) {
+    let i = ABSOLUTE_POS;
+    if i < dx.len() {
+        let v = x[i];
+        let cdf = F::new(0.5) * (F::new(1.0) + F::erf(v * F::new(std::f32::consts::FRAC_1_SQRT_2)));
+        // 1 / sqrt(2 pi)
+        let pdf = F::exp(F::new(-0.5) * v * v) * F::new(0.398_942_3);
+        dx[i] = dy[i] * (cdf + v * pdf);
+    }
+}
+
+/// y = gelu(x)
+pub fn gelu_fwd<R: Runtime, F: Float + CubeElement>(
+    client: &ComputeClient<R>,
+    x: &Buf<R, F>,
+    y: &Buf<R, F>,
+) {
+    let (count, dim) = elementwise_launch(client, y.len);
+    gelu_fwd_kernel::launch::<F, R>(client, count, dim, x.arg(), y.arg());
+}
+
+/// dx = dy * gelu'(x)
+pub fn gelu_bwd<R: Runtime, F: Float + CubeElement>(
+    client: &ComputeClient<R>,
+    dy: &Buf<R, F>,
+    x: &Buf<R, F>,
+    dx: &Buf<R, F>,
+) {
+    let (count, dim) = elementwise_launch(client, dx.len);
+    gelu_bwd_kernel::launch::<F, R>(client, count, dim, dy.arg(), x.arg(), dx.arg());
+}
+
+#[cube(launch)]
+fn bias_add_kernel<F: Float + CubeElement>(x: &mut Array<F>, bias: &Array<F>, cols: usize) {
+    let i = ABSOLUTE_POS;
+    if i < x.len() {
+        x[i] = x[i] + bias[i % cols];
+    }
+}
+
+/// out[c] (+)= sum over rows of dy[r, c], rows walked in order.
+#[cube(launch)]
+fn column_sum_kernel<F: Float + CubeElement>(
+    dy: &Array<F>,
+    out: &mut Array<F>,
+    rows: usize,
+    cols: usize,
+    accumulate: u32,
+) {
+    let c = ABSOLUTE_POS;
+    if c < cols {
+        let mut s = F::new(0.0);
+        for r in 0..rows {
+            s += dy[r * cols + c];
+        }
+        if accumulate == 1 {
+            out[c] = out[c] + s;
+        } else {
+            out[c] = s;
+        }
+    }
+}
+
+/// x[r, c] += bias[c], in place.
+pub fn bias_add<R: Runtime, F: Float + CubeElement>(
+    client: &ComputeClient<R>,
+    x: &Buf<R, F>,
+    bias: &Buf<R, F>,
+) {
+    let (count, dim) = elementwise_launch(client, x.len);
+    bias_add_kernel::launch::<F, R>(client, count, dim, x.arg(), bias.arg(), bias.len);
+}
+
+/// dbias = sum over rows of dy (added to what `dbias` holds if `accumulate`).
+pub fn bias_bwd<R: Runtime, F: Float + CubeElement>(
+    client: &ComputeClient<R>,
+    dy: &Buf<R, F>,
+    dbias: &Buf<R, F>,
+    accumulate: bool,
+) {
+    let cols = dbias.len;
+    let (count, dim) = elementwise_launch(client, cols);
+    column_sum_kernel::launch::<F, R>(
+        client,
+        count,
+        dim,
+        dy.arg(),
+        dbias.arg(),
+        dy.len / cols,
+        cols,
+        accumulate as u32,
+    );
+}
+
+#[cube(launch)]
+fn axpy_kernel<F: Float + CubeElement>(y: &mut Array<F>, x: &Array<F>, a: F) {
+    let i = ABSOLUTE_POS;
+    if i < y.len() {
+        y[i] = y[i] + a * x[i];
+    }
+}
+
+#[cube(launch)]
+fn fill_kernel<F: Float + CubeElement>(y: &mut Array<F>, v: F) {
+    let i = ABSOLUTE_POS;
+    if i < y.len() {
+        y[i] = v;
+    }
+}
+
+/// y += a * x
+pub fn axpy<R: Runtime, F: Float + CubeElement>(
+    client: &ComputeClient<R>,
+    y: &Buf<R, F>,
+    x: &Buf<R, F>,
+    a: f32,
+) {
+    let (count, dim) = elementwise_launch(client, y.len);
+    axpy_kernel::launch::<F, R>(client, count, dim, y.arg(), x.arg(), F::new(a));
+}
+
+/// y = v everywhere.
+pub fn fill<R: Runtime, F: Float + CubeElement>(client: &ComputeClient<R>, y: &Buf<R, F>, v: f32) {
+    let (count, dim) = elementwise_launch(client, y.len);
+    fill_kernel::launch::<F, R>(client, count, dim, y.arg(), F::new(v));
+}

@@ -1,0 +1,202 @@
+//! LayerNorm over the last dimension, forward and backward. One cube per
+//! row, two-pass statistics (mean, then variance about it) for accuracy;
+//! the forward saves (mean, rstd) per row for the backward.
+
+use cubecl::prelude::*;
+
+use super::{block_sum, cube_row, elementwise_launch, rows_launch, ROW_BLOCK};
+use crate::buffer::Buf;
+
+#[cube(launch)]
+fn layernorm_fwd_kernel<F: Float + CubeElement>(
+    x: &Array<F>,
+    gamma: &Array<F>,
+    beta: &Array<F>,
+    y: &mut Array<F>,
+    stats: &mut Array<F>,
+    rows: usize,
+    cols: usize,
+    eps: F,
+    #[comptime] block: u32,
+) {
+    let row = cube_row();
+    if row < rows {
+        let tid = UNIT_POS as usize;
+        let base = row * cols;
+        let mut smem = SharedMemory::<F>::new(block as usize);
+        let mut s = F::new(0.0);
+        let mut c = tid;
+        while c < cols {
+            s += x[base + c];
+            c += block as usize;
+        }
+        smem[tid] = s;
+        let mean = block_sum::<F>(&mut smem) / F::cast_from(cols);
+        let mut v = F::new(0.0);
+        c = tid;
+        while c < cols {
+            let d = x[base + c] - mean;
+            v += d * d;
+            c += block as usize;
+        }
+        smem[tid] = v;
+        let var = block_sum::<F>(&mut smem) / F::cast_from(cols);
+        let rstd = F::new(1.0) / F::sqrt(var + eps);
+        c = tid;
+        while c < cols {
+            y[base + c] = (x[base + c] - mean) * rstd * gamma[c] + beta[c];
+            c += block as usize;
+        }
+        if tid == 0 {
+            stats[2 * row] = mean;
+            stats[2 * row + 1] = rstd;
+        }
+    }
+}
+
+#[cube(launch)]
+fn layernorm_bwd_dx_kernel<F: Float + CubeElement>(
+    dy: &Array<F>,
+    x: &Array<F>,
+    gamma: &Array<F>,
+    stats: &Array<F>,
+    dx: &mut Array<F>,
+    rows: usize,
+    cols: usize,
+    #[comptime] block: u32,
+) {
+    let row = cube_row();
+    if row < rows {
+        let tid = UNIT_POS as usize;
+        let base = row * cols;
+        let mean = stats[2 * row];
+        let rstd = stats[2 * row + 1];
+        let mut smem = SharedMemory::<F>::new(block as usize);
+        let mut sg = F::new(0.0);
+        let mut sgx = F::new(0.0);
+        let mut c = tid;
+        while c < cols {
+            let g = dy[base + c] * gamma[c];
+            sg += g;
+            sgx += g * (x[base + c] - mean) * rstd;
+            c += block as usize;
+        }
+        smem[tid] = sg;
+        let mean_g = block_sum::<F>(&mut smem) / F::cast_from(cols);
+        smem[tid] = sgx;
+        let mean_gx = block_sum::<F>(&mut smem) / F::cast_from(cols);
+        c = tid;
+        while c < cols {
+            let xhat = (x[base + c] - mean) * rstd;
+            dx[base + c] = rstd * (dy[base + c] * gamma[c] - mean_g - xhat * mean_gx);
+            c += block as usize;
+        }
+    }
+}
+
+/// dgamma[c] (+)= sum_r dy * xhat, dbeta[c] (+)= sum_r dy; rows in order.
+#[cube(launch)]
+fn layernorm_bwd_params_kernel<F: Float + CubeElement>(
+    dy: &Array<F>,
+    x: &Array<F>,
+    stats: &Array<F>,
+    dgamma: &mut Array<F>,
+    dbeta: &mut Array<F>,
+    rows: usize,
+    cols: usize,
+    accumulate: u32,
+) {
+    let c = ABSOLUTE_POS;
+    if c < cols {
+        let mut sg = F::new(0.0);
+        let mut sb = F::new(0.0);
+        for r in 0..rows {
+            let g = dy[r * cols + c];
+            sg += g * (x[r * cols + c] - stats[2 * r]) * stats[2 * r + 1];
+            sb += g;
+        }
+        if accumulate == 1 {
+            dgamma[c] = dgamma[c] + sg;
+            dbeta[c] = dbeta[c] + sb;
+        } else {
+            dgamma[c] = sg;
+            dbeta[c] = sb;
+        }
+    }
+}
+
+/// y = LayerNorm(x) * gamma + beta over rows of `gamma.len` columns;
+/// `stats` receives (mean, rstd) per row.
+#[allow(clippy::too_many_arguments)]
+pub fn layernorm_fwd<R: Runtime, F: Float + CubeElement>(
+    client: &ComputeClient<R>,
+    x: &Buf<R, F>,
+    gamma: &Buf<R, F>,
+    beta: &Buf<R, F>,
+    y: &Buf<R, F>,
+    stats: &Buf<R, F>,
+    eps: f32,
+) {
+    let cols = gamma.len;
+    let rows = x.len / cols;
+    let (count, dim) = rows_launch(rows);
+    layernorm_fwd_kernel::launch::<F, R>(
+        client,
+        count,
+        dim,
+        x.arg(),
+        gamma.arg(),
+        beta.arg(),
+        y.arg(),
+        stats.arg(),
+        rows,
+        cols,
+        F::new(eps),
+        ROW_BLOCK,
+    );
+}
+
+/// dx of LayerNorm, and dgamma/dbeta (added to their contents if `accumulate`).
+#[allow(clippy::too_many_arguments)]
+pub fn layernorm_bwd<R: Runtime, F: Float + CubeElement>(
+    client: &ComputeClient<R>,
+    dy: &Buf<R, F>,
+    x: &Buf<R, F>,
+    gamma: &Buf<R, F>,
+    stats: &Buf<R, F>,
+    dx: &Buf<R, F>,
+    dgamma: &Buf<R, F>,
+    dbeta: &Buf<R, F>,
+    accumulate: bool,
+) {
+    let cols = gamma.len;
+    let rows = x.len / cols;
+    let (count, dim) = rows_launch(rows);
+    layernorm_bwd_dx_kernel::launch::<F, R>(
+        client,
+        count,
+        dim,
+        dy.arg(),
+        x.arg(),
+        gamma.arg(),
+        stats.arg(),
+        dx.arg(),
+        rows,
+        cols,
+        ROW_BLOCK,
+    );
+    let (count, dim) = elementwise_launch(client, cols);
+    layernorm_bwd_params_kernel::launch::<F, R>(
+        client,
+        count,
+        dim,
+        dy.arg(),
+        x.arg(),
+        stats.arg(),
+        dgamma.arg(),
+        dbeta.arg(),
+        rows,
+        cols,
+        accumulate as u32,
+    );
+}

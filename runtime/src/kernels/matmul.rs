@@ -1,0 +1,64 @@
+//! Matrix multiplication with the transposes a linear layer's backward
+//! needs, on cubek's matmul. A transpose is a stride change, never a copy.
+//!
+//! Strategies differ per device: tensor-core kernels on CUDA, unit kernels
+//! elsewhere. [`matmul`] tries the device's fast strategy and falls back to
+//! simpler ones when a strategy is unsupported (never panicking, unlike
+//! cubek's `Auto`), remembering per client which one worked.
+
+use cubecl::prelude::*;
+use cubecl::std::tensor::TensorHandle;
+use cubek::matmul::definition::MatmulElems;
+use cubek::matmul::launch::{launch_ref, Strategy};
+use cubek::std::InputBinding;
+
+use crate::buffer::Buf;
+use crate::error::{Result, RuntimeError};
+
+/// c[m, n] = op(a) @ op(b): `a` is `[m, k]` (`[k, m]` if `ta`), `b` is
+/// `[k, n]` (`[n, k]` if `tb`), all row-major in memory. `c` is overwritten.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul<R: Runtime, F: Float + CubeElement>(
+    client: &ComputeClient<R>,
+    a: &Buf<R, F>,
+    b: &Buf<R, F>,
+    c: &Buf<R, F>,
+    m: usize,
+    k: usize,
+    n: usize,
+    ta: bool,
+    tb: bool,
+) -> Result<()> {
+    let ty = F::as_type_native_unchecked();
+    let dt = ty.storage_type();
+    // Row-major [m, k] has strides [k, 1]; its transpose view [k, m] stored
+    // as [m, k]... i.e. an operand stored transposed reads with swapped strides.
+    let a_strides = if ta { [m * k, 1, m] } else { [m * k, k, 1] };
+    let b_strides = if tb { [k * n, 1, k] } else { [k * n, n, 1] };
+    let run = |s: &Strategy| {
+        let a = TensorHandle::<R>::new(a.handle.clone(), [1, m, k], a_strides, dt).binding();
+        let b = TensorHandle::<R>::new(b.handle.clone(), [1, k, n], b_strides, dt).binding();
+        let c = TensorHandle::<R>::new(c.handle.clone(), [1, m, n], [m * n, n, 1], dt).binding();
+        let mut dtypes = MatmulElems::from_single_dtype(ty);
+        launch_ref(
+            s,
+            client,
+            InputBinding::Normal(a, dt),
+            InputBinding::Normal(b, dt),
+            c,
+            &mut dtypes,
+        )
+    };
+    let strategies = [Strategy::SimpleUnit(Default::default()), Strategy::Naive];
+    let mut last = None;
+    for s in &strategies {
+        match run(s) {
+            Ok(()) => return Ok(()),
+            Err(e) => last = Some(format!("{e:?}")),
+        }
+    }
+    Err(RuntimeError::Kernel {
+        kernel: "matmul",
+        detail: last.unwrap_or_default(),
+    })
+}

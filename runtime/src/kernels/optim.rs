@@ -1,0 +1,173 @@
+//! AdamW over a flat parameter buffer, the global gradient norm and
+//! clipping. The norm is a two-level fixed-tree reduction (partial sums per
+//! cube, then one cube over the partials), so it is the same bits every run.
+
+use cubecl::prelude::*;
+
+use super::{block_sum, elementwise_launch, ROW_BLOCK};
+use crate::buffer::Buf;
+use crate::reference::AdamW;
+
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+fn adamw_kernel<F: Float + CubeElement>(
+    p: &mut Array<F>,
+    g: &Array<F>,
+    m: &mut Array<F>,
+    v: &mut Array<F>,
+    lr: F,
+    beta1: F,
+    beta2: F,
+    eps: F,
+    decay: F,
+    bc1: F,
+    bc2: F,
+) {
+    let i = ABSOLUTE_POS;
+    if i < p.len() {
+        let gi = g[i];
+        let mi = beta1 * m[i] + (F::new(1.0) - beta1) * gi;
+        let vi = beta2 * v[i] + (F::new(1.0) - beta2) * gi * gi;
+        let pi = p[i] * (F::new(1.0) - lr * decay);
+        p[i] = pi - lr / bc1 * mi / (F::sqrt(vi / bc2) + eps);
+        m[i] = mi;
+        v[i] = vi;
+    }
+}
+
+/// One AdamW step over `p` (PyTorch's formulation). Apply it per group of
+/// tensors that share a weight decay (decayed matrices, undecayed norms and
+/// biases), each a contiguous range of the flat buffer.
+pub fn adamw<R: Runtime, F: Float + CubeElement>(
+    client: &ComputeClient<R>,
+    p: &Buf<R, F>,
+    g: &Buf<R, F>,
+    m: &Buf<R, F>,
+    v: &Buf<R, F>,
+    h: AdamW,
+) {
+    let bc1 = 1.0 - (h.beta1 as f64).powi(h.step as i32);
+    let bc2 = 1.0 - (h.beta2 as f64).powi(h.step as i32);
+    let (count, dim) = elementwise_launch(client, p.len);
+    adamw_kernel::launch::<F, R>(
+        client,
+        count,
+        dim,
+        p.arg(),
+        g.arg(),
+        m.arg(),
+        v.arg(),
+        F::new(h.lr),
+        F::new(h.beta1),
+        F::new(h.beta2),
+        F::new(h.eps),
+        F::new(h.weight_decay),
+        F::new(bc1 as f32),
+        F::new(bc2 as f32),
+    );
+}
+
+/// Elements each unit of the norm's first level sums before the tree.
+const NORM_ITEMS: usize = 16;
+
+#[cube(launch)]
+fn sum_squares_partial_kernel<F: Float + CubeElement>(
+    g: &Array<F>,
+    partials: &mut Array<F>,
+    n: usize,
+    #[comptime] block: u32,
+) {
+    let tid = UNIT_POS as usize;
+    let cube = CUBE_POS;
+    let span = block as usize * 16;
+    let start = cube * span;
+    let mut s = F::new(0.0);
+    for k in 0..16usize {
+        let i = start + k * block as usize + tid;
+        if i < n {
+            s += g[i] * g[i];
+        }
+    }
+    let mut smem = SharedMemory::<F>::new(block as usize);
+    smem[tid] = s;
+    let total = block_sum::<F>(&mut smem);
+    if tid == 0 {
+        partials[cube] = total;
+    }
+}
+
+#[cube(launch)]
+fn sum_partials_kernel<F: Float + CubeElement>(
+    partials: &Array<F>,
+    out: &mut Array<F>,
+    n: usize,
+    #[comptime] block: u32,
+) {
+    let tid = UNIT_POS as usize;
+    let mut s = F::new(0.0);
+    let mut i = tid;
+    while i < n {
+        s += partials[i];
+        i += block as usize;
+    }
+    let mut smem = SharedMemory::<F>::new(block as usize);
+    smem[tid] = s;
+    let total = block_sum::<F>(&mut smem);
+    if tid == 0 {
+        out[0] = F::sqrt(total);
+    }
+}
+
+#[cube(launch)]
+fn clip_kernel<F: Float + CubeElement>(g: &mut Array<F>, norm: &Array<F>, max_norm: F) {
+    let i = ABSOLUTE_POS;
+    if i < g.len() {
+        let n = norm[0];
+        if n > max_norm {
+            g[i] = g[i] * (max_norm / (n + F::new(1e-6)));
+        }
+    }
+}
+
+/// The global L2 norm of `g` into `norm[0]` (device side, no sync).
+pub fn grad_norm<R: Runtime, F: Float + CubeElement>(
+    client: &ComputeClient<R>,
+    g: &Buf<R, F>,
+    norm: &Buf<R, F>,
+) {
+    let span = ROW_BLOCK as usize * NORM_ITEMS;
+    let cubes = g.len.div_ceil(span).max(1);
+    let partials = Buf::<R, F>::empty(client, cubes);
+    // Wide vectors are spread over x and y; the kernel reads CUBE_POS.
+    let x = cubes.min(65_535);
+    let y = cubes.div_ceil(65_535);
+    sum_squares_partial_kernel::launch::<F, R>(
+        client,
+        CubeCount::Static(x as u32, y as u32, 1),
+        CubeDim::new_1d(ROW_BLOCK),
+        g.arg(),
+        partials.arg(),
+        g.len,
+        ROW_BLOCK,
+    );
+    sum_partials_kernel::launch::<F, R>(
+        client,
+        CubeCount::Static(1, 1, 1),
+        CubeDim::new_1d(ROW_BLOCK),
+        partials.arg(),
+        norm.arg(),
+        cubes,
+        ROW_BLOCK,
+    );
+}
+
+/// g *= max_norm / norm when norm > max_norm, reading the norm on the device.
+pub fn clip<R: Runtime, F: Float + CubeElement>(
+    client: &ComputeClient<R>,
+    g: &Buf<R, F>,
+    norm: &Buf<R, F>,
+    max_norm: f32,
+) {
+    let (count, dim) = elementwise_launch(client, g.len);
+    clip_kernel::launch::<F, R>(client, count, dim, g.arg(), norm.arg(), F::new(max_norm));
+}

@@ -1,0 +1,100 @@
+//! Rotary position embedding, GPT-NeoX style (rotate-half), on the first
+//! `rotary_dims` of each head's q and k inside the fused qkv rows, in
+//! place. The cos/sin tables are computed once on the host in f64 (as
+//! Hugging Face caches them), so large positions lose no precision on the
+//! device. The backward is the inverse rotation.
+
+use cubecl::prelude::*;
+
+use super::elementwise_launch;
+use crate::buffer::Buf;
+use crate::reference::AttnShape;
+
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+fn rotary_kernel<F: Float + CubeElement>(
+    qkv: &mut Array<F>,
+    cos: &Array<F>,
+    sin: &Array<F>,
+    tokens: usize,
+    seq: usize,
+    heads: usize,
+    head_dim: usize,
+    half: usize,
+    direction: F,
+) {
+    // One unit per (token, head, q-or-k, pair index).
+    let i = ABSOLUTE_POS;
+    if i < tokens * heads * 2 * half {
+        let k = i % half;
+        let rest = i / half;
+        let part = rest % 2;
+        let th = rest / 2;
+        let t = th / heads;
+        let pos = t % seq;
+        let base = (th * 3 + part) * head_dim;
+        let c = cos[pos * half + k];
+        let s = sin[pos * half + k] * direction;
+        let x1 = qkv[base + k];
+        let x2 = qkv[base + k + half];
+        qkv[base + k] = x1 * c - x2 * s;
+        qkv[base + k + half] = x2 * c + x1 * s;
+    }
+}
+
+/// cos/sin tables `[seq, rotary_dims / 2]` for base 10000.
+pub struct RotaryTables<R: Runtime, F: Float + CubeElement> {
+    pub cos: Buf<R, F>,
+    pub sin: Buf<R, F>,
+}
+
+impl<R: Runtime, F: Float + CubeElement> RotaryTables<R, F> {
+    pub fn new(client: &ComputeClient<R>, seq: usize, rotary_dims: usize) -> Self {
+        let half = rotary_dims / 2;
+        let mut cos = Vec::with_capacity(seq * half);
+        let mut sin = Vec::with_capacity(seq * half);
+        for pos in 0..seq {
+            for i in 0..half {
+                let inv_freq = 1.0 / 10000f64.powf(2.0 * i as f64 / rotary_dims as f64);
+                let (s, c) = (pos as f64 * inv_freq).sin_cos();
+                cos.push(F::new(c as f32));
+                sin.push(F::new(s as f32));
+            }
+        }
+        RotaryTables {
+            cos: Buf::upload(client, &cos),
+            sin: Buf::upload(client, &sin),
+        }
+    }
+}
+
+/// Rotates q and k in place (`inverse` undoes it: the backward of rotary
+/// applied to dq and dk).
+pub fn rotary<R: Runtime, F: Float + CubeElement>(
+    client: &ComputeClient<R>,
+    qkv: &Buf<R, F>,
+    tables: &RotaryTables<R, F>,
+    s: AttnShape,
+    inverse: bool,
+) {
+    let half = s.rotary_dims / 2;
+    let n = s.tokens() * s.heads * 2 * half;
+    if n == 0 {
+        return;
+    }
+    let (count, dim) = elementwise_launch(client, n);
+    rotary_kernel::launch::<F, R>(
+        client,
+        count,
+        dim,
+        qkv.arg(),
+        tables.cos.arg(),
+        tables.sin.arg(),
+        s.tokens(),
+        s.seq,
+        s.heads,
+        s.head_dim,
+        half,
+        F::new(if inverse { -1.0 } else { 1.0 }),
+    );
+}
