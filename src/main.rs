@@ -5,6 +5,7 @@
 //! part of the system can do. Errors are printed as one readable chain and
 //! exit with status 1; nothing here panics on bad input.
 
+mod cmd_bench;
 mod cmd_data;
 mod cmd_loader;
 mod cmd_runtime;
@@ -38,6 +39,9 @@ enum Command {
     /// The training runtime: devices and kernel checks.
     #[command(subcommand)]
     Runtime(cmd_runtime::RuntimeCommand),
+    /// Benchmarks of the device side.
+    #[command(subcommand)]
+    Bench(cmd_bench::BenchCommand),
 }
 
 fn main() {
@@ -54,6 +58,7 @@ fn main() {
         Command::Data(cmd) => cmd_data::run(cmd),
         Command::Loader(cmd) => cmd_loader::run(cmd),
         Command::Runtime(cmd) => cmd_runtime::run(cmd),
+        Command::Bench(cmd) => cmd_bench::run(cmd),
     };
     if let Err(e) = result {
         ui::print_error(&e);

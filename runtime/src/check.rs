@@ -117,6 +117,7 @@ pub fn run_checks<R: Runtime>(client: &ComputeClient<R>, seed: u64) -> Vec<Kerne
     check_attention(&mut c);
     check_cross_entropy(&mut c);
     check_optim(&mut c);
+    check_casts(&mut c);
     c.results
 }
 
@@ -187,7 +188,33 @@ fn check_layernorm<R: Runtime>(c: &mut Checker<R>) {
                 rel_err(&c.down(&db)?, &db_ref),
             ])
         })();
-        c.record("layernorm_bwd", case, bwd);
+        c.record("layernorm_bwd", case.clone(), bwd);
+        // The fused residual form: sum = x + r, y = LayerNorm(sum).
+        let r = c.rand(rows * cols);
+        let sum_ref: Vec<f32> = x.iter().zip(&r).map(|(a, b)| a + b).collect();
+        let (y2_ref, stats2_ref) = cpu::layernorm_fwd(&sum_ref, &gamma, &beta, cols, 1e-5);
+        let sum = Buf::<R, f32>::empty(client, rows * cols);
+        let y2 = Buf::<R, f32>::empty(client, rows * cols);
+        let stats2 = Buf::<R, f32>::empty(client, rows * 2);
+        layernorm::residual_layernorm_fwd(
+            client,
+            &xb,
+            &c.up(&r),
+            &gb,
+            &bb,
+            &sum,
+            &y2,
+            &stats2,
+            1e-5,
+        );
+        let res = (|| {
+            Ok(vec![
+                rel_err(&c.down(&sum)?, &sum_ref),
+                rel_err(&c.down(&y2)?, &y2_ref),
+                rel_err(&c.down(&stats2)?, &stats2_ref),
+            ])
+        })();
+        c.record("residual_layernorm_fwd", case, res);
     }
 }
 
@@ -420,4 +447,27 @@ fn check_optim<R: Runtime>(c: &mut Checker<R>) {
         c.record("grad_clip", format!("{n} elements"), res);
     }
     let _ = sync(client);
+}
+
+/// f32 <-> bf16 round trip, where the device has bf16 (CUDA); the expected
+/// values are the host's `half` conversions (round to nearest even).
+fn check_casts<R: Runtime>(c: &mut Checker<R>) {
+    let client = c.client;
+    if !client.properties().supports_type(half::bf16::cube_type()) {
+        return;
+    }
+    for n in [1000usize, 4097] {
+        let x: Vec<f32> = c.rand(n).iter().map(|v| v * 100.0).collect();
+        let xb = c.up(&x);
+        let h = Buf::<R, half::bf16>::empty(client, n);
+        let back = Buf::<R, f32>::empty(client, n);
+        elementwise::cast(client, &xb, &h);
+        elementwise::cast(client, &h, &back);
+        let want: Vec<f32> = x
+            .iter()
+            .map(|&v| half::bf16::from_f32(v).to_f32())
+            .collect();
+        let res = (|| Ok(vec![rel_err(&c.down(&back)?, &want)]))();
+        c.record("cast_f32_bf16", format!("{n} elements"), res);
+    }
 }

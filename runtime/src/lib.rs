@@ -10,6 +10,7 @@
 //! - [`check`]: kernels against the reference on fresh random inputs, the
 //!   engine behind `prior runtime check` and the tests.
 
+pub mod bench;
 pub mod buffer;
 pub mod check;
 pub mod device;
@@ -33,5 +34,22 @@ impl OnDevice for CheckTask {
         _device: &DeviceInfo,
     ) -> Self::Output {
         check::run_checks(&client, self.seed)
+    }
+}
+
+/// Runs [`bench::bench_kernels`] on a chosen device.
+pub struct BenchTask {
+    pub shape: bench::BenchShape,
+    pub reps: usize,
+}
+
+impl OnDevice for BenchTask {
+    type Output = Result<Vec<bench::KernelTiming>>;
+    fn run<R: cubecl::Runtime>(
+        self,
+        client: cubecl::prelude::ComputeClient<R>,
+        _device: &DeviceInfo,
+    ) -> Self::Output {
+        bench::bench_kernels(&client, self.shape, self.reps)
     }
 }

@@ -415,8 +415,8 @@ mod tests {
         let (_, stats) = layernorm_fwd(&x, &g, &b, cols, 1e-5);
         let (dx, dg, db) = layernorm_bwd(&dy, &x, &g, &stats, cols);
         let loss_x = |x: &[f32]| dot(&layernorm_fwd(x, &g, &b, cols, 1e-5).0, &dy);
-        for i in 0..x.len() {
-            assert_close(dx[i] as f64, fd(&x, i, 1e-2, &loss_x), "dx");
+        for (i, &d) in dx.iter().enumerate() {
+            assert_close(d as f64, fd(&x, i, 1e-2, &loss_x), "dx");
         }
         let loss_g = |g: &[f32]| dot(&layernorm_fwd(&x, g, &b, cols, 1e-5).0, &dy);
         let loss_b = |b: &[f32]| dot(&layernorm_fwd(&x, &g, b, cols, 1e-5).0, &dy);
@@ -479,8 +479,8 @@ mod tests {
         let targets = vec![0u32, 10, 4];
         let (_, grad) = cross_entropy(&logits, &targets, vocab);
         let loss = |l: &[f32]| cross_entropy(l, &targets, vocab).0 as f64;
-        for i in 0..logits.len() {
-            assert_close(grad[i] as f64, fd(&logits, i, 1e-2, &loss), "dlogits");
+        for (i, &g) in grad.iter().enumerate() {
+            assert_close(g as f64, fd(&logits, i, 1e-2, &loss), "dlogits");
         }
     }
 

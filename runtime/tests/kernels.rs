@@ -69,3 +69,101 @@ fn a_missing_cuda_device_is_a_clear_error() {
     let msg = err.to_string();
     assert!(msg.contains("--device cuda was requested"), "{msg}");
 }
+
+/// Kernels run on views of one flat buffer exactly as on separate buffers:
+/// the model keeps all parameters (and all gradients) in one allocation.
+#[test]
+fn kernels_on_views_of_a_flat_buffer_match_separate_buffers() {
+    use cubecl::prelude::*;
+    use prior_runtime::buffer::Buf;
+    use prior_runtime::device::OnDevice;
+    use prior_runtime::kernels::{elementwise, optim};
+    use prior_runtime::reference::AdamW;
+
+    struct ViewTest;
+    impl OnDevice for ViewTest {
+        type Output = ();
+        fn run<R: Runtime>(self, client: ComputeClient<R>, _: &prior_runtime::DeviceInfo) {
+            let align = Buf::<R, f32>::view_align();
+            let (n1, n2) = (100usize, 37usize);
+            let off2 = n1.div_ceil(align) * align;
+            let total = off2 + n2;
+            let p: Vec<f32> = (0..total)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+                .collect();
+            let g: Vec<f32> = (0..total)
+                .map(|i| ((i * 53 % 97) as f32 - 48.0) / 40.0)
+                .collect();
+            let flat_p = Buf::<R, f32>::upload(&client, &p);
+            let flat_g = Buf::<R, f32>::upload(&client, &g);
+            let flat_m = Buf::<R, f32>::upload(&client, &vec![0.0; total]);
+            let flat_v = Buf::<R, f32>::upload(&client, &vec![0.0; total]);
+            let h = AdamW {
+                lr: 0.01,
+                beta1: 0.9,
+                beta2: 0.95,
+                eps: 1e-8,
+                weight_decay: 0.1,
+                step: 1,
+            };
+            // The second tensor gets no weight decay, as biases and norms.
+            let h2 = AdamW {
+                weight_decay: 0.0,
+                ..h
+            };
+            optim::adamw(
+                &client,
+                &flat_p.view(0, n1),
+                &flat_g.view(0, n1),
+                &flat_m.view(0, n1),
+                &flat_v.view(0, n1),
+                h,
+            );
+            optim::adamw(
+                &client,
+                &flat_p.view(off2, n2),
+                &flat_g.view(off2, n2),
+                &flat_m.view(off2, n2),
+                &flat_v.view(off2, n2),
+                h2,
+            );
+            elementwise::gelu_fwd(&client, &flat_g.view(off2, n2), &flat_m.view(off2, n2));
+            let got = flat_p.download(&client).unwrap();
+            let got_view = flat_p.view(off2, n2).download(&client).unwrap();
+            let gelu = flat_m.view(off2, n2).download(&client).unwrap();
+            let mut want = p.clone();
+            let (mut m, mut v) = (vec![0.0; total], vec![0.0; total]);
+            prior_runtime::reference::adamw(
+                &mut want[..n1],
+                &g[..n1],
+                &mut m[..n1],
+                &mut v[..n1],
+                h,
+            );
+            prior_runtime::reference::adamw(
+                &mut want[off2..],
+                &g[off2..],
+                &mut m[off2..],
+                &mut v[off2..],
+                h2,
+            );
+            for i in 0..total {
+                assert!(
+                    (got[i] - want[i]).abs() < 1e-6,
+                    "element {i}: {} vs {}",
+                    got[i],
+                    want[i]
+                );
+            }
+            assert_eq!(got_view.len(), n2);
+            assert_eq!(got_view, got[off2..].to_vec());
+            let gelu_ref = prior_runtime::reference::gelu_fwd(&g[off2..]);
+            for (a, b) in gelu.iter().zip(&gelu_ref) {
+                assert!((a - b).abs() < 1e-6);
+            }
+            // The padding between the two views is untouched.
+            assert_eq!(got[n1..off2], p[n1..off2]);
+        }
+    }
+    run_on(DeviceKind::Wgpu, ViewTest).unwrap();
+}

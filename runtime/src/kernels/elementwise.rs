@@ -143,3 +143,22 @@ pub fn fill<R: Runtime, F: Float + CubeElement>(client: &ComputeClient<R>, y: &B
     let (count, dim) = elementwise_launch(client, y.len);
     fill_kernel::launch::<F, R>(client, count, dim, y.arg(), F::new(v));
 }
+
+#[cube(launch)]
+fn cast_kernel<A: Float + CubeElement, B: Float + CubeElement>(x: &Array<A>, y: &mut Array<B>) {
+    let i = ABSOLUTE_POS;
+    if i < y.len() {
+        y[i] = B::cast_from(x[i]);
+    }
+}
+
+/// y = x converted element by element (f32 master weights to bf16 compute
+/// copies and back, on devices that have bf16).
+pub fn cast<R: Runtime, A: Float + CubeElement, B: Float + CubeElement>(
+    client: &ComputeClient<R>,
+    x: &Buf<R, A>,
+    y: &Buf<R, B>,
+) {
+    let (count, dim) = elementwise_launch(client, y.len);
+    cast_kernel::launch::<A, B, R>(client, count, dim, x.arg(), y.arg());
+}

@@ -200,3 +200,91 @@ pub fn layernorm_bwd<R: Runtime, F: Float + CubeElement>(
         accumulate as u32,
     );
 }
+
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+fn residual_layernorm_fwd_kernel<F: Float + CubeElement>(
+    x: &Array<F>,
+    r: &Array<F>,
+    gamma: &Array<F>,
+    beta: &Array<F>,
+    sum: &mut Array<F>,
+    y: &mut Array<F>,
+    stats: &mut Array<F>,
+    rows: usize,
+    cols: usize,
+    eps: F,
+    #[comptime] block: u32,
+) {
+    let row = cube_row();
+    if row < rows {
+        let tid = UNIT_POS as usize;
+        let base = row * cols;
+        let mut smem = SharedMemory::<F>::new(block as usize);
+        let mut s = F::new(0.0);
+        let mut c = tid;
+        while c < cols {
+            let v = x[base + c] + r[base + c];
+            sum[base + c] = v;
+            s += v;
+            c += block as usize;
+        }
+        smem[tid] = s;
+        let mean = block_sum::<F>(&mut smem) / F::cast_from(cols);
+        let mut var = F::new(0.0);
+        c = tid;
+        while c < cols {
+            let d = sum[base + c] - mean;
+            var += d * d;
+            c += block as usize;
+        }
+        smem[tid] = var;
+        let rstd = F::new(1.0) / F::sqrt(block_sum::<F>(&mut smem) / F::cast_from(cols) + eps);
+        c = tid;
+        while c < cols {
+            y[base + c] = (sum[base + c] - mean) * rstd * gamma[c] + beta[c];
+            c += block as usize;
+        }
+        if tid == 0 {
+            stats[2 * row] = mean;
+            stats[2 * row + 1] = rstd;
+        }
+    }
+}
+
+/// The residual add fused with the next LayerNorm: `sum = x + r` (the new
+/// residual stream, kept for the backward) and `y = LayerNorm(sum)`, in one
+/// pass over the row. Its backward is [`layernorm_bwd`] on `sum`, whose dx
+/// flows to both x and r.
+#[allow(clippy::too_many_arguments)]
+pub fn residual_layernorm_fwd<R: Runtime, F: Float + CubeElement>(
+    client: &ComputeClient<R>,
+    x: &Buf<R, F>,
+    r: &Buf<R, F>,
+    gamma: &Buf<R, F>,
+    beta: &Buf<R, F>,
+    sum: &Buf<R, F>,
+    y: &Buf<R, F>,
+    stats: &Buf<R, F>,
+    eps: f32,
+) {
+    let cols = gamma.len;
+    let rows = x.len / cols;
+    let (count, dim) = rows_launch(rows);
+    residual_layernorm_fwd_kernel::launch::<F, R>(
+        client,
+        count,
+        dim,
+        x.arg(),
+        r.arg(),
+        gamma.arg(),
+        beta.arg(),
+        sum.arg(),
+        y.arg(),
+        stats.arg(),
+        rows,
+        cols,
+        F::new(eps),
+        ROW_BLOCK,
+    );
+}

@@ -15,6 +15,21 @@ use cubek::std::InputBinding;
 use crate::buffer::Buf;
 use crate::error::{Result, RuntimeError};
 
+/// Fastest first: tensor cores (CUDA), then unit kernels, then the naive
+/// kernel every device runs.
+fn strategies() -> [Strategy; 3] {
+    [
+        Strategy::SimpleCyclicCmma(Default::default()),
+        Strategy::SimpleUnit(Default::default()),
+        Strategy::Naive,
+    ]
+}
+
+/// The first strategy worth trying per runtime, learned from failures.
+static CHOSEN: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<std::any::TypeId, usize>>,
+> = std::sync::LazyLock::new(Default::default);
+
 /// c[m, n] = op(a) @ op(b): `a` is `[m, k]` (`[k, m]` if `ta`), `b` is
 /// `[k, n]` (`[n, k]` if `tb`), all row-major in memory. `c` is overwritten.
 #[allow(clippy::too_many_arguments)]
@@ -49,11 +64,23 @@ pub fn matmul<R: Runtime, F: Float + CubeElement>(
             &mut dtypes,
         )
     };
-    let strategies = [Strategy::SimpleUnit(Default::default()), Strategy::Naive];
+    let strategies = strategies();
+    let key = std::any::TypeId::of::<R>();
+    let first = CHOSEN
+        .lock()
+        .expect("matmul strategy")
+        .get(&key)
+        .copied()
+        .unwrap_or(0);
     let mut last = None;
-    for s in &strategies {
+    for (i, s) in strategies.iter().enumerate().skip(first) {
         match run(s) {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                if i != first {
+                    CHOSEN.lock().expect("matmul strategy").insert(key, i);
+                }
+                return Ok(());
+            }
             Err(e) => last = Some(format!("{e:?}")),
         }
     }

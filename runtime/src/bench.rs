@@ -1,0 +1,297 @@
+//! `prior bench kernels`: time per kernel at realistic sizes, with the
+//! achieved FLOP/s or bytes/s, so a new device's weak spots show.
+//!
+//! Timing is wall clock around a device sync, median of several runs after
+//! a warm-up, which is what a training step sees.
+
+use std::time::Instant;
+
+use cubecl::prelude::*;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+use crate::buffer::{sync, Buf};
+use crate::error::Result;
+use crate::kernels::{attention, cross_entropy, elementwise, embedding, layernorm, matmul, optim};
+use crate::reference::{AdamW, AttnShape};
+
+/// Sizes of one transformer layer's work.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct BenchShape {
+    pub name: &'static str,
+    pub batch: usize,
+    pub seq: usize,
+    pub d_model: usize,
+    pub heads: usize,
+    pub vocab: usize,
+}
+
+pub const SHAPES: [BenchShape; 3] = [
+    BenchShape {
+        name: "small",
+        batch: 2,
+        seq: 128,
+        d_model: 128,
+        heads: 4,
+        vocab: 4096,
+    },
+    BenchShape {
+        name: "pythia-160m",
+        batch: 4,
+        seq: 2048,
+        d_model: 768,
+        heads: 12,
+        vocab: 50304,
+    },
+    BenchShape {
+        name: "pythia-1b",
+        batch: 2,
+        seq: 2048,
+        d_model: 2048,
+        heads: 8,
+        vocab: 50304,
+    },
+];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KernelTiming {
+    pub name: String,
+    pub what: String,
+    pub ms: f64,
+    /// Achieved rate: TFLOP/s for compute-bound kernels, GB/s otherwise.
+    pub rate: f64,
+    pub unit: &'static str,
+}
+
+fn time<R: Runtime>(
+    client: &ComputeClient<R>,
+    reps: usize,
+    mut f: impl FnMut() -> Result<()>,
+) -> Result<f64> {
+    f()?;
+    sync(client)?;
+    let mut ms = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let t = Instant::now();
+        f()?;
+        sync(client)?;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    ms.sort_by(|a, b| a.total_cmp(b));
+    Ok(ms[reps / 2])
+}
+
+pub fn bench_kernels<R: Runtime>(
+    client: &ComputeClient<R>,
+    s: BenchShape,
+    reps: usize,
+) -> Result<Vec<KernelTiming>> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let mut rand =
+        |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect() };
+    let n = s.batch * s.seq;
+    let c = s.d_model;
+    let mut out = Vec::new();
+    let mut push = |name: &str, what: String, ms: f64, amount: f64, compute: bool| {
+        let (rate, unit) = if compute {
+            (amount / ms / 1e9, "TFLOP/s")
+        } else {
+            (amount / ms / 1e6, "GB/s")
+        };
+        out.push(KernelTiming {
+            name: name.into(),
+            what,
+            ms,
+            rate,
+            unit,
+        });
+    };
+
+    let x = Buf::<R, f32>::upload(client, &rand(n * c));
+    let w = Buf::<R, f32>::upload(client, &rand(4 * c * c));
+    let y4 = Buf::<R, f32>::empty(client, n * 4 * c);
+    let ms = time(client, reps, || {
+        matmul::matmul(client, &x, &w, &y4, n, c, 4 * c, false, true)
+    })?;
+    push(
+        "matmul_fwd",
+        format!("[{n}, {c}] x [{c}, {}]", 4 * c),
+        ms,
+        2.0 * (n * c * 4 * c) as f64,
+        true,
+    );
+    let dx = Buf::<R, f32>::empty(client, n * c);
+    let ms = time(client, reps, || {
+        matmul::matmul(client, &y4, &w, &dx, n, 4 * c, c, false, false)
+    })?;
+    push(
+        "matmul_bwd_dx",
+        format!("[{n}, {}] x [{}, {c}]", 4 * c, 4 * c),
+        ms,
+        2.0 * (n * c * 4 * c) as f64,
+        true,
+    );
+    let dw = Buf::<R, f32>::empty(client, 4 * c * c);
+    let ms = time(client, reps, || {
+        matmul::matmul(client, &y4, &x, &dw, 4 * c, n, c, true, false)
+    })?;
+    push(
+        "matmul_bwd_dw",
+        format!("[{}, {n}] x [{n}, {c}]", 4 * c),
+        ms,
+        2.0 * (n * c * 4 * c) as f64,
+        true,
+    );
+
+    let g = Buf::<R, f32>::upload(client, &rand(c));
+    let b = Buf::<R, f32>::upload(client, &rand(c));
+    let y = Buf::<R, f32>::empty(client, n * c);
+    let stats = Buf::<R, f32>::empty(client, 2 * n);
+    let ms = time(client, reps, || {
+        layernorm::layernorm_fwd(client, &x, &g, &b, &y, &stats, 1e-5);
+        Ok(())
+    })?;
+    push(
+        "layernorm_fwd",
+        format!("[{n}, {c}]"),
+        ms,
+        (2 * n * c * 4) as f64,
+        false,
+    );
+    let ms = time(client, reps, || {
+        layernorm::layernorm_bwd(client, &y, &x, &g, &stats, &dx, &g, &b, false);
+        Ok(())
+    })?;
+    push(
+        "layernorm_bwd",
+        format!("[{n}, {c}]"),
+        ms,
+        (3 * n * c * 4) as f64,
+        false,
+    );
+
+    let h4 = Buf::<R, f32>::empty(client, n * 4 * c);
+    let ms = time(client, reps, || {
+        elementwise::gelu_fwd(client, &y4, &h4);
+        Ok(())
+    })?;
+    push(
+        "gelu_fwd",
+        format!("{} elements", n * 4 * c),
+        ms,
+        (2 * n * 4 * c * 4) as f64,
+        false,
+    );
+
+    let shape = AttnShape {
+        batch: s.batch,
+        seq: s.seq,
+        heads: s.heads,
+        head_dim: c / s.heads,
+        rotary_dims: c / s.heads / 4,
+    };
+    let qkv = Buf::<R, f32>::upload(client, &rand(n * 3 * c));
+    let ao = Buf::<R, f32>::empty(client, n * c);
+    let lse = Buf::<R, f32>::empty(client, s.batch * s.heads * s.seq);
+    let attn_flops =
+        4.0 * (s.batch * s.heads) as f64 * (s.seq * s.seq) as f64 / 2.0 * shape.head_dim as f64;
+    let ms = time(client, reps, || {
+        attention::attention_fwd(client, &qkv, &ao, &lse, shape);
+        Ok(())
+    })?;
+    push(
+        "attention_fwd",
+        format!(
+            "batch {}, seq {}, heads {}, head_dim {}",
+            s.batch, s.seq, s.heads, shape.head_dim
+        ),
+        ms,
+        attn_flops,
+        true,
+    );
+    let delta = Buf::<R, f32>::empty(client, s.batch * s.heads * s.seq);
+    let dqkv = Buf::<R, f32>::empty(client, n * 3 * c);
+    let ms = time(client, reps, || {
+        attention::attention_bwd(client, &ao, &qkv, &ao, &lse, &delta, &dqkv, shape);
+        Ok(())
+    })?;
+    push(
+        "attention_bwd",
+        "as attention_fwd".into(),
+        ms,
+        2.5 * attn_flops,
+        true,
+    );
+
+    let rows = n.min(4096);
+    let logits = Buf::<R, f32>::upload(client, &rand(rows * s.vocab));
+    let targets: Vec<u32> = (0..rows as u32).map(|i| i * 7 % s.vocab as u32).collect();
+    let t = Buf::<R, u32>::upload(client, &targets);
+    let losses = Buf::<R, f32>::empty(client, rows);
+    let ms = time(client, reps, || {
+        cross_entropy::cross_entropy(client, &logits, &t, &losses, s.vocab, 1.0 / rows as f32);
+        Ok(())
+    })?;
+    push(
+        "cross_entropy",
+        format!("{rows} rows, vocab {}", s.vocab),
+        ms,
+        (3 * rows * s.vocab * 4) as f64,
+        false,
+    );
+
+    let table = Buf::<R, f32>::upload(client, &rand(s.vocab.min(8192) * c));
+    let ids: Vec<u32> = (0..n as u32)
+        .map(|i| i * 13 % s.vocab.min(8192) as u32)
+        .collect();
+    let idb = Buf::<R, u32>::upload(client, &ids);
+    let ms = time(client, reps, || {
+        embedding::embedding_fwd(client, &table, &idb, &y, c);
+        Ok(())
+    })?;
+    push(
+        "embedding_fwd",
+        format!("{n} tokens x {c}"),
+        ms,
+        (2 * n * c * 4) as f64,
+        false,
+    );
+
+    let params = (12 * c * c).min(64 << 20);
+    let p = Buf::<R, f32>::upload(client, &rand(params));
+    let gr = Buf::<R, f32>::upload(client, &rand(params));
+    let m = Buf::<R, f32>::upload(client, &vec![0.0; params]);
+    let v = Buf::<R, f32>::upload(client, &vec![0.0; params]);
+    let h = AdamW {
+        lr: 1e-4,
+        beta1: 0.9,
+        beta2: 0.95,
+        eps: 1e-8,
+        weight_decay: 0.1,
+        step: 1,
+    };
+    let ms = time(client, reps, || {
+        optim::adamw(client, &p, &gr, &m, &v, h);
+        Ok(())
+    })?;
+    push(
+        "adamw",
+        format!("{params} parameters (one layer)"),
+        ms,
+        (7 * params * 4) as f64,
+        false,
+    );
+    let norm = Buf::<R, f32>::empty(client, 1);
+    let ms = time(client, reps, || {
+        optim::grad_norm(client, &gr, &norm);
+        Ok(())
+    })?;
+    push(
+        "grad_norm",
+        format!("{params} elements"),
+        ms,
+        (params * 4) as f64,
+        false,
+    );
+    Ok(out)
+}
