@@ -63,9 +63,7 @@ fn a_missing_cuda_device_is_a_clear_error() {
         println!("a CUDA device is present; the missing-device path is not exercised here");
         return;
     }
-    let err = run_on(DeviceKind::Cuda, CheckTask { seed: 1 })
-        .err()
-        .expect("cuda is absent");
+    let err = run_on(DeviceKind::Cuda, CheckTask { seed: 1 }).expect_err("cuda is absent");
     let msg = err.to_string();
     assert!(msg.contains("--device cuda was requested"), "{msg}");
 }
