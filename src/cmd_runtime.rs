@@ -69,10 +69,10 @@ fn check(a: CheckArgs) -> Result<()> {
             "device {} ({}), seed {seed}, f32, tolerance {F32_TOLERANCE:e}",
             choice.kind, choice.reason
         );
-        println!("{:<20} {:>6} {:>12}  cases", "kernel", "ok", "max_rel_err");
+        println!("{:<24} {:>6} {:>12}  cases", "kernel", "ok", "max_rel_err");
         for r in &results {
             println!(
-                "{:<20} {:>6} {:>12.3e}  {}{}",
+                "{:<24} {:>6} {:>12.3e}  {}{}",
                 r.name,
                 if r.ok { "ok" } else { "FAIL" },
                 r.max_rel_err,
