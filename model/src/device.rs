@@ -1,0 +1,460 @@
+//! The model on a device: forward and hand-written backward over the
+//! runtime's kernels, llm.c style. Parameters and gradients are one flat
+//! buffer each, tensors are views of them, and every activation the
+//! backward needs has its buffer allocated once for the (batch, seq) the
+//! model was built for, so a step allocates nothing new.
+
+use cubecl::prelude::*;
+use prior_runtime::buffer::Buf;
+use prior_runtime::kernels::{
+    attention, cross_entropy, elementwise, embedding, layernorm, matmul, rotary,
+};
+use prior_runtime::reference::AttnShape;
+use prior_runtime::Result;
+
+use crate::config::ModelConfig;
+use crate::cpu::attn_shape;
+use crate::params::{layer_name, ParamLayout};
+
+type B<R> = Buf<R, f32>;
+
+struct LayerActs<R: Runtime> {
+    h: B<R>,
+    a_in: B<R>,
+    st1: B<R>,
+    qkv: B<R>,
+    y: B<R>,
+    lse: B<R>,
+    m_in: B<R>,
+    st2: B<R>,
+    u: B<R>,
+    gact: B<R>,
+}
+
+pub struct DeviceModel<R: Runtime> {
+    pub cfg: ModelConfig,
+    pub layout: ParamLayout,
+    pub client: ComputeClient<R>,
+    pub params: B<R>,
+    pub grads: B<R>,
+    pub batch: usize,
+    pub seq: usize,
+    shape: AttnShape,
+    tables: rotary::RotaryTables<R, f32>,
+    layers: Vec<LayerActs<R>>,
+    h_last: B<R>,
+    hf: B<R>,
+    stf: B<R>,
+    logits: B<R>,
+    losses: B<R>,
+    // Backward scratch.
+    dh: B<R>,
+    dtmp: B<R>,
+    d4: B<R>,
+    du: B<R>,
+    dqkv: B<R>,
+    delta: B<R>,
+    dw: B<R>,
+    a_out: B<R>,
+}
+
+impl<R: Runtime> DeviceModel<R> {
+    pub fn new(
+        client: ComputeClient<R>,
+        cfg: ModelConfig,
+        params: &[f32],
+        batch: usize,
+        seq: usize,
+    ) -> Self {
+        let layout = ParamLayout::new(&cfg);
+        assert_eq!(
+            params.len(),
+            layout.total,
+            "parameter buffer does not match the layout"
+        );
+        let (c, v, n) = (cfg.d_model, cfg.vocab_size, batch * seq);
+        let shape = attn_shape(&cfg, batch, seq);
+        let e = |len: usize| B::<R>::empty(&client, len);
+        let bh = batch * cfg.n_head * seq;
+        let layers = (0..cfg.n_layer)
+            .map(|_| LayerActs {
+                h: e(n * c),
+                a_in: e(n * c),
+                st1: e(2 * n),
+                qkv: e(3 * n * c),
+                y: e(n * c),
+                lse: e(bh),
+                m_in: e(n * c),
+                st2: e(2 * n),
+                u: e(4 * n * c),
+                gact: e(4 * n * c),
+            })
+            .collect();
+        let grads = B::<R>::upload(&client, &vec![0.0; layout.total]);
+        let biggest = [v * c, 4 * c * c, 3 * c * c].into_iter().max().unwrap_or(1);
+        DeviceModel {
+            tables: rotary::RotaryTables::new(&client, seq, cfg.rotary_dims()),
+            params: B::<R>::upload(&client, params),
+            grads,
+            layers,
+            h_last: e(n * c),
+            hf: e(n * c),
+            stf: e(2 * n),
+            logits: e(n * v),
+            losses: e(n),
+            dh: e(n * c),
+            dtmp: e(n * c),
+            d4: e(4 * n * c),
+            du: e(4 * n * c),
+            dqkv: e(3 * n * c),
+            delta: e(bh),
+            dw: e(biggest),
+            a_out: e(n * c),
+            shape,
+            layout,
+            cfg,
+            client,
+            batch,
+            seq,
+        }
+    }
+
+    fn p(&self, name: &str) -> B<R> {
+        let t = self.layout.get(name);
+        self.params.view(t.offset, t.len())
+    }
+
+    fn g(&self, name: &str) -> B<R> {
+        let t = self.layout.get(name);
+        self.grads.view(t.offset, t.len())
+    }
+
+    pub fn zero_grads(&self) {
+        elementwise::fill(&self.client, &self.grads, 0.0);
+    }
+
+    /// y = x W^T + b (W stored [out, in]).
+    #[allow(clippy::too_many_arguments)]
+    fn linear(
+        &self,
+        x: &B<R>,
+        w: &str,
+        b: Option<&str>,
+        y: &B<R>,
+        rows: usize,
+        n_in: usize,
+        n_out: usize,
+    ) -> Result<()> {
+        matmul::matmul(
+            &self.client,
+            x,
+            &self.p(w),
+            y,
+            rows,
+            n_in,
+            n_out,
+            false,
+            true,
+        )?;
+        if let Some(b) = b {
+            elementwise::bias_add(&self.client, y, &self.p(b));
+        }
+        Ok(())
+    }
+
+    /// grad(w) += dy^T x  (the weight gradient of y = x W^T).
+    fn acc_weight_grad(
+        &self,
+        dy: &B<R>,
+        x: &B<R>,
+        w: &str,
+        rows: usize,
+        n_in: usize,
+        n_out: usize,
+    ) -> Result<()> {
+        let dw = self.dw.view(0, n_out * n_in);
+        matmul::matmul(&self.client, dy, x, &dw, n_out, rows, n_in, true, false)?;
+        elementwise::axpy(&self.client, &self.g(w), &dw, 1.0);
+        Ok(())
+    }
+
+    /// Forward over one micro-batch; returns the mean loss. `grad_scale`
+    /// multiplies the loss gradient the backward will use (1 / number of
+    /// micro-batches when accumulating).
+    pub fn forward(&mut self, ids: &[u32], targets: &[u32], grad_scale: f32) -> Result<f32> {
+        let (c, v, n) = (self.cfg.d_model, self.cfg.vocab_size, self.batch * self.seq);
+        let cl = &self.client;
+        let eps = self.cfg.layer_norm_eps;
+        let ids_b = Buf::<R, u32>::upload(cl, ids);
+        embedding::embedding_fwd(
+            cl,
+            &self.p("gpt_neox.embed_in.weight"),
+            &ids_b,
+            &self
+                .layers
+                .first()
+                .map_or(self.h_last.clone(), |l| l.h.clone()),
+            c,
+        );
+        for l in 0..self.cfg.n_layer {
+            let a = &self.layers[l];
+            let name = |w: &str| layer_name(l, w);
+            layernorm::layernorm_fwd(
+                cl,
+                &a.h,
+                &self.p(&name("input_layernorm.weight")),
+                &self.p(&name("input_layernorm.bias")),
+                &a.a_in,
+                &a.st1,
+                eps,
+            );
+            self.linear(
+                &a.a_in,
+                &name("attention.query_key_value.weight"),
+                Some(&name("attention.query_key_value.bias")),
+                &a.qkv,
+                n,
+                c,
+                3 * c,
+            )?;
+            rotary::rotary(cl, &a.qkv, &self.tables, self.shape, false);
+            attention::attention_fwd(cl, &a.qkv, &a.y, &a.lse, self.shape);
+            self.linear(
+                &a.y,
+                &name("attention.dense.weight"),
+                Some(&name("attention.dense.bias")),
+                &self.a_out,
+                n,
+                c,
+                c,
+            )?;
+            layernorm::layernorm_fwd(
+                cl,
+                &a.h,
+                &self.p(&name("post_attention_layernorm.weight")),
+                &self.p(&name("post_attention_layernorm.bias")),
+                &a.m_in,
+                &a.st2,
+                eps,
+            );
+            self.linear(
+                &a.m_in,
+                &name("mlp.dense_h_to_4h.weight"),
+                Some(&name("mlp.dense_h_to_4h.bias")),
+                &a.u,
+                n,
+                c,
+                4 * c,
+            )?;
+            elementwise::gelu_fwd(cl, &a.u, &a.gact);
+            let next = if l + 1 < self.cfg.n_layer {
+                self.layers[l + 1].h.clone()
+            } else {
+                self.h_last.clone()
+            };
+            self.linear(
+                &a.gact,
+                &name("mlp.dense_4h_to_h.weight"),
+                Some(&name("mlp.dense_4h_to_h.bias")),
+                &next,
+                n,
+                4 * c,
+                c,
+            )?;
+            elementwise::axpy(cl, &next, &self.a_out, 1.0);
+            elementwise::axpy(cl, &next, &a.h, 1.0);
+        }
+        layernorm::layernorm_fwd(
+            cl,
+            &self.h_last,
+            &self.p("gpt_neox.final_layer_norm.weight"),
+            &self.p("gpt_neox.final_layer_norm.bias"),
+            &self.hf,
+            &self.stf,
+            eps,
+        );
+        self.linear(&self.hf, "embed_out.weight", None, &self.logits, n, c, v)?;
+        let t = Buf::<R, u32>::upload(cl, targets);
+        cross_entropy::cross_entropy(cl, &self.logits, &t, &self.losses, v, grad_scale / n as f32);
+        let losses = self.losses.download(cl)?;
+        Ok((losses.iter().map(|&x| x as f64).sum::<f64>() / n as f64) as f32)
+    }
+
+    /// Backward of the last forward; adds into `grads`.
+    pub fn backward(&mut self, ids: &[u32]) -> Result<()> {
+        let (c, v, n) = (self.cfg.d_model, self.cfg.vocab_size, self.batch * self.seq);
+        let cl = self.client.clone();
+        let cl = &cl;
+        // self.logits now holds dlogits.
+        self.acc_weight_grad(&self.logits, &self.hf, "embed_out.weight", n, c, v)?;
+        matmul::matmul(
+            cl,
+            &self.logits,
+            &self.p("embed_out.weight"),
+            &self.dtmp,
+            n,
+            v,
+            c,
+            false,
+            false,
+        )?;
+        layernorm::layernorm_bwd(
+            cl,
+            &self.dtmp,
+            &self.h_last,
+            &self.p("gpt_neox.final_layer_norm.weight"),
+            &self.stf,
+            &self.dh,
+            &self.g("gpt_neox.final_layer_norm.weight"),
+            &self.g("gpt_neox.final_layer_norm.bias"),
+            true,
+        );
+        for l in (0..self.cfg.n_layer).rev() {
+            let a = &self.layers[l];
+            let name = |w: &str| layer_name(l, w);
+            // MLP branch: dm = dh.
+            self.acc_weight_grad(
+                &self.dh,
+                &a.gact,
+                &name("mlp.dense_4h_to_h.weight"),
+                n,
+                4 * c,
+                c,
+            )?;
+            elementwise::bias_bwd(cl, &self.dh, &self.g(&name("mlp.dense_4h_to_h.bias")), true);
+            matmul::matmul(
+                cl,
+                &self.dh,
+                &self.p(&name("mlp.dense_4h_to_h.weight")),
+                &self.d4,
+                n,
+                c,
+                4 * c,
+                false,
+                false,
+            )?;
+            elementwise::gelu_bwd(cl, &self.d4, &a.u, &self.du);
+            self.acc_weight_grad(
+                &self.du,
+                &a.m_in,
+                &name("mlp.dense_h_to_4h.weight"),
+                n,
+                c,
+                4 * c,
+            )?;
+            elementwise::bias_bwd(cl, &self.du, &self.g(&name("mlp.dense_h_to_4h.bias")), true);
+            let dm_in = self.a_out.clone();
+            matmul::matmul(
+                cl,
+                &self.du,
+                &self.p(&name("mlp.dense_h_to_4h.weight")),
+                &dm_in,
+                n,
+                4 * c,
+                c,
+                false,
+                false,
+            )?;
+            layernorm::layernorm_bwd(
+                cl,
+                &dm_in,
+                &a.h,
+                &self.p(&name("post_attention_layernorm.weight")),
+                &a.st2,
+                &self.dtmp,
+                &self.g(&name("post_attention_layernorm.weight")),
+                &self.g(&name("post_attention_layernorm.bias")),
+                true,
+            );
+            // Attention branch: da_out = dh. dy reuses a_out's buffer.
+            self.acc_weight_grad(&self.dh, &a.y, &name("attention.dense.weight"), n, c, c)?;
+            elementwise::bias_bwd(cl, &self.dh, &self.g(&name("attention.dense.bias")), true);
+            let dy = self.a_out.clone();
+            matmul::matmul(
+                cl,
+                &self.dh,
+                &self.p(&name("attention.dense.weight")),
+                &dy,
+                n,
+                c,
+                c,
+                false,
+                false,
+            )?;
+            // The MLP's LayerNorm gradient joins the residual now that dh
+            // has been read by both branches.
+            elementwise::axpy(cl, &self.dh, &self.dtmp, 1.0);
+            attention::attention_bwd(
+                cl,
+                &dy,
+                &a.qkv,
+                &a.y,
+                &a.lse,
+                &self.delta,
+                &self.dqkv,
+                self.shape,
+            );
+            rotary::rotary(cl, &self.dqkv, &self.tables, self.shape, true);
+            self.acc_weight_grad(
+                &self.dqkv,
+                &a.a_in,
+                &name("attention.query_key_value.weight"),
+                n,
+                c,
+                3 * c,
+            )?;
+            elementwise::bias_bwd(
+                cl,
+                &self.dqkv,
+                &self.g(&name("attention.query_key_value.bias")),
+                true,
+            );
+            let da_in = self.a_out.clone();
+            matmul::matmul(
+                cl,
+                &self.dqkv,
+                &self.p(&name("attention.query_key_value.weight")),
+                &da_in,
+                n,
+                3 * c,
+                c,
+                false,
+                false,
+            )?;
+            layernorm::layernorm_bwd(
+                cl,
+                &da_in,
+                &a.h,
+                &self.p(&name("input_layernorm.weight")),
+                &a.st1,
+                &self.dtmp,
+                &self.g(&name("input_layernorm.weight")),
+                &self.g(&name("input_layernorm.bias")),
+                true,
+            );
+            elementwise::axpy(cl, &self.dh, &self.dtmp, 1.0);
+        }
+        let grouping = embedding::EmbeddingGrouping::new(cl, ids);
+        embedding::embedding_bwd(
+            cl,
+            &self.dh,
+            &grouping,
+            &self.g("gpt_neox.embed_in.weight"),
+            c,
+        );
+        Ok(())
+    }
+
+    pub fn download_params(&self) -> Result<Vec<f32>> {
+        self.params.download(&self.client)
+    }
+
+    pub fn download_grads(&self) -> Result<Vec<f32>> {
+        self.grads.download(&self.client)
+    }
+
+    /// The last forward's logits (before the backward overwrites them).
+    pub fn download_logits(&self) -> Result<Vec<f32>> {
+        self.logits.download(&self.client)
+    }
+}
