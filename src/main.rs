@@ -9,6 +9,7 @@ mod cmd_bench;
 mod cmd_data;
 mod cmd_loader;
 mod cmd_runtime;
+mod cmd_train;
 mod ui;
 
 use clap::{Parser, Subcommand};
@@ -39,6 +40,8 @@ enum Command {
     /// The training runtime: devices and kernel checks.
     #[command(subcommand)]
     Runtime(cmd_runtime::RuntimeCommand),
+    /// Train a GPT-NeoX model from a mix, with checkpoints and --resume.
+    Train(cmd_train::TrainArgs),
     /// Benchmarks of the device side.
     #[command(subcommand)]
     Bench(cmd_bench::BenchCommand),
@@ -59,6 +62,7 @@ fn main() {
         Command::Loader(cmd) => cmd_loader::run(cmd),
         Command::Runtime(cmd) => cmd_runtime::run(cmd),
         Command::Bench(cmd) => cmd_bench::run(cmd),
+        Command::Train(a) => cmd_train::run(a),
     };
     if let Err(e) = result {
         ui::print_error(&e);

@@ -6,13 +6,15 @@
 //! - [`config`]: presets (tiny ones for tests, the Pythia suite).
 //! - [`params`]: the flat layout and GPT-NeoX initialisation.
 //! - [`cpu`]: the CPU reference model, forward and backward.
-//!
-//! The device model and the trainer build on these (in progress).
+//! - [`device`]: the same model on runtime kernels, forward and backward.
+//! - [`train`]: the training loop; [`checkpoint`]: safetensors checkpoints.
 
+pub mod checkpoint;
 pub mod config;
 pub mod cpu;
 pub mod device;
 pub mod params;
+pub mod train;
 
 pub use config::ModelConfig;
 pub use params::ParamLayout;

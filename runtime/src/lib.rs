@@ -18,6 +18,7 @@ pub mod error;
 pub mod kernels;
 pub mod reference;
 
+pub use cubecl;
 pub use device::{DeviceInfo, DeviceKind, OnDevice};
 pub use error::{Result, RuntimeError};
 

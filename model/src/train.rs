@@ -1,0 +1,429 @@
+//! The trainer: mix -> loader -> device model -> AdamW, with metrics,
+//! checkpoints and bit-exact resume. Read it top to bottom: [`train`] is
+//! the whole loop.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use cubecl::prelude::*;
+use prior_loader::{Loader, LoaderOptions, MixSpec, Sampler, Start};
+use prior_runtime::buffer::Buf;
+use prior_runtime::kernels::optim;
+use prior_runtime::reference::AdamW;
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{self, Checkpoint, TrainState};
+use crate::config::ModelConfig;
+use crate::device::DeviceModel;
+use crate::params::ParamLayout;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("config {}: {detail}", path.display())]
+    Config { path: PathBuf, detail: String },
+    #[error(transparent)]
+    Loader(#[from] prior_loader::LoaderError),
+    #[error(transparent)]
+    Runtime(#[from] prior_runtime::RuntimeError),
+    #[error(transparent)]
+    Checkpoint(#[from] checkpoint::CheckpointError),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("step {step}: loss is {loss}; stopped (the last good checkpoint is {last})")]
+    NonFinite { step: u64, loss: f32, last: String },
+}
+
+type Result<T> = std::result::Result<T, TrainError>;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// `tiny`, `micro` or a Pythia size (`pythia-160m`, ...).
+    #[serde(default = "default_preset")]
+    pub preset: String,
+}
+
+fn default_preset() -> String {
+    "tiny".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    /// A mix spec (relative to this config's directory).
+    pub mix: PathBuf,
+}
+
+/// `[train]`; every key has a default.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainSection {
+    pub steps: u64,
+    pub micro_batch: usize,
+    pub lr: f32,
+    pub min_lr: f32,
+    pub warmup_steps: u64,
+    pub weight_decay: f32,
+    pub grad_clip: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub device: String,
+    pub checkpoint_dir: PathBuf,
+    pub checkpoint_every: u64,
+    pub keep_checkpoints: usize,
+    /// Seed of the parameter initialisation.
+    pub seed: u64,
+}
+
+impl Default for TrainSection {
+    fn default() -> Self {
+        TrainSection {
+            steps: 1000,
+            micro_batch: 8,
+            lr: 3e-4,
+            min_lr: 1.2e-5,
+            warmup_steps: 100,
+            weight_decay: 0.1,
+            grad_clip: 1.0,
+            beta1: 0.9,
+            beta2: 0.95,
+            eps: 1e-8,
+            device: "auto".into(),
+            checkpoint_dir: "runs/train".into(),
+            checkpoint_every: 200,
+            keep_checkpoints: 3,
+            seed: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    #[serde(default = "default_model")]
+    pub model: ModelSection,
+    pub data: DataSection,
+    #[serde(default)]
+    pub train: TrainSection,
+}
+
+fn default_model() -> ModelSection {
+    ModelSection {
+        preset: default_preset(),
+    }
+}
+
+impl TrainConfig {
+    /// Reads and checks a config; relative paths are resolved against its
+    /// directory. Unknown keys and bad values are errors naming the key.
+    pub fn load(path: &Path) -> Result<(TrainConfig, String)> {
+        let bad = |detail: String| TrainError::Config {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let mut cfg: TrainConfig =
+            toml::from_str(&text).map_err(|e| bad(e.to_string().trim_end().to_string()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        if cfg.data.mix.is_relative() {
+            cfg.data.mix = base.join(&cfg.data.mix);
+        }
+        if cfg.train.checkpoint_dir.is_relative() {
+            cfg.train.checkpoint_dir = base.join(&cfg.train.checkpoint_dir);
+        }
+        let t = &cfg.train;
+        let checks: [(bool, &str); 8] = [
+            (t.steps == 0, "train.steps must be at least 1"),
+            (t.micro_batch == 0, "train.micro_batch must be at least 1"),
+            (
+                !(t.lr > 0.0 && t.lr.is_finite()),
+                "train.lr must be positive",
+            ),
+            (
+                !(t.min_lr >= 0.0 && t.min_lr <= t.lr),
+                "train.min_lr must be between 0 and train.lr",
+            ),
+            (!(t.grad_clip > 0.0), "train.grad_clip must be positive"),
+            (
+                !(0.0..1.0).contains(&t.beta1) || !(0.0..1.0).contains(&t.beta2),
+                "train.beta1 and train.beta2 must be in [0, 1)",
+            ),
+            (
+                t.checkpoint_every == 0,
+                "train.checkpoint_every must be at least 1",
+            ),
+            (
+                t.keep_checkpoints == 0,
+                "train.keep_checkpoints must be at least 1",
+            ),
+        ];
+        if let Some((_, why)) = checks.iter().find(|c| c.0) {
+            return Err(bad(why.to_string()));
+        }
+        if ModelConfig::preset(&cfg.model.preset, 256).is_none() {
+            return Err(bad(format!(
+                "model.preset {:?} is unknown (one of: {})",
+                cfg.model.preset,
+                ModelConfig::preset_names().join(", ")
+            )));
+        }
+        Ok((cfg, text))
+    }
+}
+
+/// Linear warm-up to `lr`, then cosine decay to `min_lr` at the last step.
+pub fn learning_rate(t: &TrainSection, step: u64) -> f32 {
+    if step < t.warmup_steps {
+        return t.lr * (step + 1) as f32 / t.warmup_steps as f32;
+    }
+    let span = (t.steps - t.warmup_steps.min(t.steps)).max(1) as f64;
+    let progress = ((step - t.warmup_steps) as f64 / span).min(1.0);
+    let cos = 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
+    (t.min_lr as f64 + (t.lr - t.min_lr) as f64 * cos) as f32
+}
+
+/// One line of metrics.jsonl.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StepMetrics {
+    pub step: u64,
+    pub loss: f32,
+    pub lr: f32,
+    pub grad_norm: f32,
+    pub tokens_per_s: f64,
+    pub loader_wait_ms: f64,
+}
+
+/// What a finished (or stopped) run reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainSummary {
+    pub steps: u64,
+    pub resumed_from: Option<u64>,
+    pub final_loss: f32,
+    pub checkpoint: Option<String>,
+    pub device: String,
+}
+
+/// Runs (or resumes) training. `on_step` sees every step's metrics.
+pub fn train<R: Runtime>(
+    client: ComputeClient<R>,
+    device_name: &str,
+    cfg: &TrainConfig,
+    config_text: &str,
+    resume: bool,
+    on_step: &mut dyn FnMut(&StepMetrics),
+) -> Result<TrainSummary> {
+    let t = &cfg.train;
+    let (spec, corpus) = MixSpec::load(&cfg.data.mix)?;
+    let vocab = corpus.manifest().tokenizer.vocab_size as usize;
+    let model_cfg = ModelConfig::preset(&cfg.model.preset, vocab).expect("checked at load");
+    let layout = ParamLayout::new(&model_cfg);
+    let (batch, seq) = (spec.global_batch as usize, spec.seq_len as usize);
+    if !batch.is_multiple_of(t.micro_batch) {
+        return Err(TrainError::Config {
+            path: cfg.data.mix.clone(),
+            detail: format!(
+                "train.micro_batch {} does not divide the mix's global_batch {batch}",
+                t.micro_batch
+            ),
+        });
+    }
+    let micro_steps = batch / t.micro_batch;
+    let root = &t.checkpoint_dir;
+    std::fs::create_dir_all(root).map_err(|source| TrainError::Io {
+        path: root.clone(),
+        source,
+    })?;
+    let metrics_path = root.join("metrics.jsonl");
+
+    // Start fresh, or from the newest whole checkpoint.
+    let sampler = Arc::new(Sampler::new(spec, corpus, None)?);
+    let (params, m, v, start, loader_start, resumed_from) =
+        match checkpoint::list(root)?.pop().filter(|_| resume) {
+            Some((_, dir)) => {
+                let ck = checkpoint::load(&dir, &layout)?;
+                truncate(&metrics_path, ck.state.metrics_bytes)?;
+                let step = ck.state.step;
+                (
+                    ck.params,
+                    ck.exp_avg,
+                    ck.exp_avg_sq,
+                    step,
+                    Start::Resume(ck.state.loader),
+                    Some(step),
+                )
+            }
+            None => {
+                truncate(&metrics_path, 0)?;
+                let p = layout.init(&model_cfg, t.seed);
+                let zeros = vec![0f32; layout.total];
+                (p, zeros.clone(), zeros, 0, Start::Step(0), None)
+            }
+        };
+    let mut model = DeviceModel::new(client.clone(), model_cfg, &params, t.micro_batch, seq);
+    let m_buf = Buf::<R, f32>::upload(&client, &m);
+    let v_buf = Buf::<R, f32>::upload(&client, &v);
+    let norm = Buf::<R, f32>::empty(&client, 1);
+    let opts = LoaderOptions {
+        threads: 2,
+        prefetch: 4,
+        rank: 0,
+        world: 1,
+        end_step: Some(t.steps),
+    };
+    let mut loader = Loader::new(sampler, loader_start, &opts)?;
+    let mut last_ck: Option<PathBuf> = checkpoint::list(root)?
+        .pop()
+        .map(|c| c.1)
+        .filter(|_| resumed_from.is_some());
+    let mut final_loss = f32::NAN;
+    let mut step = start;
+    let tokens_per_step = (batch * seq) as f64;
+    while step < t.steps {
+        let t0 = Instant::now();
+        let Some(b) = loader.next_batch()? else { break };
+        let wait = t0.elapsed().as_secs_f64() * 1e3;
+        model.zero_grads();
+        let mut loss = 0f64;
+        for k in 0..micro_steps {
+            let (ids, targets) =
+                split_micro(&b.tokens, b.seq_tokens, k * t.micro_batch, t.micro_batch);
+            let l = model.forward(&ids, &targets, 1.0 / micro_steps as f32)?;
+            model.backward(&ids)?;
+            loss += l as f64 / micro_steps as f64;
+        }
+        let loss = loss as f32;
+        if !loss.is_finite() {
+            return Err(TrainError::NonFinite {
+                step,
+                loss,
+                last: last_ck
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "none (no checkpoint was written)".into()),
+            });
+        }
+        optim::grad_norm(&client, &model.grads, &norm);
+        let grad_norm = norm.download(&client)?[0];
+        optim::clip(&client, &model.grads, &norm, t.grad_clip);
+        let lr = learning_rate(t, step);
+        let h = AdamW {
+            lr,
+            beta1: t.beta1,
+            beta2: t.beta2,
+            eps: t.eps,
+            weight_decay: t.weight_decay,
+            step: (step + 1) as u32,
+        };
+        let (d, total) = (layout.decay_end, layout.total);
+        optim::adamw(
+            &client,
+            &model.params.view(0, d),
+            &model.grads.view(0, d),
+            &m_buf.view(0, d),
+            &v_buf.view(0, d),
+            h,
+        );
+        let h0 = AdamW {
+            weight_decay: 0.0,
+            ..h
+        };
+        optim::adamw(
+            &client,
+            &model.params.view(d, total - d),
+            &model.grads.view(d, total - d),
+            &m_buf.view(d, total - d),
+            &v_buf.view(d, total - d),
+            h0,
+        );
+        step += 1;
+        let metrics = StepMetrics {
+            step,
+            loss,
+            lr,
+            grad_norm,
+            tokens_per_s: tokens_per_step / t0.elapsed().as_secs_f64(),
+            loader_wait_ms: wait,
+        };
+        append_line(
+            &metrics_path,
+            &serde_json::to_string(&metrics).expect("metrics serialize"),
+        )?;
+        on_step(&metrics);
+        final_loss = loss;
+        if step % t.checkpoint_every == 0 || step == t.steps {
+            let ck = Checkpoint {
+                dir: PathBuf::new(),
+                state: TrainState {
+                    step,
+                    loader: loader.state().clone(),
+                    model: model_cfg,
+                    metrics_bytes: std::fs::metadata(&metrics_path)
+                        .map(|m| m.len())
+                        .unwrap_or(0),
+                    config: config_text.to_string(),
+                },
+                params: model.download_params()?,
+                exp_avg: m_buf.download(&client)?,
+                exp_avg_sq: v_buf.download(&client)?,
+            };
+            last_ck = Some(checkpoint::save(root, &layout, &ck, t.keep_checkpoints)?);
+        }
+    }
+    Ok(TrainSummary {
+        steps: step,
+        resumed_from,
+        final_loss,
+        checkpoint: last_ck.map(|p| p.display().to_string()),
+        device: device_name.to_string(),
+    })
+}
+
+/// Inputs and next-token targets of sequences `[first, first + n)`.
+fn split_micro(tokens: &[u32], seq_tokens: usize, first: usize, n: usize) -> (Vec<u32>, Vec<u32>) {
+    let seq = seq_tokens - 1;
+    let mut ids = Vec::with_capacity(n * seq);
+    let mut targets = Vec::with_capacity(n * seq);
+    for s in first..first + n {
+        let row = &tokens[s * seq_tokens..(s + 1) * seq_tokens];
+        ids.extend_from_slice(&row[..seq]);
+        targets.extend_from_slice(&row[1..]);
+    }
+    (ids, targets)
+}
+
+fn truncate(path: &Path, len: u64) -> Result<()> {
+    let f = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|source| TrainError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    f.set_len(len).map_err(|source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn append_line(path: &Path, line: &str) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|source| TrainError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    writeln!(f, "{line}").map_err(|source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
