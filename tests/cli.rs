@@ -332,3 +332,63 @@ fn bad_input_is_one_clear_error() {
     ]);
     assert!(err.contains("phase[0].weights.web"), "{err}");
 }
+
+/// `prior train` killed with SIGKILL mid-run, then `--resume`d, logs exactly
+/// the losses of an uninterrupted run.
+#[test]
+fn train_killed_and_resumed_matches_an_uninterrupted_run() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    build_corpus(dir.path());
+    std::fs::write(
+        dir.path().join("mix.toml"),
+        "corpus = \"corpus\"\nseq_len = 32\nglobal_batch = 8\nseed = 2\n[[phase]]\nweights = { general = 0.8, aligned = 0.2 }\n",
+    )
+    .unwrap();
+    let write_cfg = |name: &str| {
+        let p = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &p,
+            format!("[model]\npreset = \"micro\"\n[data]\nmix = \"mix.toml\"\n[train]\nsteps = 14\nmicro_batch = 4\nlr = 1e-2\nwarmup_steps = 2\nmin_lr = 1e-3\ncheckpoint_dir = \"{name}\"\ncheckpoint_every = 3\ndevice = \"wgpu\"\n"),
+        )
+        .unwrap();
+        p
+    };
+    let losses = |name: &str| -> Vec<String> {
+        std::fs::read_to_string(dir.path().join(name).join("metrics.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                format!("{} {} {}", v["step"], v["loss"], v["grad_norm"])
+            })
+            .collect()
+    };
+    let full_cfg = write_cfg("full");
+    ok(&["train", full_cfg.to_str().unwrap()]);
+    let full = losses("full");
+    assert_eq!(full.len(), 14);
+
+    let cfg = write_cfg("killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prior"))
+        .args(["train", cfg.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while losses("killed").len() < 8 && t0.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before = losses("killed").len();
+    assert!(before < 14, "the run finished before it could be killed");
+    let out = ok(&["train", cfg.to_str().unwrap(), "--resume"]);
+    assert!(out.contains("resumed from step"), "{out}");
+    assert_eq!(
+        losses("killed"),
+        full,
+        "killed at step {before}, resumed run differs"
+    );
+}

@@ -150,7 +150,10 @@ impl TrainConfig {
                 !(t.min_lr >= 0.0 && t.min_lr <= t.lr),
                 "train.min_lr must be between 0 and train.lr",
             ),
-            (!(t.grad_clip > 0.0), "train.grad_clip must be positive"),
+            (
+                t.grad_clip.is_nan() || t.grad_clip <= 0.0,
+                "train.grad_clip must be positive",
+            ),
             (
                 !(0.0..1.0).contains(&t.beta1) || !(0.0..1.0).contains(&t.beta2),
                 "train.beta1 and train.beta2 must be in [0, 1)",
