@@ -232,7 +232,33 @@ impl FrameCache {
         }
         let mut first_err = None;
         for i in mine {
-            match self.finish_decode(keys[i]) {
+            let (shard, frame) = keys[i];
+            let result = self.decode(shard, frame);
+            let mut guard = self.inner.lock().expect("frame cache");
+            let (map, clock) = &mut *guard;
+            let slot = map.remove(&keys[i]);
+            if let Ok(f) = &result {
+                map.insert(
+                    keys[i],
+                    Slot::Ready {
+                        frame: f.clone(),
+                        last_used: *clock,
+                    },
+                );
+                self.evict(map);
+            }
+            drop(guard);
+            if let Some(Slot::Loading(w)) = slot {
+                let (lock, cv) = &*w;
+                *lock.lock().expect("frame slot") = Some(
+                    result
+                        .as_ref()
+                        .map(|f| f.clone())
+                        .map_err(|e| e.to_string()),
+                );
+                cv.notify_all();
+            }
+            match result {
                 Ok(f) => out[i] = Some(f),
                 Err(e) => {
                     first_err.get_or_insert(e);

@@ -231,7 +231,16 @@ impl Sampler {
         let mut sequences = Vec::with_capacity(n);
         let mut h = Xxh3::new();
         h.update(&plan.step.to_le_bytes());
-        let (sources, keys) = self.frame_keys(plan, slice);
+        let sources: Vec<_> = plan.positions[slice.0..slice.1]
+            .iter()
+            .map(|&(category, seq)| self.streams[category as usize].sequence(seq))
+            .collect();
+        let mut keys: Vec<(u32, u32)> = sources
+            .iter()
+            .flat_map(|s| s.pieces.iter().map(|p| (p.shard, p.frame)))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
         let frames = self.cache.get_many(&keys)?;
         for (k, src) in sources.into_iter().enumerate() {
             let index = slice.0 + k;
