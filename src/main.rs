@@ -7,6 +7,7 @@
 
 mod cmd_bench;
 mod cmd_data;
+mod cmd_export;
 mod cmd_loader;
 mod cmd_runtime;
 mod cmd_train;
@@ -42,6 +43,9 @@ enum Command {
     Runtime(cmd_runtime::RuntimeCommand),
     /// Train a GPT-NeoX model from a mix, with checkpoints and --resume.
     Train(cmd_train::TrainArgs),
+    /// Write a checkpoint as a Hugging Face GPTNeoX directory (config.json + model.safetensors).
+    #[command(name = "export-hf")]
+    ExportHf(cmd_export::ExportArgs),
     /// Benchmarks of the device side.
     #[command(subcommand)]
     Bench(cmd_bench::BenchCommand),
@@ -63,6 +67,7 @@ fn main() {
         Command::Runtime(cmd) => cmd_runtime::run(cmd),
         Command::Bench(cmd) => cmd_bench::run(cmd),
         Command::Train(a) => cmd_train::run(a),
+        Command::ExportHf(a) => cmd_export::run(a),
     };
     if let Err(e) = result {
         ui::print_error(&e);

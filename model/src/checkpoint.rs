@@ -54,6 +54,12 @@ pub struct TrainState {
     pub metrics_bytes: u64,
     /// The training config as given (TOML text), for the record.
     pub config: String,
+    /// Sequence length trained at, and the tokenizer's end-of-text id
+    /// (for an exported `config.json`).
+    #[serde(default)]
+    pub seq_len: usize,
+    #[serde(default)]
+    pub eot_id: Option<u32>,
 }
 
 pub struct Checkpoint {

@@ -181,7 +181,31 @@ impl<R: Runtime> DeviceModel<R> {
     /// Forward over one micro-batch; returns the mean loss. `grad_scale`
     /// multiplies the loss gradient the backward will use (1 / number of
     /// micro-batches when accumulating).
+    /// Forward pass and mean cross-entropy against `targets`; the logits
+    /// buffer is left holding d(loss * grad_scale)/d(logits) for [`Self::backward`].
     pub fn forward(&mut self, ids: &[u32], targets: &[u32], grad_scale: f32) -> Result<f32> {
+        let losses = self.forward_token_losses(ids, targets, grad_scale)?;
+        let n = losses.len();
+        Ok((losses.iter().map(|&x| x as f64).sum::<f64>() / n as f64) as f32)
+    }
+
+    /// Forward pass; the cross-entropy of every position (`-log p(target)`).
+    pub fn forward_token_losses(
+        &mut self,
+        ids: &[u32],
+        targets: &[u32],
+        grad_scale: f32,
+    ) -> Result<Vec<f32>> {
+        let (v, n) = (self.cfg.vocab_size, self.batch * self.seq);
+        self.forward_logits(ids)?;
+        let cl = &self.client;
+        let t = Buf::<R, u32>::upload(cl, targets);
+        cross_entropy::cross_entropy(cl, &self.logits, &t, &self.losses, v, grad_scale / n as f32);
+        self.losses.download(cl)
+    }
+
+    /// Forward pass up to the logits (`batch * seq * vocab`, left on the device).
+    pub fn forward_logits(&mut self, ids: &[u32]) -> Result<()> {
         let (c, v, n) = (self.cfg.d_model, self.cfg.vocab_size, self.batch * self.seq);
         let cl = &self.client;
         let eps = self.cfg.layer_norm_eps;
@@ -273,11 +297,7 @@ impl<R: Runtime> DeviceModel<R> {
             &self.stf,
             eps,
         );
-        self.linear(&self.hf, "embed_out.weight", None, &self.logits, n, c, v)?;
-        let t = Buf::<R, u32>::upload(cl, targets);
-        cross_entropy::cross_entropy(cl, &self.logits, &t, &self.losses, v, grad_scale / n as f32);
-        let losses = self.losses.download(cl)?;
-        Ok((losses.iter().map(|&x| x as f64).sum::<f64>() / n as f64) as f32)
+        self.linear(&self.hf, "embed_out.weight", None, &self.logits, n, c, v)
     }
 
     /// Backward of the last forward; adds into `grads`.
@@ -453,7 +473,8 @@ impl<R: Runtime> DeviceModel<R> {
         self.grads.download(&self.client)
     }
 
-    /// The last forward's logits (before the backward overwrites them).
+    /// The logits of the last [`Self::forward_logits`] (a [`Self::forward`]
+    /// overwrites them with their gradient).
     pub fn download_logits(&self) -> Result<Vec<f32>> {
         self.logits.download(&self.client)
     }

@@ -8,11 +8,15 @@
 //! - [`cpu`]: the CPU reference model, forward and backward.
 //! - [`device`]: the same model on runtime kernels, forward and backward.
 //! - [`train`]: the training loop; [`checkpoint`]: safetensors checkpoints.
+//! - [`hf`]: Hugging Face `config.json` + safetensors export and import.
+//! - [`heldout`]: held-out loss per corpus category.
 
 pub mod checkpoint;
 pub mod config;
 pub mod cpu;
 pub mod device;
+pub mod heldout;
+pub mod hf;
 pub mod params;
 pub mod train;
 

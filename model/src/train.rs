@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::{self, Checkpoint, TrainState};
 use crate::config::ModelConfig;
 use crate::device::DeviceModel;
+use crate::heldout::{heldout_loss, CategoryLoss, HeldoutError, HeldoutSet};
 use crate::params::ParamLayout;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +31,8 @@ pub enum TrainError {
     Runtime(#[from] prior_runtime::RuntimeError),
     #[error(transparent)]
     Checkpoint(#[from] checkpoint::CheckpointError),
+    #[error(transparent)]
+    Heldout(#[from] HeldoutError),
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -41,16 +44,67 @@ pub enum TrainError {
 
 type Result<T> = std::result::Result<T, TrainError>;
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// `[model]`: a preset, explicit dimensions over it, or a Hugging Face
+/// GPTNeoX directory to continue from.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSection {
-    /// `tiny`, `micro` or a Pythia size (`pythia-160m`, ...).
-    #[serde(default = "default_preset")]
-    pub preset: String,
+    /// `tiny`, `micro` or a Pythia size (`pythia-160m`, ...); default `tiny`.
+    pub preset: Option<String>,
+    /// Overrides of the preset's dimensions.
+    pub n_layer: Option<usize>,
+    pub d_model: Option<usize>,
+    pub n_head: Option<usize>,
+    /// A Hugging Face GPTNeoX directory (`config.json` + `model.safetensors`,
+    /// e.g. a Pythia checkpoint or `prior export-hf` output) to start from,
+    /// relative to this config. Excludes the keys above.
+    pub init: Option<PathBuf>,
 }
 
-fn default_preset() -> String {
-    "tiny".into()
+impl ModelSection {
+    /// The model's dimensions and, with `init`, its starting weights.
+    pub fn resolve(
+        &self,
+        vocab: usize,
+    ) -> std::result::Result<(ModelConfig, Option<Vec<f32>>), String> {
+        if let Some(dir) = &self.init {
+            if self.preset.is_some()
+                || self.n_layer.is_some()
+                || self.d_model.is_some()
+                || self.n_head.is_some()
+            {
+                return Err("model.init takes the dimensions from the Hugging Face config.json; remove model.preset, n_layer, d_model and n_head".into());
+            }
+            let (cfg, params) = crate::hf::load_dir(dir).map_err(|e| format!("model.init: {e}"))?;
+            if vocab > cfg.vocab_size {
+                return Err(format!(
+                    "model.init: the corpus tokenizer has {vocab} ids but the model's vocabulary is {}",
+                    cfg.vocab_size
+                ));
+            }
+            return Ok((cfg, Some(params)));
+        }
+        let name = self.preset.as_deref().unwrap_or("tiny");
+        let mut cfg = ModelConfig::preset(name, vocab).ok_or_else(|| {
+            format!(
+                "model.preset {name:?} is unknown (one of: {})",
+                ModelConfig::preset_names().join(", ")
+            )
+        })?;
+        cfg.n_layer = self.n_layer.unwrap_or(cfg.n_layer);
+        cfg.d_model = self.d_model.unwrap_or(cfg.d_model);
+        cfg.n_head = self.n_head.unwrap_or(cfg.n_head);
+        if cfg.n_layer == 0 || cfg.n_head == 0 || cfg.d_model == 0 {
+            return Err("model.n_layer, d_model and n_head must be at least 1".into());
+        }
+        if !cfg.d_model.is_multiple_of(cfg.n_head) || cfg.head_dim() < 4 {
+            return Err(format!(
+                "model.d_model {} must be a multiple of model.n_head {} with at least 4 dimensions per head",
+                cfg.d_model, cfg.n_head
+            ));
+        }
+        Ok((cfg, None))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -80,6 +134,13 @@ pub struct TrainSection {
     pub keep_checkpoints: usize,
     /// Seed of the parameter initialisation.
     pub seed: u64,
+    /// Held-out loss per category every this many steps (0: never).
+    pub eval_every: u64,
+    /// The corpus whose categories give the held-out loss (relative to this
+    /// config); needed when `eval_every` > 0.
+    pub eval_corpus: Option<PathBuf>,
+    /// Tokens per category in the held-out loss.
+    pub eval_tokens: usize,
 }
 
 impl Default for TrainSection {
@@ -100,6 +161,9 @@ impl Default for TrainSection {
             checkpoint_every: 200,
             keep_checkpoints: 3,
             seed: 0,
+            eval_every: 0,
+            eval_corpus: None,
+            eval_tokens: 16384,
         }
     }
 }
@@ -107,17 +171,11 @@ impl Default for TrainSection {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
-    #[serde(default = "default_model")]
+    #[serde(default)]
     pub model: ModelSection,
     pub data: DataSection,
     #[serde(default)]
     pub train: TrainSection,
-}
-
-fn default_model() -> ModelSection {
-    ModelSection {
-        preset: default_preset(),
-    }
 }
 
 impl TrainConfig {
@@ -138,8 +196,19 @@ impl TrainConfig {
         if cfg.train.checkpoint_dir.is_relative() {
             cfg.train.checkpoint_dir = base.join(&cfg.train.checkpoint_dir);
         }
+        if let Some(e) = cfg.train.eval_corpus.as_mut().filter(|e| e.is_relative()) {
+            *e = base.join(&*e);
+        }
+        if let Some(i) = cfg.model.init.as_mut().filter(|i| i.is_relative()) {
+            *i = base.join(&*i);
+        }
         let t = &cfg.train;
-        let checks: [(bool, &str); 8] = [
+        let checks: [(bool, &str); 10] = [
+            (
+                t.eval_every > 0 && t.eval_corpus.is_none(),
+                "train.eval_every needs train.eval_corpus (a corpus of held-out documents)",
+            ),
+            (t.eval_tokens == 0, "train.eval_tokens must be at least 1"),
             (t.steps == 0, "train.steps must be at least 1"),
             (t.micro_batch == 0, "train.micro_batch must be at least 1"),
             (
@@ -170,12 +239,8 @@ impl TrainConfig {
         if let Some((_, why)) = checks.iter().find(|c| c.0) {
             return Err(bad(why.to_string()));
         }
-        if ModelConfig::preset(&cfg.model.preset, 256).is_none() {
-            return Err(bad(format!(
-                "model.preset {:?} is unknown (one of: {})",
-                cfg.model.preset,
-                ModelConfig::preset_names().join(", ")
-            )));
+        if cfg.model.init.is_none() {
+            cfg.model.resolve(256).map_err(bad)?;
         }
         Ok((cfg, text))
     }
@@ -203,6 +268,13 @@ pub struct StepMetrics {
     pub loader_wait_ms: f64,
 }
 
+/// An evaluation line of metrics.jsonl (after the step line of the same step).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EvalMetrics {
+    pub step: u64,
+    pub heldout: Vec<CategoryLoss>,
+}
+
 /// What a finished (or stopped) run reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainSummary {
@@ -225,7 +297,14 @@ pub fn train<R: Runtime>(
     let t = &cfg.train;
     let (spec, corpus) = MixSpec::load(&cfg.data.mix)?;
     let vocab = corpus.manifest().tokenizer.vocab_size as usize;
-    let model_cfg = ModelConfig::preset(&cfg.model.preset, vocab).expect("checked at load");
+    let eot_id = corpus.manifest().tokenizer.eot_id;
+    let (model_cfg, init_params) =
+        cfg.model
+            .resolve(vocab)
+            .map_err(|detail| TrainError::Config {
+                path: PathBuf::from("[model]"),
+                detail,
+            })?;
     let layout = ParamLayout::new(&model_cfg);
     let (batch, seq) = (spec.global_batch as usize, spec.seq_len as usize);
     if !batch.is_multiple_of(t.micro_batch) {
@@ -264,11 +343,21 @@ pub fn train<R: Runtime>(
             }
             None => {
                 truncate(&metrics_path, 0)?;
-                let p = layout.init(&model_cfg, t.seed);
+                let p = init_params.unwrap_or_else(|| layout.init(&model_cfg, t.seed));
                 let zeros = vec![0f32; layout.total];
                 (p, zeros.clone(), zeros, 0, Start::Step(0), None)
             }
         };
+    let heldout = match (&t.eval_corpus, t.eval_every) {
+        (Some(dir), every) if every > 0 => Some(HeldoutSet::load(
+            dir,
+            seq,
+            t.eval_tokens,
+            model_cfg.vocab_size,
+            None,
+        )?),
+        _ => None,
+    };
     let mut model = DeviceModel::new(client.clone(), model_cfg, &params, t.micro_batch, seq);
     let m_buf = Buf::<R, f32>::upload(&client, &m);
     let v_buf = Buf::<R, f32>::upload(&client, &v);
@@ -359,6 +448,20 @@ pub fn train<R: Runtime>(
         )?;
         on_step(&metrics);
         final_loss = loss;
+        if let Some(set) = heldout
+            .as_ref()
+            .filter(|_| step % t.eval_every == 0 || step == t.steps)
+        {
+            let losses = heldout_loss(&mut model, set)?;
+            append_line(
+                &metrics_path,
+                &serde_json::to_string(&EvalMetrics {
+                    step,
+                    heldout: losses,
+                })
+                .expect("metrics serialize"),
+            )?;
+        }
         if step % t.checkpoint_every == 0 || step == t.steps {
             let ck = Checkpoint {
                 dir: PathBuf::new(),
@@ -370,6 +473,8 @@ pub fn train<R: Runtime>(
                         .map(|m| m.len())
                         .unwrap_or(0),
                     config: config_text.to_string(),
+                    seq_len: seq,
+                    eot_id: Some(eot_id),
                 },
                 params: model.download_params()?,
                 exp_avg: m_buf.download(&client)?,

@@ -93,6 +93,7 @@ fn metrics(dir: &Path) -> Vec<StepMetrics> {
     std::fs::read_to_string(dir.join("run/metrics.jsonl"))
         .unwrap()
         .lines()
+        .filter(|l| !l.contains("heldout"))
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
@@ -185,4 +186,77 @@ fn a_diverging_run_stops_naming_the_step() {
     assert!(matches!(err, TrainError::NonFinite { .. }), "{err}");
     let msg = err.to_string();
     assert!(msg.starts_with("step ") && msg.contains("loss is"), "{msg}");
+}
+
+/// A checkpoint exported with `hf::export` loads back to the same weights,
+/// and a run started from it (`[model] init`) logs held-out loss per
+/// category; its first loss is that of the exported weights, not a fresh init.
+#[test]
+fn export_hf_then_init_continues_from_the_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = setup(dir.path(), 6, "");
+    let (r, _) = run(&cfg, false);
+    r.unwrap();
+    let out = dir.path().join("hf");
+    let e = prior_model::hf::export(&dir.path().join("run"), &out).unwrap();
+    assert_eq!(e.step, 6);
+    let (mcfg, params) = prior_model::hf::load_dir(&out).unwrap();
+    let layout = prior_model::ParamLayout::new(&mcfg);
+    let saved = prior_model::checkpoint::load_model_safetensors(
+        &dir.path()
+            .join("run/checkpoints/step-00000006/model.safetensors"),
+        &layout,
+    )
+    .unwrap();
+    assert_eq!(params, saved);
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["model_type"], "gpt_neox");
+    assert_eq!(config["hidden_size"], mcfg.d_model);
+
+    let fresh_dir = tempfile::tempdir().unwrap();
+    let fresh = setup(fresh_dir.path(), 2, "");
+    let (r, fresh_seen) = run(&fresh, false);
+    r.unwrap();
+
+    let cont_dir = tempfile::tempdir().unwrap();
+    let cont = setup(
+        cont_dir.path(),
+        2,
+        "eval_every = 1\neval_corpus = \"corpus\"\neval_tokens = 256\n",
+    );
+    let text = std::fs::read_to_string(&cont).unwrap().replace(
+        "preset = \"micro\"",
+        &format!("init = {:?}", out.display().to_string()),
+    );
+    std::fs::write(&cont, text).unwrap();
+    let (r, cont_seen) = run(&cont, false);
+    r.unwrap();
+    assert!(
+        cont_seen[0].loss < fresh_seen[0].loss - 0.3,
+        "started from trained weights: {} vs fresh {}",
+        cont_seen[0].loss,
+        fresh_seen[0].loss
+    );
+    let lines = std::fs::read_to_string(cont_dir.path().join("run/metrics.jsonl")).unwrap();
+    let evals: Vec<prior_model::train::EvalMetrics> = lines
+        .lines()
+        .filter(|l| l.contains("heldout"))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(evals.len(), 2);
+    let cats: Vec<&str> = evals[0]
+        .heldout
+        .iter()
+        .map(|c| c.category.as_str())
+        .collect();
+    assert_eq!(cats, ["aligned", "general"]);
+    assert!(evals[0]
+        .heldout
+        .iter()
+        .all(|c| c.loss.is_finite() && c.loss > 0.0 && c.tokens >= 32));
+
+    let bad = setup(cont_dir.path(), 2, "eval_every = 1\n");
+    let err = TrainConfig::load(&bad).unwrap_err().to_string();
+    assert!(err.contains("eval_corpus"), "{err}");
 }
