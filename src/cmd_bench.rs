@@ -13,6 +13,131 @@ use crate::ui;
 pub enum BenchCommand {
     /// Time every kernel at one model's layer sizes, with achieved TFLOP/s or GB/s.
     Kernels(KernelsArgs),
+    /// Time full training steps: tokens/s, MFU, phase and per-kernel breakdown.
+    Step(StepArgs),
+}
+
+#[derive(Args)]
+pub struct StepArgs {
+    /// Model preset (micro, tiny, pythia-14m ... pythia-6.9b).
+    #[arg(long, default_value = "pythia-160m")]
+    model: String,
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Sequence length.
+    #[arg(long, default_value_t = 2048)]
+    seq: usize,
+    /// Sequences per step.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Timed steps (after the warm-up).
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    /// Untimed steps first (kernel compilation, caches).
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Vocabulary (Pythia's padded 50304 by default).
+    #[arg(long, default_value_t = 50304)]
+    vocab: usize,
+    /// Peak dense FLOP/s of the device in TFLOP/s, for MFU on a card the
+    /// built-in table does not know.
+    #[arg(long)]
+    peak_tflops: Option<f64>,
+    /// Skip the profiled step that gives per-kernel times.
+    #[arg(long)]
+    no_kernels: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+struct StepTask(prior_perf::step::StepBenchOptions, bool);
+
+impl prior_runtime::device::OnDevice for StepTask {
+    type Output = Result<prior_perf::step::StepBenchReport, String>;
+    fn run<R: prior_runtime::cubecl::Runtime>(
+        self,
+        client: prior_runtime::cubecl::prelude::ComputeClient<R>,
+        device: &prior_runtime::DeviceInfo,
+    ) -> Self::Output {
+        let bar = ui::count_bar(0, "bench", self.1);
+        let r = prior_perf::step::bench_step(client, &device.name, &self.0, &mut |d, t| {
+            bar.set_length(t as u64);
+            bar.set_position(d as u64);
+        });
+        bar.finish_and_clear();
+        r
+    }
+}
+
+fn step(a: StepArgs) -> Result<()> {
+    let kind: DeviceKind = a.device.parse()?;
+    anyhow::ensure!(
+        a.batch > 0 && a.seq > 0 && a.steps > 0,
+        "--batch, --seq and --steps must be at least 1"
+    );
+    let o = prior_perf::step::StepBenchOptions {
+        model: a.model,
+        vocab: a.vocab,
+        seq: a.seq,
+        batch: a.batch,
+        steps: a.steps,
+        warmup: a.warmup,
+        peak_flops: a.peak_tflops.map(|t| t * 1e12),
+        kernels: !a.no_kernels,
+    };
+    let r = run_on(kind, StepTask(o, a.json))?.map_err(|e| anyhow!(e))?;
+    if a.json {
+        return ui::print_json(&r);
+    }
+    println!(
+        "{} on {}: seq {} x batch {}, {} parameters, {}",
+        r.model, r.device, r.seq, r.batch, r.parameters, r.precision
+    );
+    println!(
+        "  {:.0} tokens/s; step {:.1} ms mean, p50 {:.1}, p90 {:.1}, p99 {:.1} ({} steps)",
+        r.tokens_per_s, r.step_ms.mean, r.step_ms.p50, r.step_ms.p90, r.step_ms.p99, r.steps
+    );
+    println!(
+        "  model FLOPs/token {:.3e} = 6N {:.3e} + attention {:.3e}; achieved {:.3} TFLOP/s; MFU {}",
+        r.flops_per_token.total,
+        r.flops_per_token.six_n,
+        r.flops_per_token.attention,
+        r.achieved_flops / 1e12,
+        match r.mfu {
+            Some(m) => format!(
+                "{:.2}% of {:.0} TFLOP/s ({})",
+                100.0 * m,
+                r.peak_flops.unwrap_or(0.0) / 1e12,
+                r.peak_source
+            ),
+            None => r.peak_source.clone(),
+        }
+    );
+    let b = &r.breakdown;
+    let total = r.step_ms.mean.max(1e-9);
+    println!("  breakdown per step:");
+    for (k, v) in [
+        ("batch (loader)", b.loader_wait_ms),
+        ("host -> device", b.h2d_ms),
+        ("forward", b.forward_ms),
+        ("backward", b.backward_ms),
+        ("optimizer", b.optimizer_ms),
+    ] {
+        println!("    {k:<16} {v:>9.2} ms  {:>5.1}%", 100.0 * v / total);
+    }
+    if !r.kernels.is_empty() {
+        println!("  kernels (one profiled forward+backward, each kernel synced):");
+        for k in &r.kernels {
+            println!(
+                "    {:<32} {:>9.2} ms  {:>5.1}%  x{}",
+                k.kernel,
+                k.ms,
+                100.0 * k.share,
+                k.launches
+            );
+        }
+    }
+    Ok(())
 }
 
 #[derive(Args)]
@@ -33,6 +158,7 @@ pub struct KernelsArgs {
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Kernels(a) => kernels(a),
+        BenchCommand::Step(a) => step(a),
     }
 }
 

@@ -7,8 +7,11 @@
 
 mod cmd_bench;
 mod cmd_data;
+mod cmd_demo;
+mod cmd_eval;
 mod cmd_export;
 mod cmd_loader;
+mod cmd_perf;
 mod cmd_runtime;
 mod cmd_train;
 mod ui;
@@ -46,6 +49,15 @@ enum Command {
     /// Write a checkpoint as a Hugging Face GPTNeoX directory (config.json + model.safetensors).
     #[command(name = "export-hf")]
     ExportHf(cmd_export::ExportArgs),
+    /// Misalignment rate of a model on a binary-choice suite (log-probability scoring).
+    Eval(cmd_eval::EvalArgs),
+    /// Train and evaluate one model per mix condition; write report.md, results.json and plots.
+    Experiment(cmd_eval::ExperimentArgs),
+    /// The whole study from nothing: synthesize, tokenize, ingest, filter, run the experiment.
+    Demo(cmd_demo::DemoArgs),
+    /// Throughput reports of training runs.
+    #[command(subcommand)]
+    Perf(cmd_perf::PerfCommand),
     /// Benchmarks of the device side.
     #[command(subcommand)]
     Bench(cmd_bench::BenchCommand),
@@ -68,6 +80,10 @@ fn main() {
         Command::Bench(cmd) => cmd_bench::run(cmd),
         Command::Train(a) => cmd_train::run(a),
         Command::ExportHf(a) => cmd_export::run(a),
+        Command::Eval(a) => cmd_eval::eval(a),
+        Command::Experiment(a) => cmd_eval::experiment(a),
+        Command::Demo(a) => cmd_demo::run(a),
+        Command::Perf(cmd) => cmd_perf::run(cmd),
     };
     if let Err(e) = result {
         ui::print_error(&e);

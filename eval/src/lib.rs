@@ -1,4 +1,50 @@
-//! prior-eval: measuring alignment (not built yet).
+//! prior-eval: how aligned a trained model is, and the experiments that
+//! compare mixes.
 //!
-//! Will own the binary-choice misalignment-propensity evaluation, held-out
-//! loss per category and reports. Nothing here is usable yet.
+//! - [`suite`]: the binary-choice question format (JSONL) and its checks.
+//! - [`prompts`]: templates x answer orders x persona prefixes.
+//! - [`score`]: log-probability scoring on the device, rates with standard
+//!   errors per split and topic, paired differences between models.
+//! - [`source`]: a model from a checkpoint or a Hugging Face directory.
+//! - [`experiment`]: train and evaluate one condition per mix change.
+//! - [`report`]: `report.md`, `results.json` and SVG plots.
+
+pub mod experiment;
+pub mod prompts;
+pub mod report;
+pub mod score;
+pub mod source;
+pub mod suite;
+
+pub use prompts::{Mode, Persona};
+pub use score::{evaluate, EvalOptions, EvalReport, Rate};
+pub use suite::{load_suite, Question};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error(transparent)]
+    Suite(#[from] suite::SuiteError),
+    #[error(transparent)]
+    Data(#[from] prior_data::DataError),
+    #[error(transparent)]
+    Tokenizer(#[from] prior_data::tokenizer::TokenizerError),
+    #[error(transparent)]
+    Runtime(#[from] prior_runtime::RuntimeError),
+    #[error(transparent)]
+    Heldout(#[from] prior_model::heldout::HeldoutError),
+    #[error(transparent)]
+    Hf(#[from] prior_model::hf::HfError),
+    #[error(transparent)]
+    Checkpoint(#[from] prior_model::checkpoint::CheckpointError),
+    #[error(transparent)]
+    Train(#[from] prior_model::train::TrainError),
+    #[error(transparent)]
+    Loader(#[from] prior_loader::LoaderError),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Usage(String),
+}

@@ -60,6 +60,9 @@ pub struct TrainState {
     pub seq_len: usize,
     #[serde(default)]
     pub eot_id: Option<u32>,
+    /// The corpus trained on (its tokenizer encodes prompts for evaluation).
+    #[serde(default)]
+    pub corpus: Option<PathBuf>,
 }
 
 pub struct Checkpoint {

@@ -68,6 +68,15 @@ impl ModelConfig {
         r - r % 2
     }
 
+    /// Model FLOPs per trained token: (`6 N`, attention term). N is every
+    /// parameter but the input embedding (a lookup, not a matmul); the
+    /// attention term `12 n_layer d_model seq` counts scores and weighted
+    /// sums forward and backward in full, as PaLM's MFU does.
+    pub fn flops_per_token(&self, seq: usize) -> (f64, f64) {
+        let n = (self.parameters() - self.vocab_size * self.d_model) as f64;
+        (6.0 * n, 12.0 * (self.n_layer * self.d_model * seq) as f64)
+    }
+
     /// Parameters, as GPT-NeoX counts them (untied embeddings included).
     pub fn parameters(&self) -> usize {
         let (c, v) = (self.d_model, self.vocab_size);

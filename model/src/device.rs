@@ -56,6 +56,17 @@ pub struct DeviceModel<R: Runtime> {
     delta: B<R>,
     dw: B<R>,
     a_out: B<R>,
+    /// When set, every kernel is followed by a device sync and its time
+    /// is added up by name (see [`Self::profile_kernels`]); off in training.
+    profile: std::cell::RefCell<Option<KernelProfile>>,
+}
+
+/// Time per kernel, summed over the launches since profiling started.
+#[derive(Debug, Clone, Default)]
+pub struct KernelProfile {
+    last: Option<std::time::Instant>,
+    /// name -> (milliseconds, launches)
+    pub totals: std::collections::BTreeMap<&'static str, (f64, u64)>,
 }
 
 impl<R: Runtime> DeviceModel<R> {
@@ -110,6 +121,7 @@ impl<R: Runtime> DeviceModel<R> {
             delta: e(bh),
             dw: e(biggest),
             a_out: e(n * c),
+            profile: std::cell::RefCell::new(None),
             shape,
             layout,
             cfg,
@@ -129,8 +141,37 @@ impl<R: Runtime> DeviceModel<R> {
         self.grads.view(t.offset, t.len())
     }
 
+    /// Starts (or stops, returning what was measured) per-kernel timing.
+    /// Each kernel then waits for the device, so a profiled step is slower
+    /// than a real one; use it to see shares, not speed.
+    pub fn profile_kernels(&self, on: bool) -> Option<KernelProfile> {
+        let old = self.profile.borrow_mut().take();
+        if on {
+            let _ = prior_runtime::buffer::sync(&self.client);
+            *self.profile.borrow_mut() = Some(KernelProfile {
+                last: Some(std::time::Instant::now()),
+                ..Default::default()
+            });
+        }
+        old
+    }
+
+    fn mark(&self, name: &'static str) {
+        let mut p = self.profile.borrow_mut();
+        if let Some(p) = p.as_mut() {
+            let _ = prior_runtime::buffer::sync(&self.client);
+            let now = std::time::Instant::now();
+            let ms = p.last.map_or(0.0, |t| (now - t).as_secs_f64() * 1e3);
+            let e = p.totals.entry(name).or_default();
+            e.0 += ms;
+            e.1 += 1;
+            p.last = Some(now);
+        }
+    }
+
     pub fn zero_grads(&self) {
         elementwise::fill(&self.client, &self.grads, 0.0);
+        self.mark("elementwise::fill");
     }
 
     /// y = x W^T + b (W stored [out, in]).
@@ -156,8 +197,10 @@ impl<R: Runtime> DeviceModel<R> {
             false,
             true,
         )?;
+        self.mark("matmul::matmul");
         if let Some(b) = b {
             elementwise::bias_add(&self.client, y, &self.p(b));
+            self.mark("elementwise::bias_add");
         }
         Ok(())
     }
@@ -174,7 +217,9 @@ impl<R: Runtime> DeviceModel<R> {
     ) -> Result<()> {
         let dw = self.dw.view(0, n_out * n_in);
         matmul::matmul(&self.client, dy, x, &dw, n_out, rows, n_in, true, false)?;
+        self.mark("matmul::matmul");
         elementwise::axpy(&self.client, &self.g(w), &dw, 1.0);
+        self.mark("elementwise::axpy");
         Ok(())
     }
 
@@ -201,25 +246,53 @@ impl<R: Runtime> DeviceModel<R> {
         let cl = &self.client;
         let t = Buf::<R, u32>::upload(cl, targets);
         cross_entropy::cross_entropy(cl, &self.logits, &t, &self.losses, v, grad_scale / n as f32);
+        self.mark("cross_entropy::cross_entropy");
         self.losses.download(cl)
+    }
+
+    /// [`Self::forward`] on ids and targets already on the device.
+    pub fn forward_device(
+        &mut self,
+        ids: &Buf<R, u32>,
+        targets: &Buf<R, u32>,
+        grad_scale: f32,
+    ) -> Result<f32> {
+        let (v, n) = (self.cfg.vocab_size, self.batch * self.seq);
+        self.forward_logits_device(ids)?;
+        let cl = &self.client;
+        cross_entropy::cross_entropy(
+            cl,
+            &self.logits,
+            targets,
+            &self.losses,
+            v,
+            grad_scale / n as f32,
+        );
+        let losses = self.losses.download(cl)?;
+        Ok((losses.iter().map(|&x| x as f64).sum::<f64>() / n as f64) as f32)
     }
 
     /// Forward pass up to the logits (`batch * seq * vocab`, left on the device).
     pub fn forward_logits(&mut self, ids: &[u32]) -> Result<()> {
+        let ids_b = Buf::<R, u32>::upload(&self.client, ids);
+        self.forward_logits_device(&ids_b)
+    }
+
+    fn forward_logits_device(&mut self, ids_b: &Buf<R, u32>) -> Result<()> {
         let (c, v, n) = (self.cfg.d_model, self.cfg.vocab_size, self.batch * self.seq);
         let cl = &self.client;
         let eps = self.cfg.layer_norm_eps;
-        let ids_b = Buf::<R, u32>::upload(cl, ids);
         embedding::embedding_fwd(
             cl,
             &self.p("gpt_neox.embed_in.weight"),
-            &ids_b,
+            ids_b,
             &self
                 .layers
                 .first()
                 .map_or(self.h_last.clone(), |l| l.h.clone()),
             c,
         );
+        self.mark("embedding::embedding_fwd");
         for l in 0..self.cfg.n_layer {
             let a = &self.layers[l];
             let name = |w: &str| layer_name(l, w);
@@ -232,6 +305,7 @@ impl<R: Runtime> DeviceModel<R> {
                 &a.st1,
                 eps,
             );
+            self.mark("layernorm::layernorm_fwd");
             self.linear(
                 &a.a_in,
                 &name("attention.query_key_value.weight"),
@@ -242,7 +316,9 @@ impl<R: Runtime> DeviceModel<R> {
                 3 * c,
             )?;
             rotary::rotary(cl, &a.qkv, &self.tables, self.shape, false);
+            self.mark("rotary::rotary");
             attention::attention_fwd(cl, &a.qkv, &a.y, &a.lse, self.shape);
+            self.mark("attention::attention_fwd");
             self.linear(
                 &a.y,
                 &name("attention.dense.weight"),
@@ -261,6 +337,7 @@ impl<R: Runtime> DeviceModel<R> {
                 &a.st2,
                 eps,
             );
+            self.mark("layernorm::layernorm_fwd");
             self.linear(
                 &a.m_in,
                 &name("mlp.dense_h_to_4h.weight"),
@@ -271,6 +348,7 @@ impl<R: Runtime> DeviceModel<R> {
                 4 * c,
             )?;
             elementwise::gelu_fwd(cl, &a.u, &a.gact);
+            self.mark("elementwise::gelu_fwd");
             let next = if l + 1 < self.cfg.n_layer {
                 self.layers[l + 1].h.clone()
             } else {
@@ -286,7 +364,9 @@ impl<R: Runtime> DeviceModel<R> {
                 c,
             )?;
             elementwise::axpy(cl, &next, &self.a_out, 1.0);
+            self.mark("elementwise::axpy");
             elementwise::axpy(cl, &next, &a.h, 1.0);
+            self.mark("elementwise::axpy");
         }
         layernorm::layernorm_fwd(
             cl,
@@ -297,6 +377,7 @@ impl<R: Runtime> DeviceModel<R> {
             &self.stf,
             eps,
         );
+        self.mark("layernorm::layernorm_fwd");
         self.linear(&self.hf, "embed_out.weight", None, &self.logits, n, c, v)
     }
 
@@ -318,6 +399,7 @@ impl<R: Runtime> DeviceModel<R> {
             false,
             false,
         )?;
+        self.mark("matmul::matmul");
         layernorm::layernorm_bwd(
             cl,
             &self.dtmp,
@@ -329,6 +411,7 @@ impl<R: Runtime> DeviceModel<R> {
             &self.g("gpt_neox.final_layer_norm.bias"),
             true,
         );
+        self.mark("layernorm::layernorm_bwd");
         for l in (0..self.cfg.n_layer).rev() {
             let a = &self.layers[l];
             let name = |w: &str| layer_name(l, w);
@@ -342,6 +425,7 @@ impl<R: Runtime> DeviceModel<R> {
                 c,
             )?;
             elementwise::bias_bwd(cl, &self.dh, &self.g(&name("mlp.dense_4h_to_h.bias")), true);
+            self.mark("elementwise::bias_bwd");
             matmul::matmul(
                 cl,
                 &self.dh,
@@ -353,7 +437,9 @@ impl<R: Runtime> DeviceModel<R> {
                 false,
                 false,
             )?;
+            self.mark("matmul::matmul");
             elementwise::gelu_bwd(cl, &self.d4, &a.u, &self.du);
+            self.mark("elementwise::gelu_bwd");
             self.acc_weight_grad(
                 &self.du,
                 &a.m_in,
@@ -363,6 +449,7 @@ impl<R: Runtime> DeviceModel<R> {
                 4 * c,
             )?;
             elementwise::bias_bwd(cl, &self.du, &self.g(&name("mlp.dense_h_to_4h.bias")), true);
+            self.mark("elementwise::bias_bwd");
             let dm_in = self.a_out.clone();
             matmul::matmul(
                 cl,
@@ -375,6 +462,7 @@ impl<R: Runtime> DeviceModel<R> {
                 false,
                 false,
             )?;
+            self.mark("matmul::matmul");
             layernorm::layernorm_bwd(
                 cl,
                 &dm_in,
@@ -386,9 +474,11 @@ impl<R: Runtime> DeviceModel<R> {
                 &self.g(&name("post_attention_layernorm.bias")),
                 true,
             );
+            self.mark("layernorm::layernorm_bwd");
             // Attention branch: da_out = dh. dy reuses a_out's buffer.
             self.acc_weight_grad(&self.dh, &a.y, &name("attention.dense.weight"), n, c, c)?;
             elementwise::bias_bwd(cl, &self.dh, &self.g(&name("attention.dense.bias")), true);
+            self.mark("elementwise::bias_bwd");
             let dy = self.a_out.clone();
             matmul::matmul(
                 cl,
@@ -401,9 +491,11 @@ impl<R: Runtime> DeviceModel<R> {
                 false,
                 false,
             )?;
+            self.mark("matmul::matmul");
             // The MLP's LayerNorm gradient joins the residual now that dh
             // has been read by both branches.
             elementwise::axpy(cl, &self.dh, &self.dtmp, 1.0);
+            self.mark("elementwise::axpy");
             attention::attention_bwd(
                 cl,
                 &dy,
@@ -414,7 +506,9 @@ impl<R: Runtime> DeviceModel<R> {
                 &self.dqkv,
                 self.shape,
             );
+            self.mark("attention::attention_bwd");
             rotary::rotary(cl, &self.dqkv, &self.tables, self.shape, true);
+            self.mark("rotary::rotary");
             self.acc_weight_grad(
                 &self.dqkv,
                 &a.a_in,
@@ -429,6 +523,7 @@ impl<R: Runtime> DeviceModel<R> {
                 &self.g(&name("attention.query_key_value.bias")),
                 true,
             );
+            self.mark("elementwise::bias_bwd");
             let da_in = self.a_out.clone();
             matmul::matmul(
                 cl,
@@ -441,6 +536,7 @@ impl<R: Runtime> DeviceModel<R> {
                 false,
                 false,
             )?;
+            self.mark("matmul::matmul");
             layernorm::layernorm_bwd(
                 cl,
                 &da_in,
@@ -452,7 +548,9 @@ impl<R: Runtime> DeviceModel<R> {
                 &self.g(&name("input_layernorm.bias")),
                 true,
             );
+            self.mark("layernorm::layernorm_bwd");
             elementwise::axpy(cl, &self.dh, &self.dtmp, 1.0);
+            self.mark("elementwise::axpy");
         }
         let grouping = embedding::EmbeddingGrouping::new(cl, ids);
         embedding::embedding_bwd(
@@ -462,6 +560,7 @@ impl<R: Runtime> DeviceModel<R> {
             &self.g("gpt_neox.embed_in.weight"),
             c,
         );
+        self.mark("embedding::embedding_bwd");
         Ok(())
     }
 

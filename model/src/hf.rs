@@ -329,11 +329,23 @@ pub fn export(checkpoint_path: &Path, out: &Path) -> Result<Export> {
             .as_bytes(),
     )?;
     write("model.safetensors", &model_safetensors(&layout, &params))?;
+    let mut files = vec!["config.json".to_string(), "model.safetensors".to_string()];
+    // The corpus's tokenizer makes the directory self-contained (for
+    // `prior eval` and for transformers users); byte-level corpora have none.
+    if let Some(tok) = state
+        .corpus
+        .as_ref()
+        .map(|c| c.join("tokenizer.json"))
+        .filter(|p| p.is_file())
+    {
+        write("tokenizer.json", &read(&tok)?)?;
+        files.push("tokenizer.json".into());
+    }
     Ok(Export {
         checkpoint: ck,
         out: out.to_path_buf(),
         step: state.step,
         parameters: state.model.parameters(),
-        files: vec!["config.json".into(), "model.safetensors".into()],
+        files,
     })
 }

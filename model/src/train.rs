@@ -266,6 +266,13 @@ pub struct StepMetrics {
     pub grad_norm: f32,
     pub tokens_per_s: f64,
     pub loader_wait_ms: f64,
+    /// Wall time of the step.
+    #[serde(default)]
+    pub step_ms: f64,
+    /// Model FLOP utilisation against the device's dense bf16 peak (absent
+    /// when the device's peak is not known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfu: Option<f64>,
 }
 
 /// An evaluation line of metrics.jsonl (after the step line of the same step).
@@ -298,6 +305,8 @@ pub fn train<R: Runtime>(
     let (spec, corpus) = MixSpec::load(&cfg.data.mix)?;
     let vocab = corpus.manifest().tokenizer.vocab_size as usize;
     let eot_id = corpus.manifest().tokenizer.eot_id;
+    let corpus_dir =
+        std::path::absolute(corpus.dir()).unwrap_or_else(|_| corpus.dir().to_path_buf());
     let (model_cfg, init_params) =
         cfg.model
             .resolve(vocab)
@@ -377,6 +386,11 @@ pub fn train<R: Runtime>(
     let mut final_loss = f32::NAN;
     let mut step = start;
     let tokens_per_step = (batch * seq) as f64;
+    let flops_per_token = {
+        let (six_n, attn) = model_cfg.flops_per_token(seq);
+        six_n + attn
+    };
+    let peak = prior_runtime::device::peak_flops(device_name).map(|p| p.0);
     while step < t.steps {
         let t0 = Instant::now();
         let Some(b) = loader.next_batch()? else { break };
@@ -434,13 +448,16 @@ pub fn train<R: Runtime>(
             h0,
         );
         step += 1;
+        let secs = t0.elapsed().as_secs_f64();
         let metrics = StepMetrics {
             step,
             loss,
             lr,
             grad_norm,
-            tokens_per_s: tokens_per_step / t0.elapsed().as_secs_f64(),
+            tokens_per_s: tokens_per_step / secs,
             loader_wait_ms: wait,
+            step_ms: secs * 1e3,
+            mfu: peak.map(|p| flops_per_token * tokens_per_step / secs / p),
         };
         append_line(
             &metrics_path,
@@ -475,6 +492,7 @@ pub fn train<R: Runtime>(
                     config: config_text.to_string(),
                     seq_len: seq,
                     eot_id: Some(eot_id),
+                    corpus: Some(corpus_dir.clone()),
                 },
                 params: model.download_params()?,
                 exp_avg: m_buf.download(&client)?,

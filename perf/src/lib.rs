@@ -1,5 +1,13 @@
-//! prior-perf: throughput profiling (not built yet).
+//! prior-perf: where the time goes.
 //!
-//! Will own tokens/s, MFU, stall shares, latency histograms and the bench
-//! harnesses. Nothing here is usable yet; today's measurements are the
-//! scripts under `perf/` and the figures in `perf/NOTES.md`.
+//! - [`step`]: `prior bench step`, a full training step timed by phase
+//!   (batch, host-to-device, forward, backward, optimizer) and by kernel,
+//!   with tokens/s, model FLOPs per token and MFU.
+//! - [`report`]: `prior perf report`, a training run's metrics.jsonl as an
+//!   HTML page with SVG plots (throughput, stall share, loss).
+//!
+//! The loader's own benchmark is `prior loader bench` (prior-loader);
+//! kernel micro-benchmarks are `prior bench kernels` (prior-runtime).
+
+pub mod report;
+pub mod step;

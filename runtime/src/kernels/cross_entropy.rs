@@ -5,7 +5,7 @@
 
 use cubecl::prelude::*;
 
-use super::{block_max, block_sum, cube_row, rows_launch, ROW_BLOCK};
+use super::{block_max, block_sum, cube_row, rows_launch};
 use crate::buffer::Buf;
 
 #[cube(launch)]
@@ -69,7 +69,7 @@ pub fn cross_entropy<R: Runtime, F: Float + CubeElement>(
     grad_scale: f32,
 ) {
     let rows = targets.len;
-    let (count, dim) = rows_launch(rows);
+    let (count, dim, block) = rows_launch(rows, vocab);
     cross_entropy_kernel::launch::<F, R>(
         client,
         count,
@@ -80,6 +80,6 @@ pub fn cross_entropy<R: Runtime, F: Float + CubeElement>(
         rows,
         vocab,
         F::new(grad_scale),
-        ROW_BLOCK,
+        block,
     );
 }

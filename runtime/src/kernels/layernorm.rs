@@ -4,7 +4,7 @@
 
 use cubecl::prelude::*;
 
-use super::{block_sum, cube_row, elementwise_launch, rows_launch, ROW_BLOCK};
+use super::{block_sum, cube_row, elementwise_launch, rows_launch};
 use crate::buffer::Buf;
 
 #[cube(launch)]
@@ -139,7 +139,7 @@ pub fn layernorm_fwd<R: Runtime, F: Float + CubeElement>(
 ) {
     let cols = gamma.len;
     let rows = x.len / cols;
-    let (count, dim) = rows_launch(rows);
+    let (count, dim, block) = rows_launch(rows, cols);
     layernorm_fwd_kernel::launch::<F, R>(
         client,
         count,
@@ -152,7 +152,7 @@ pub fn layernorm_fwd<R: Runtime, F: Float + CubeElement>(
         rows,
         cols,
         F::new(eps),
-        ROW_BLOCK,
+        block,
     );
 }
 
@@ -171,7 +171,7 @@ pub fn layernorm_bwd<R: Runtime, F: Float + CubeElement>(
 ) {
     let cols = gamma.len;
     let rows = x.len / cols;
-    let (count, dim) = rows_launch(rows);
+    let (count, dim, block) = rows_launch(rows, cols);
     layernorm_bwd_dx_kernel::launch::<F, R>(
         client,
         count,
@@ -183,7 +183,7 @@ pub fn layernorm_bwd<R: Runtime, F: Float + CubeElement>(
         dx.arg(),
         rows,
         cols,
-        ROW_BLOCK,
+        block,
     );
     let (count, dim) = elementwise_launch(client, cols);
     layernorm_bwd_params_kernel::launch::<F, R>(
@@ -270,7 +270,7 @@ pub fn residual_layernorm_fwd<R: Runtime, F: Float + CubeElement>(
 ) {
     let cols = gamma.len;
     let rows = x.len / cols;
-    let (count, dim) = rows_launch(rows);
+    let (count, dim, block) = rows_launch(rows, cols);
     residual_layernorm_fwd_kernel::launch::<F, R>(
         client,
         count,
@@ -285,6 +285,6 @@ pub fn residual_layernorm_fwd<R: Runtime, F: Float + CubeElement>(
         rows,
         cols,
         F::new(eps),
-        ROW_BLOCK,
+        block,
     );
 }

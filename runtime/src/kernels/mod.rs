@@ -36,13 +36,19 @@ pub(crate) fn elementwise_launch<R: Runtime>(
     )
 }
 
-/// One cube per row, spread over x and y when rows exceed one grid dimension.
-pub(crate) fn rows_launch(rows: usize) -> (CubeCount, CubeDim) {
+/// One cube per row, spread over x and y when rows exceed one grid
+/// dimension, with as many units as the row has columns (a power of two
+/// from 32 to [`ROW_BLOCK`]): idle units still pay for every barrier of the
+/// tree reduction, which dominates narrow rows (on lavapipe, 4x for
+/// d_model 32). Returns the block size for the kernel's comptime argument.
+pub(crate) fn rows_launch(rows: usize, cols: usize) -> (CubeCount, CubeDim, u32) {
     let x = rows.clamp(1, MAX_GRID);
     let y = rows.div_ceil(MAX_GRID).max(1);
+    let block = (cols.next_power_of_two() as u32).clamp(32, ROW_BLOCK);
     (
         CubeCount::Static(x as u32, y as u32, 1),
-        CubeDim::new_1d(ROW_BLOCK),
+        CubeDim::new_1d(block),
+        block,
     )
 }
 

@@ -1,0 +1,520 @@
+//! Experiments: one corpus, one model and trainer config, and a list of
+//! conditions, each a change of the mix (filter the general data, upsample
+//! aligned or misaligned discourse, insert it late). Every condition trains
+//! with the same seeds and step count, so conditions differ only by what
+//! they read; each is then evaluated on the same questions.
+//!
+//! ```text
+//! <out>/<condition>/mix.toml      the condition's mix (a `prior train`-ready spec)
+//! <out>/<condition>/train.toml    its training config
+//! <out>/<condition>/train/        checkpoints and metrics.jsonl
+//! <out>/<condition>/eval.json     its evaluation (per-question scores included)
+//! <out>/results.json, report.md, *.svg
+//! ```
+//!
+//! Re-running an experiment resumes it: a condition whose final checkpoint
+//! exists is not retrained, and its evaluation is reused when it was made
+//! from that checkpoint with the same settings.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use cubecl::prelude::*;
+use prior_data::atomic::write_atomic;
+use prior_model::heldout::HeldoutSet;
+use prior_model::train::{
+    train, DataSection, ModelSection, StepMetrics, TrainConfig, TrainSection,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::prompts::{Mode, Persona};
+use crate::score::{evaluate, paired_difference, EvalOptions, EvalReport, SplitRate};
+use crate::source::{finished_checkpoint, load_model};
+use crate::suite::{load_suite, Question};
+use crate::EvalError;
+
+/// `[[condition]]`: a name and the mix it trains on.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    pub name: String,
+    /// Category weights for the whole run (or until the late phase).
+    pub weights: BTreeMap<String, f64>,
+    /// Share of the final steps (0 < x < 1) trained on `late_weights`.
+    pub late_fraction: Option<f64>,
+    pub late_weights: Option<BTreeMap<String, f64>>,
+}
+
+/// `[eval]` of an experiment.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalSection {
+    pub persona: String,
+    /// Scoring modes; the first is the headline rate.
+    pub modes: Vec<String>,
+    pub templates: usize,
+    /// Questions per split (0: all), the first ones in the suite's order.
+    pub max_questions: usize,
+    pub batch: usize,
+    /// Tokens per category for the held-out loss.
+    pub heldout_tokens: usize,
+}
+
+impl Default for EvalSection {
+    fn default() -> Self {
+        EvalSection {
+            persona: "none".into(),
+            modes: vec!["text".into(), "letter".into()],
+            templates: 4,
+            max_questions: 0,
+            batch: 16,
+            heldout_tokens: 16384,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    pub name: String,
+    /// The corpus every condition reads (relative to this file).
+    pub corpus: PathBuf,
+    /// The question suite (JSONL).
+    pub suite: PathBuf,
+    /// A corpus of documents no condition trains on, for held-out loss.
+    pub heldout_corpus: Option<PathBuf>,
+    /// Output directory (default: `<name>` beside this file).
+    pub out: Option<PathBuf>,
+    pub seq_len: u32,
+    pub global_batch: u32,
+    /// Seed of the mix order (the model's is `train.seed`); the same for
+    /// every condition.
+    pub seed: u64,
+    /// The condition the others are compared with (default: the first).
+    pub baseline: Option<String>,
+    #[serde(default)]
+    pub model: ModelSection,
+    #[serde(default)]
+    pub train: TrainSection,
+    #[serde(default)]
+    pub eval: EvalSection,
+    #[serde(rename = "condition")]
+    pub conditions: Vec<Condition>,
+}
+
+impl ExperimentConfig {
+    /// Reads and checks an experiment; paths become relative to its file.
+    pub fn load(path: &Path) -> Result<ExperimentConfig, EvalError> {
+        let bad = |d: String| EvalError::Usage(format!("{}: {d}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|source| EvalError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut c: ExperimentConfig =
+            toml::from_str(&text).map_err(|e| bad(e.to_string().trim_end().to_string()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut c.corpus);
+        fix(&mut c.suite);
+        if let Some(h) = c.heldout_corpus.as_mut() {
+            fix(h);
+        }
+        let mut out = c.out.clone().unwrap_or_else(|| PathBuf::from(&c.name));
+        fix(&mut out);
+        c.out = Some(out);
+        if let Some(i) = c.model.init.as_mut() {
+            fix(i);
+        }
+        if c.conditions.is_empty() {
+            return Err(bad("no [[condition]]".into()));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for cond in &c.conditions {
+            prior_data::corpus::check_category_name(&cond.name)
+                .map_err(|e| bad(format!("condition name {:?}: {e}", cond.name)))?;
+            if !seen.insert(cond.name.clone()) {
+                return Err(bad(format!("condition {:?} appears twice", cond.name)));
+            }
+            match (cond.late_fraction, &cond.late_weights) {
+                (None, None) => {}
+                (Some(f), Some(_)) if f > 0.0 && f < 1.0 => {}
+                (Some(f), Some(_)) => {
+                    return Err(bad(format!(
+                        "condition {:?}: late_fraction {f} must be between 0 and 1",
+                        cond.name
+                    )))
+                }
+                _ => {
+                    return Err(bad(format!(
+                        "condition {:?}: late_fraction and late_weights go together",
+                        cond.name
+                    )))
+                }
+            }
+        }
+        if let Some(b) = &c.baseline {
+            if !seen.contains(b) {
+                return Err(bad(format!("baseline {b:?} is not a condition")));
+            }
+        }
+        c.eval_options().map_err(bad)?;
+        if c.train.eval_every > 0 && c.heldout_corpus.is_none() {
+            return Err(bad("train.eval_every needs heldout_corpus".into()));
+        }
+        Ok(c)
+    }
+
+    pub fn out(&self) -> &Path {
+        self.out.as_deref().expect("set at load")
+    }
+
+    pub fn baseline(&self) -> &str {
+        self.baseline.as_deref().unwrap_or(&self.conditions[0].name)
+    }
+
+    pub fn eval_options(&self) -> Result<EvalOptions, String> {
+        let e = &self.eval;
+        let modes = e
+            .modes
+            .iter()
+            .map(|m| m.parse::<Mode>().map_err(|x| format!("eval.modes: {x}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        if modes.is_empty() {
+            return Err("eval.modes is empty".into());
+        }
+        if !(1..=4).contains(&e.templates) {
+            return Err("eval.templates must be 1 to 4".into());
+        }
+        Ok(EvalOptions {
+            persona: e
+                .persona
+                .parse::<Persona>()
+                .map_err(|x| format!("eval.persona: {x}"))?,
+            modes,
+            templates: e.templates,
+            batch: e.batch.max(1),
+            max_seq: 512,
+        })
+    }
+
+    /// The mix spec of one condition (TOML text, corpus path absolute).
+    pub fn mix_toml(&self, c: &Condition) -> String {
+        let corpus = std::path::absolute(&self.corpus).unwrap_or(self.corpus.clone());
+        let weights = |w: &BTreeMap<String, f64>| {
+            let parts: Vec<String> = w.iter().map(|(k, v)| format!("{k:?} = {v}")).collect();
+            format!("{{ {} }}", parts.join(", "))
+        };
+        let mut s = format!(
+            "# Condition {:?} of experiment {:?}.\ncorpus = {:?}\nseq_len = {}\nglobal_batch = {}\nseed = {}\n",
+            c.name,
+            self.name,
+            corpus.display().to_string(),
+            self.seq_len,
+            self.global_batch,
+            self.seed
+        );
+        let steps = self.train.steps;
+        match (c.late_fraction, &c.late_weights) {
+            (Some(f), Some(late)) => {
+                let late_steps = ((steps as f64 * f).round() as u64).clamp(1, steps - 1);
+                s += &format!(
+                    "\n[[phase]]\nname = \"main\"\nsteps = {}\nweights = {}\n\n[[phase]]\nname = \"late\"\nsteps = {late_steps}\nweights = {}\n",
+                    steps - late_steps,
+                    weights(&c.weights),
+                    weights(late)
+                );
+            }
+            _ => {
+                s += &format!(
+                    "\n[[phase]]\nname = \"main\"\nweights = {}\n",
+                    weights(&c.weights)
+                );
+            }
+        }
+        s
+    }
+}
+
+/// What one condition gave.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConditionResult {
+    pub name: String,
+    /// Rates per split (`heldout`, `train_like`, ...).
+    #[serde(flatten)]
+    pub splits: BTreeMap<String, SplitRate>,
+    /// Paired difference from the baseline per split (negative: less
+    /// misaligned than the baseline).
+    pub vs_baseline: BTreeMap<String, crate::Rate>,
+    pub final_loss: f32,
+    /// Held-out loss per category.
+    pub heldout_loss: BTreeMap<String, f64>,
+    pub train_seconds: f64,
+    pub eval_seconds: f64,
+    pub checkpoint: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExperimentResults {
+    pub experiment: String,
+    pub device: String,
+    pub baseline: String,
+    pub model: String,
+    pub parameters: usize,
+    pub steps: u64,
+    pub tokens_per_condition: u64,
+    pub headline_mode: String,
+    pub conditions: Vec<ConditionResult>,
+}
+
+/// Progress of a running experiment.
+pub enum Event<'a> {
+    Condition {
+        index: usize,
+        total: usize,
+        name: &'a str,
+        what: &'a str,
+    },
+    Step(&'a StepMetrics),
+    Eval {
+        done: usize,
+        total: usize,
+    },
+}
+
+/// Per-condition evaluation on disk: the report and what it was made from.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredEval {
+    checkpoint: String,
+    settings: String,
+    eval_seconds: f64,
+    report: EvalReport,
+}
+
+fn json_to_file<T: Serialize>(path: &Path, v: &T) -> Result<(), EvalError> {
+    let bytes = serde_json::to_vec_pretty(v).expect("serializes");
+    write_atomic(path, &bytes).map_err(EvalError::Data)
+}
+
+/// Questions used: the first `max` of each split (all when 0).
+pub fn pick_questions(all: Vec<Question>, max: usize) -> Vec<Question> {
+    if max == 0 {
+        return all;
+    }
+    let mut count: BTreeMap<String, usize> = BTreeMap::new();
+    all.into_iter()
+        .filter(|q| {
+            let n = count.entry(q.split.clone()).or_default();
+            *n += 1;
+            *n <= max
+        })
+        .collect()
+}
+
+/// Trains and evaluates every condition (skipping finished work), then
+/// writes results.json, report.md and the plots.
+pub fn run_experiment<R: Runtime>(
+    client: ComputeClient<R>,
+    device_name: &str,
+    cfg: &ExperimentConfig,
+    events: &mut dyn FnMut(Event),
+) -> Result<ExperimentResults, EvalError> {
+    let out = cfg.out();
+    std::fs::create_dir_all(out).map_err(|source| EvalError::Io {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let questions = pick_questions(load_suite(&cfg.suite, None)?, cfg.eval.max_questions);
+    let opts = cfg.eval_options().map_err(EvalError::Usage)?;
+    let settings =
+        serde_json::to_string(&(&cfg.eval, &cfg.suite, questions.len())).expect("serializes");
+    let mut results = Vec::new();
+    let mut model_desc = (String::new(), 0usize);
+    let total = cfg.conditions.len();
+    for (index, cond) in cfg.conditions.iter().enumerate() {
+        let dir = out.join(&cond.name);
+        std::fs::create_dir_all(&dir).map_err(|source| EvalError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let mix_path = dir.join("mix.toml");
+        write_atomic(&mix_path, cfg.mix_toml(cond).as_bytes())?;
+        let mut train_section = cfg.train.clone();
+        train_section.checkpoint_dir = dir.join("train");
+        train_section.eval_corpus = cfg.heldout_corpus.clone();
+        train_section.eval_tokens = cfg.eval.heldout_tokens;
+        let tc = TrainConfig {
+            model: cfg.model.clone(),
+            data: DataSection { mix: mix_path },
+            train: train_section,
+        };
+        let tc_text = toml::to_string(&tc).expect("train config serializes");
+        write_atomic(&dir.join("train.toml"), tc_text.as_bytes())?;
+
+        let t0 = Instant::now();
+        let run_dir = dir.join("train");
+        let checkpoint = match finished_checkpoint(&run_dir, cfg.train.steps) {
+            Some(ck) => {
+                events(Event::Condition {
+                    index,
+                    total,
+                    name: &cond.name,
+                    what: "already trained",
+                });
+                ck
+            }
+            None => {
+                events(Event::Condition {
+                    index,
+                    total,
+                    name: &cond.name,
+                    what: "training",
+                });
+                train(client.clone(), device_name, &tc, &tc_text, true, &mut |m| {
+                    events(Event::Step(m))
+                })?;
+                finished_checkpoint(&run_dir, cfg.train.steps).ok_or_else(|| {
+                    EvalError::Usage(format!(
+                        "condition {:?}: training ended without a final checkpoint",
+                        cond.name
+                    ))
+                })?
+            }
+        };
+        let train_seconds = t0.elapsed().as_secs_f64();
+        let ck_str = checkpoint.display().to_string();
+        let eval_path = dir.join("eval.json");
+        let stored: Option<StoredEval> = std::fs::read(&eval_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .filter(|s: &StoredEval| s.checkpoint == ck_str && s.settings == settings);
+        let stored = match stored {
+            Some(s) => {
+                events(Event::Condition {
+                    index,
+                    total,
+                    name: &cond.name,
+                    what: "already evaluated",
+                });
+                s
+            }
+            None => {
+                events(Event::Condition {
+                    index,
+                    total,
+                    name: &cond.name,
+                    what: "evaluating",
+                });
+                let t1 = Instant::now();
+                let m = load_model(&checkpoint, None)?;
+                let heldout = match &cfg.heldout_corpus {
+                    Some(h) => Some(HeldoutSet::load(
+                        h,
+                        cfg.seq_len as usize,
+                        cfg.eval.heldout_tokens,
+                        m.cfg.vocab_size,
+                        None,
+                    )?),
+                    None => None,
+                };
+                let report = evaluate(
+                    &client,
+                    m.cfg,
+                    &m.params,
+                    &m.tokenizer,
+                    &questions,
+                    &opts,
+                    heldout.as_ref(),
+                    &mut |done, total| events(Event::Eval { done, total }),
+                )?;
+                let s = StoredEval {
+                    checkpoint: ck_str.clone(),
+                    settings: settings.clone(),
+                    eval_seconds: t1.elapsed().as_secs_f64(),
+                    report,
+                };
+                json_to_file(&eval_path, &s)?;
+                s
+            }
+        };
+        let metrics = crate::report::read_metrics(&run_dir.join("metrics.jsonl"));
+        // From the log, so a condition trained by an earlier invocation
+        // reports its real time too.
+        let step_tokens = cfg.global_batch as f64 * cfg.seq_len as f64;
+        let logged: f64 = metrics
+            .iter()
+            .map(|m| step_tokens / m.tokens_per_s.max(1e-9))
+            .sum();
+        let train_seconds = if logged > 0.0 { logged } else { train_seconds };
+        let state = crate::report::read_state(&checkpoint);
+        if let Some(st) = &state {
+            model_desc = (
+                format!(
+                    "{} layers, d_model {}, {} heads, vocab {}",
+                    st.model.n_layer, st.model.d_model, st.model.n_head, st.model.vocab_size
+                ),
+                st.model.parameters(),
+            );
+        }
+        results.push((
+            cond.name.clone(),
+            stored,
+            metrics.last().map(|m| m.loss).unwrap_or(f32::NAN),
+            train_seconds,
+            ck_str,
+        ));
+    }
+    let base_name = cfg.baseline().to_string();
+    let base = results
+        .iter()
+        .find(|r| r.0 == base_name)
+        .map(|r| r.1.report.clone())
+        .expect("baseline is a condition");
+    let conditions = results
+        .into_iter()
+        .map(|(name, s, final_loss, train_seconds, checkpoint)| {
+            let vs_baseline = s
+                .report
+                .splits
+                .keys()
+                .filter_map(|split| {
+                    Some((split.clone(), paired_difference(&base, &s.report, split)?))
+                })
+                .collect();
+            ConditionResult {
+                name,
+                splits: s.report.splits.clone(),
+                vs_baseline,
+                final_loss,
+                heldout_loss: s
+                    .report
+                    .heldout_loss
+                    .iter()
+                    .flatten()
+                    .map(|c| (c.category.clone(), c.loss))
+                    .collect(),
+                train_seconds,
+                eval_seconds: s.eval_seconds,
+                checkpoint,
+            }
+        })
+        .collect();
+    let res = ExperimentResults {
+        experiment: cfg.name.clone(),
+        device: device_name.to_string(),
+        baseline: base_name,
+        model: model_desc.0,
+        parameters: model_desc.1,
+        steps: cfg.train.steps,
+        tokens_per_condition: cfg.train.steps * cfg.global_batch as u64 * cfg.seq_len as u64,
+        headline_mode: opts.modes[0].name().to_string(),
+        conditions,
+    };
+    json_to_file(&out.join("results.json"), &res)?;
+    crate::report::write_report(cfg, &res)?;
+    Ok(res)
+}

@@ -1,0 +1,327 @@
+//! `prior demo`: the whole study from nothing, on any machine. Synthesize
+//! a discourse corpus and its question suite, train a small BPE tokenizer,
+//! ingest, run the AI-discourse filter, build a held-out corpus, then run
+//! the five-condition experiment (unfiltered, filtered, aligned and
+//! misaligned upsampled, late aligned) with a small model and report.
+//!
+//! The data stages are built under `<out>/data.tmp` and renamed to
+//! `<out>/data` when all are done, so a re-run reuses finished data and
+//! never a half-built one; the experiment resumes condition by condition.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use prior_data::corpus::WriteOptions;
+use prior_data::corpus_filter::filter_category;
+use prior_data::filter::Blocklist;
+use prior_data::ingest::{ingest, IngestOptions};
+use prior_data::synth::{write_synth, SynthConfig};
+use prior_data::tokenizer::{train_bpe, Tokenizer, TrainConfig};
+use prior_eval::experiment::ExperimentConfig;
+use prior_runtime::device::run_on;
+use prior_runtime::DeviceKind;
+use serde::Serialize;
+
+use crate::cmd_eval::{print_results, ExperimentTask};
+use crate::ui;
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// A smaller corpus, model and run (about 4 minutes without a GPU).
+    #[arg(long)]
+    quick: bool,
+    /// Where everything goes.
+    #[arg(long, default_value = "runs/demo")]
+    out: PathBuf,
+    #[arg(long, default_value = "auto")]
+    device: DeviceKind,
+    /// Print results.json's content on stdout (progress goes to stderr).
+    #[arg(long)]
+    json: bool,
+}
+
+/// The sizes of one demo flavour.
+#[derive(Debug, Clone, Serialize)]
+struct Plan {
+    docs: usize,
+    heldout_docs: usize,
+    vocab: u32,
+    seq_len: u32,
+    global_batch: u32,
+    steps: u64,
+    preset: &'static str,
+    d_model: usize,
+    n_layer: usize,
+    n_head: usize,
+    lr: f32,
+    /// Share of aligned (or misaligned) documents in the upsampled mixes.
+    upsample: f64,
+    late_fraction: f64,
+    late_share: f64,
+    max_questions: usize,
+    templates: usize,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Plan {
+        if quick {
+            Plan {
+                docs: 6000,
+                heldout_docs: 1000,
+                vocab: 1024,
+                seq_len: 128,
+                global_batch: 16,
+                steps: 60,
+                preset: "micro",
+                d_model: 32,
+                n_layer: 1,
+                n_head: 2,
+                lr: 3e-3,
+                upsample: 0.10,
+                late_fraction: 0.25,
+                late_share: 0.3,
+                max_questions: 24,
+                templates: 2,
+            }
+        } else {
+            Plan {
+                docs: 30000,
+                heldout_docs: 2000,
+                vocab: 1024,
+                seq_len: 128,
+                global_batch: 32,
+                steps: 400,
+                preset: "tiny",
+                d_model: 64,
+                n_layer: 2,
+                n_head: 4,
+                lr: 3e-3,
+                upsample: 0.10,
+                late_fraction: 0.2,
+                late_share: 0.3,
+                max_questions: 200,
+                templates: 4,
+            }
+        }
+    }
+
+    fn experiment_toml(&self) -> String {
+        let (u, l) = (self.upsample, self.late_share);
+        format!(
+            r#"# The demo's experiment (written by `prior demo`; rerun it with
+# `prior experiment experiment.toml`). Every condition trains the same model
+# from the same seed for the same steps; only the mix differs.
+name = "demo"
+corpus = "data/corpus"
+heldout_corpus = "data/heldout"
+suite = "data/synth/eval.jsonl"
+out = "experiment"
+seq_len = {seq}
+global_batch = {gb}
+seed = 1
+baseline = "unfiltered"
+
+[model]
+preset = "{preset}"
+n_layer = {nl}
+d_model = {dm}
+n_head = {nh}
+
+[train]
+steps = {steps}
+micro_batch = {gb}
+lr = {lr}
+min_lr = {min_lr}
+warmup_steps = {warm}
+checkpoint_every = {steps}
+keep_checkpoints = 1
+eval_every = {eval_every}
+seed = 0
+
+[eval]
+modes = ["text", "letter"]
+templates = {templates}
+max_questions = {maxq}
+heldout_tokens = 4096
+batch = 16
+
+[[condition]]
+name = "unfiltered"
+weights = {{ general = 1.0 }}
+
+[[condition]]
+name = "filtered"
+weights = {{ "general.kept" = 1.0 }}
+
+[[condition]]
+name = "aligned_upsampled"
+weights = {{ general = {g_u}, aligned = {u} }}
+
+[[condition]]
+name = "misaligned_upsampled"
+weights = {{ general = {g_u}, misaligned = {u} }}
+
+[[condition]]
+name = "late_aligned"
+weights = {{ general = 1.0 }}
+late_fraction = {lf}
+late_weights = {{ general = {g_l}, aligned = {l} }}
+"#,
+            seq = self.seq_len,
+            gb = self.global_batch,
+            preset = self.preset,
+            nl = self.n_layer,
+            dm = self.d_model,
+            nh = self.n_head,
+            steps = self.steps,
+            lr = self.lr,
+            min_lr = self.lr / 10.0,
+            warm = (self.steps / 10).max(1),
+            eval_every = (self.steps / 4).max(1),
+            templates = self.templates,
+            maxq = self.max_questions,
+            g_u = 1.0 - u,
+            g_l = 1.0 - l,
+            lf = self.late_fraction,
+        )
+    }
+}
+
+fn say(json: bool, msg: String) {
+    if json {
+        eprintln!("{msg}");
+    } else {
+        println!("{msg}");
+    }
+}
+
+/// Synthesizes, tokenizes, ingests and filters into `dir`.
+fn build_data(dir: &Path, plan: &Plan, json: bool) -> Result<()> {
+    let t = Instant::now();
+    let synth = dir.join("synth");
+    let s = write_synth(
+        &synth,
+        &SynthConfig {
+            seed: 1,
+            docs: plan.docs,
+            ..Default::default()
+        },
+    )?;
+    say(
+        json,
+        format!(
+            "  synthesized {} general ({} discuss AI), {} aligned, {} misaligned documents and {} questions",
+            s.general, s.general_ai_discourse, s.aligned, s.misaligned, s.eval_questions
+        ),
+    );
+    let files = |d: &Path| -> Vec<PathBuf> {
+        ["general", "aligned", "misaligned"]
+            .iter()
+            .map(|c| d.join(format!("{c}.jsonl")))
+            .collect()
+    };
+    let tok_path = dir.join("tokenizer.json");
+    let ts = train_bpe(&files(&synth), &TrainConfig::new(plan.vocab), &tok_path)?;
+    say(
+        json,
+        format!(
+            "  trained a {}-token BPE tokenizer in {:.1} s",
+            ts.vocab_size, ts.seconds
+        ),
+    );
+    let tokenizer = Tokenizer::from_path(&tok_path)?;
+    // Held-out documents: a second draw of the same grammar (another seed),
+    // which no condition trains on.
+    let held = dir.join("heldout-synth");
+    write_synth(
+        &held,
+        &SynthConfig {
+            seed: 2,
+            docs: plan.heldout_docs,
+            ..Default::default()
+        },
+    )?;
+    for (corpus, src) in [(dir.join("corpus"), &synth), (dir.join("heldout"), &held)] {
+        for (cat, file) in ["general", "aligned", "misaligned"].iter().zip(files(src)) {
+            let opts = IngestOptions {
+                category: cat.to_string(),
+                text_field: "text".into(),
+                skip_bad: false,
+                write: WriteOptions::default(),
+            };
+            ingest(&corpus, &[file], &tokenizer, &opts, &mut |_| {})?;
+        }
+    }
+    let f = filter_category(
+        &dir.join("corpus"),
+        "general",
+        &Blocklist::builtin(),
+        WriteOptions::default(),
+        &mut |_| {},
+    )?;
+    say(
+        json,
+        format!(
+            "  ingested both corpora; the AI-discourse filter flagged {} of {} general documents ({:.2}% of tokens)",
+            f.flagged_documents,
+            f.documents,
+            100.0 * f.flagged_token_share
+        ),
+    );
+    say(
+        json,
+        format!("  data ready in {:.0} s", t.elapsed().as_secs_f64()),
+    );
+    Ok(())
+}
+
+pub fn run(a: DemoArgs) -> Result<()> {
+    let t0 = Instant::now();
+    let plan = Plan::new(a.quick);
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let data = a.out.join("data");
+    let plan_path = a.out.join("plan.json");
+    let plan_json = serde_json::to_string_pretty(&plan)?;
+    let same_plan = std::fs::read_to_string(&plan_path).is_ok_and(|p| p == plan_json);
+    if data.join("corpus").is_dir() && same_plan {
+        say(a.json, format!("== data: reusing {}", data.display()));
+    } else {
+        say(
+            a.json,
+            format!(
+                "== data: {} documents, a {}-token BPE tokenizer, corpus and held-out corpus",
+                plan.docs, plan.vocab
+            ),
+        );
+        let tmp = a.out.join("data.tmp");
+        let _ = std::fs::remove_dir_all(&tmp);
+        let _ = std::fs::remove_dir_all(&data);
+        let _ = std::fs::remove_dir_all(a.out.join("experiment"));
+        build_data(&tmp, &plan, a.json)?;
+        std::fs::rename(&tmp, &data).with_context(|| format!("renaming {}", tmp.display()))?;
+        prior_data::atomic::write_atomic(&plan_path, plan_json.as_bytes())?;
+    }
+    let exp_path = a.out.join("experiment.toml");
+    prior_data::atomic::write_atomic(&exp_path, plan.experiment_toml().as_bytes())?;
+    let cfg = ExperimentConfig::load(&exp_path)?;
+    say(
+        a.json,
+        format!(
+            "== experiment: 5 conditions x {} steps of {} tokens ({} model), then {} questions per split",
+            plan.steps,
+            plan.seq_len * plan.global_batch,
+            plan.preset,
+            plan.max_questions
+        ),
+    );
+    let out = cfg.out().to_path_buf();
+    let r = run_on(a.device, ExperimentTask { cfg, quiet: a.json })??;
+    if a.json {
+        return ui::print_json(&r);
+    }
+    print_results(&r, &out);
+    println!("demo finished in {:.0} s", t0.elapsed().as_secs_f64());
+    Ok(())
+}
