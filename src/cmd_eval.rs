@@ -79,6 +79,7 @@ impl OnDevice for EvalTask {
         let questions = prior_eval::experiment::pick_questions(
             load_suite(&a.suite, a.split.as_deref())?,
             a.max_questions,
+            &Default::default(),
         );
         let heldout = match &a.corpus {
             Some(c) => Some(HeldoutSet::load(
@@ -203,8 +204,11 @@ impl OnDevice for ExperimentTask {
                 name,
                 what,
             } => {
-                if !quiet {
-                    let _ = multi.println(format!("[{}/{total}] {name}: {what}", index + 1));
+                let line = format!("[{}/{total}] {name}: {what}", index + 1);
+                if !quiet && std::io::stderr().is_terminal() {
+                    let _ = multi.println(line);
+                } else {
+                    eprintln!("{line}");
                 }
                 let b = multi.add(ProgressBar::new(steps));
                 b.set_style(style.clone());

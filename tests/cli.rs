@@ -392,3 +392,199 @@ fn train_killed_and_resumed_matches_an_uninterrupted_run() {
         "killed at step {before}, resumed run differs"
     );
 }
+
+/// `prior bench step --json` reports throughput, MFU (only with a known or
+/// given peak), the phase breakdown and per-kernel shares.
+#[test]
+fn bench_step_reports_throughput_breakdown_and_kernels() {
+    let args = [
+        "bench", "step", "--model", "micro", "--device", "wgpu", "--seq", "32", "--batch", "2",
+        "--steps", "3", "--warmup", "1", "--vocab", "256", "--json",
+    ];
+    let v: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
+    assert!(v["tokens_per_s"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(v["mfu"].is_null(), "lavapipe has no known peak: {v}");
+    let f = &v["flops_per_token"];
+    let total = f["total"].as_f64().unwrap();
+    assert!(
+        (f["six_n"].as_f64().unwrap() + f["attention"].as_f64().unwrap() - total).abs()
+            < 1e-6 * total
+    );
+    let b = &v["breakdown"];
+    let parts: f64 = [
+        "loader_wait_ms",
+        "h2d_ms",
+        "forward_ms",
+        "backward_ms",
+        "optimizer_ms",
+    ]
+    .iter()
+    .map(|k| b[k].as_f64().unwrap())
+    .sum();
+    let mean = v["step_ms"]["mean"].as_f64().unwrap();
+    assert!(
+        parts > 0.5 * mean && parts <= mean * 1.001,
+        "{parts} vs {mean}"
+    );
+    assert!(v["step_ms"]["p99"].as_f64().unwrap() >= v["step_ms"]["p50"].as_f64().unwrap());
+    let kernels = v["kernels"].as_array().unwrap();
+    let names: Vec<&str> = kernels
+        .iter()
+        .map(|k| k["kernel"].as_str().unwrap())
+        .collect();
+    for k in [
+        "matmul::matmul",
+        "attention::attention_bwd",
+        "layernorm::layernorm_fwd",
+        "cross_entropy::cross_entropy",
+    ] {
+        assert!(names.contains(&k), "{k} missing from {names:?}");
+    }
+    let shares: f64 = kernels.iter().map(|k| k["share"].as_f64().unwrap()).sum();
+    assert!((shares - 1.0).abs() < 1e-6, "{shares}");
+
+    let mut with_peak = args.to_vec();
+    with_peak.extend(["--peak-tflops", "1", "--no-kernels"]);
+    let v: serde_json::Value = serde_json::from_str(&ok(&with_peak)).unwrap();
+    let want = v["achieved_flops"].as_f64().unwrap() / 1e12;
+    assert!(
+        (v["mfu"].as_f64().unwrap() - want).abs() < 1e-9 * want.max(1e-12),
+        "{v}"
+    );
+    assert!(v["kernels"].as_array().unwrap().is_empty());
+    let err = fails(&["bench", "step", "--model", "huge", "--device", "wgpu"]);
+    assert!(err.contains("unknown model \"huge\""), "{err}");
+}
+
+/// `ci/gpu-check --dry-run` runs the GPU flow on wgpu and prints its table.
+#[test]
+fn gpu_check_dry_run_prints_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(root.join("ci/gpu-check"))
+        .args(["--dry-run", "--prior", env!("CARGO_BIN_EXE_prior"), "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("runtime check: ok"), "{stdout}");
+    assert!(stdout.contains("| micro"), "{stdout}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("prior-micro.json")).unwrap())
+            .unwrap();
+    assert!(v["tokens_per_s"].as_f64().unwrap() > 0.0);
+}
+
+/// A suite with a malformed line is one error naming file and line, and a
+/// checkpoint exports to a Hugging Face directory that `prior eval` reads.
+#[test]
+fn eval_and_export_hf_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    build_corpus(dir.path());
+    std::fs::write(
+        dir.path().join("mix.toml"),
+        "corpus = \"corpus\"\nseq_len = 32\nglobal_batch = 4\nseed = 2\n[[phase]]\nweights = { general = 0.5, aligned = 0.5 }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("t.toml"),
+        "[model]\npreset = \"micro\"\n[data]\nmix = \"mix.toml\"\n[train]\nsteps = 3\nmicro_batch = 4\ncheckpoint_dir = \"run\"\ndevice = \"wgpu\"\n",
+    )
+    .unwrap();
+    ok(&["train", &format!("{d}/t.toml")]);
+    let out = ok(&[
+        "export-hf",
+        &format!("{d}/run"),
+        &format!("{d}/hf"),
+        "--json",
+    ]);
+    let e: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(e["step"], 3);
+    let suite = format!("{d}/synth/eval.jsonl");
+    let report: serde_json::Value = serde_json::from_str(&ok(&[
+        "eval",
+        "--checkpoint",
+        &format!("{d}/hf"),
+        "--suite",
+        &suite,
+        "--tokenizer",
+        "byte",
+        "--max-questions",
+        "3",
+        "--templates",
+        "1",
+        "--device",
+        "wgpu",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(report["splits"]["heldout"]["questions"], 3);
+    assert_eq!(report["splits"]["train_like"]["questions"], 3);
+    let rate = report["splits"]["heldout"]["misalignment_rate"]
+        .as_f64()
+        .unwrap();
+    assert!((0.0..=1.0).contains(&rate));
+    // The same model through its checkpoint (tokenizer from the corpus).
+    let text = ok(&[
+        "eval",
+        "--checkpoint",
+        &format!("{d}/run"),
+        "--suite",
+        &suite,
+        "--split",
+        "heldout",
+        "--max-questions",
+        "2",
+        "--templates",
+        "1",
+        "--corpus",
+        &format!("{d}/corpus"),
+        "--heldout-seq",
+        "32",
+        "--heldout-tokens",
+        "128",
+        "--device",
+        "wgpu",
+    ]);
+    assert!(
+        text.contains("heldout") && text.contains("held-out loss per category"),
+        "{text}"
+    );
+    let bad = dir.path().join("bad.jsonl");
+    let first = std::fs::read_to_string(&suite)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    std::fs::write(&bad, format!("{first}\n{{\"id\": 1}}\n")).unwrap();
+    let err = fails(&[
+        "eval",
+        "--checkpoint",
+        &format!("{d}/hf"),
+        "--suite",
+        bad.to_str().unwrap(),
+        "--tokenizer",
+        "byte",
+        "--device",
+        "wgpu",
+    ]);
+    assert!(err.contains("bad.jsonl:2"), "{err}");
+    let err = fails(&["export-hf", &format!("{d}/nothing"), &format!("{d}/hf2")]);
+    assert!(err.contains("nothing"), "{err}");
+    // The run's metrics as a report.
+    let s: serde_json::Value =
+        serde_json::from_str(&ok(&["perf", "report", &format!("{d}/run"), "--json"])).unwrap();
+    assert_eq!(s["summary"]["steps"], 3);
+    let html = std::fs::read_to_string(dir.path().join("run/report.html")).unwrap();
+    assert!(
+        html.contains("<svg") && html.contains("Throughput"),
+        "report.html"
+    );
+}

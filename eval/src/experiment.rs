@@ -56,6 +56,8 @@ pub struct EvalSection {
     pub templates: usize,
     /// Questions per split (0: all), the first ones in the suite's order.
     pub max_questions: usize,
+    /// Per-split overrides of `max_questions`, e.g. `{ train_like = 60 }`.
+    pub max_questions_by_split: BTreeMap<String, usize>,
     pub batch: usize,
     /// Tokens per category for the held-out loss.
     pub heldout_tokens: usize,
@@ -68,6 +70,7 @@ impl Default for EvalSection {
             modes: vec!["text".into(), "letter".into()],
             templates: 4,
             max_questions: 0,
+            max_questions_by_split: BTreeMap::new(),
             batch: 16,
             heldout_tokens: 16384,
         }
@@ -300,17 +303,20 @@ fn json_to_file<T: Serialize>(path: &Path, v: &T) -> Result<(), EvalError> {
     write_atomic(path, &bytes).map_err(EvalError::Data)
 }
 
-/// Questions used: the first `max` of each split (all when 0).
-pub fn pick_questions(all: Vec<Question>, max: usize) -> Vec<Question> {
-    if max == 0 {
-        return all;
-    }
+/// Questions used: the first `max` of each split (all when 0), or the
+/// split's own limit from `by_split`.
+pub fn pick_questions(
+    all: Vec<Question>,
+    max: usize,
+    by_split: &BTreeMap<String, usize>,
+) -> Vec<Question> {
     let mut count: BTreeMap<String, usize> = BTreeMap::new();
     all.into_iter()
         .filter(|q| {
+            let limit = by_split.get(&q.split).copied().unwrap_or(max);
             let n = count.entry(q.split.clone()).or_default();
             *n += 1;
-            *n <= max
+            limit == 0 || *n <= limit
         })
         .collect()
 }
@@ -328,7 +334,11 @@ pub fn run_experiment<R: Runtime>(
         path: out.to_path_buf(),
         source,
     })?;
-    let questions = pick_questions(load_suite(&cfg.suite, None)?, cfg.eval.max_questions);
+    let questions = pick_questions(
+        load_suite(&cfg.suite, None)?,
+        cfg.eval.max_questions,
+        &cfg.eval.max_questions_by_split,
+    );
     let opts = cfg.eval_options().map_err(EvalError::Usage)?;
     let settings =
         serde_json::to_string(&(&cfg.eval, &cfg.suite, questions.len())).expect("serializes");

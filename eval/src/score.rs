@@ -105,40 +105,126 @@ pub struct EvalReport {
     pub heldout_loss: Option<Vec<CategoryLoss>>,
 }
 
-/// One continuation to score: where it sits in `seqs`.
+/// One continuation to score.
 struct Item {
     tokens: Vec<u32>,
     /// Continuation length (its last `cont` tokens).
     cont: usize,
 }
 
+/// A context followed by one of two single-token continuations (the answer
+/// labels): one forward pass scores both, from the last position's logits.
+struct Choice {
+    ctx: Vec<u32>,
+    candidates: [u32; 2],
+}
+
+/// Where a variant's two log-probabilities come from.
+enum Slot {
+    Items(usize),
+    Choice(usize),
+}
+
+/// The rows of one forward pass: each row's tokens (right-trimmed to
+/// `seq + 1` from the left) in `ids`/`targets`.
+fn pack(rows: &[&[u32]], batch: usize, seq: usize) -> (Vec<u32>, Vec<u32>, Vec<usize>) {
+    let mut ids = vec![0u32; batch * seq];
+    let mut targets = vec![0u32; batch * seq];
+    let mut lens = Vec::with_capacity(rows.len());
+    for (r, toks) in rows.iter().enumerate() {
+        let t = &toks[toks.len().saturating_sub(seq + 1)..];
+        let n = t.len() - 1;
+        ids[r * seq..r * seq + n].copy_from_slice(&t[..n]);
+        targets[r * seq..r * seq + n].copy_from_slice(&t[1..]);
+        lens.push(n);
+    }
+    (ids, targets, lens)
+}
+
 /// Sum of log-probabilities of each item's continuation. Items longer than
 /// `seq + 1` lose their beginning.
 fn score_items<R: Runtime>(
     model: &mut DeviceModel<R>,
-    items: &[Item],
-    progress: &mut dyn FnMut(usize, usize),
+    items: &[&Item],
+    progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<f64>, EvalError> {
     let (batch, seq) = (model.batch, model.seq);
     let mut out = Vec::with_capacity(items.len());
-    for (done, chunk) in items.chunks(batch).enumerate() {
-        let mut ids = vec![0u32; batch * seq];
-        let mut targets = vec![0u32; batch * seq];
-        let mut spans = Vec::with_capacity(chunk.len());
-        for (r, item) in chunk.iter().enumerate() {
-            let t = &item.tokens[item.tokens.len().saturating_sub(seq + 1)..];
-            let n = t.len() - 1;
-            ids[r * seq..r * seq + n].copy_from_slice(&t[..n]);
-            targets[r * seq..r * seq + n].copy_from_slice(&t[1..]);
-            // Target index j predicts t[j + 1]; the continuation is t[len - cont..].
-            let cont = item.cont.min(n);
-            spans.push((r * seq + n - cont, r * seq + n));
-        }
+    for chunk in items.chunks(batch) {
+        let rows: Vec<&[u32]> = chunk.iter().map(|i| i.tokens.as_slice()).collect();
+        let (ids, targets, lens) = pack(&rows, batch, seq);
         let losses = model.forward_token_losses(&ids, &targets, 0.0)?;
-        for (a, b) in spans {
-            out.push(-losses[a..b].iter().map(|&x| x as f64).sum::<f64>());
+        for (r, (item, n)) in chunk.iter().zip(lens).enumerate() {
+            // Target index j predicts token j + 1; the continuation is the
+            // last `cont` targets.
+            let cont = item.cont.min(n);
+            let span = &losses[r * seq + n - cont..r * seq + n];
+            out.push(-span.iter().map(|&x| x as f64).sum::<f64>());
         }
-        progress(((done + 1) * batch).min(items.len()), items.len());
+        progress(chunk.len());
+    }
+    Ok(out)
+}
+
+/// Log-probabilities of both candidates of each choice.
+fn score_choices<R: Runtime>(
+    model: &mut DeviceModel<R>,
+    choices: &[&Choice],
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<[f64; 2]>, EvalError> {
+    let (batch, seq) = (model.batch, model.seq);
+    let mut out = Vec::with_capacity(choices.len());
+    for chunk in choices.chunks(batch) {
+        // Each row is the context plus a placeholder for the answer, so the
+        // last input position is the context's last token.
+        let padded: Vec<Vec<u32>> = chunk
+            .iter()
+            .map(|c| {
+                let mut t = c.ctx.clone();
+                t.push(c.candidates[0]);
+                t
+            })
+            .collect();
+        let rows: Vec<&[u32]> = padded.iter().map(|t| t.as_slice()).collect();
+        let (ids, _, lens) = pack(&rows, batch, seq);
+        model.forward_logits(&ids)?;
+        for (r, (c, n)) in chunk.iter().zip(lens).enumerate() {
+            let logits = model
+                .logits_row(r * seq + n - 1)
+                .expect("checked by the caller")?;
+            let m = logits.iter().cloned().fold(f32::MIN, f32::max) as f64;
+            let lse = m + logits
+                .iter()
+                .map(|&x| (x as f64 - m).exp())
+                .sum::<f64>()
+                .ln();
+            out.push(c.candidates.map(|t| logits[t as usize] as f64 - lse));
+        }
+        progress(chunk.len());
+    }
+    Ok(out)
+}
+
+/// Runs `score` over `entries` in three buckets of similar length, each
+/// with a model as long as its longest entry (prompts vary by 2-3x, and a
+/// pass costs its full length), and returns the results in entry order.
+fn bucketed<T, O: Copy + Default>(
+    entries: &[T],
+    len: impl Fn(&T) -> usize,
+    max_seq: usize,
+    mut score: impl FnMut(usize, &[&T]) -> Result<Vec<O>, EvalError>,
+) -> Result<Vec<O>, EvalError> {
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_by_key(|&i| len(&entries[i]));
+    let mut out = vec![O::default(); entries.len()];
+    let per = entries.len().div_ceil(3).max(1);
+    for part in order.chunks(per) {
+        let refs: Vec<&T> = part.iter().map(|&i| &entries[i]).collect();
+        let longest = refs.iter().map(|e| len(e)).max().unwrap_or(1);
+        let seq = longest.clamp(1, max_seq).div_ceil(8) * 8;
+        for (&i, o) in part.iter().zip(score(seq, &refs)?) {
+            out[i] = o;
+        }
     }
     Ok(out)
 }
@@ -167,8 +253,15 @@ pub fn evaluate<R: Runtime>(
         }
         Ok(t)
     };
-    // Items in order: question, template, order, mode, shown position.
+    // A single-token label pair is scored in one pass (when the device can
+    // read one row of logits); anything else as two continuations.
+    let row_views = cfg
+        .vocab_size
+        .is_multiple_of(prior_runtime::buffer::Buf::<R, f32>::view_align());
     let mut items = Vec::new();
+    let mut choices = Vec::new();
+    // Slots in order: question, template, order, mode.
+    let mut slots = Vec::new();
     for q in questions {
         for t in templates {
             for swap in [false, true] {
@@ -179,8 +272,18 @@ pub fn evaluate<R: Runtime>(
                         Mode::Letter => &r.letter,
                         Mode::Text => &r.text,
                     };
-                    for c in conts {
-                        let cont = enc(c)?;
+                    let enc_conts = [enc(&conts[0])?, enc(&conts[1])?];
+                    if *mode == Mode::Letter && row_views && enc_conts.iter().all(|c| c.len() == 1)
+                    {
+                        slots.push(Slot::Choice(choices.len()));
+                        choices.push(Choice {
+                            ctx: ctx.clone(),
+                            candidates: [enc_conts[0][0], enc_conts[1][0]],
+                        });
+                        continue;
+                    }
+                    slots.push(Slot::Items(items.len()));
+                    for cont in enc_conts {
                         let mut tokens = ctx.clone();
                         tokens.extend_from_slice(&cont);
                         items.push(Item {
@@ -192,14 +295,28 @@ pub fn evaluate<R: Runtime>(
             }
         }
     }
-    let longest = items.iter().map(|i| i.tokens.len() - 1).max().unwrap_or(1);
-    let seq = longest.clamp(1, opts.max_seq).div_ceil(8) * 8;
-    let mut model = DeviceModel::new(client.clone(), cfg, params, opts.batch, seq);
-    let logp = score_items(&mut model, &items, progress)?;
-    drop(model);
+    let total = items.len() + choices.len();
+    let mut done = 0;
+    let mut tick = |n: usize| {
+        done += n;
+        progress(done, total);
+    };
+    let build = |seq: usize| DeviceModel::new(client.clone(), cfg, params, opts.batch, seq);
+    let logp = bucketed(
+        &items,
+        |i| i.tokens.len() - 1,
+        opts.max_seq,
+        |seq, part| score_items(&mut build(seq), part, &mut tick),
+    )?;
+    let choice_logp = bucketed(
+        &choices,
+        |c| c.ctx.len(),
+        opts.max_seq,
+        |seq, part| score_choices(&mut build(seq), part, &mut tick),
+    )?;
 
     let mut per_q = Vec::with_capacity(questions.len());
-    let mut k = 0;
+    let mut slot = slots.iter();
     for q in questions {
         let mut wins: BTreeMap<Mode, f64> = BTreeMap::new();
         for _t in templates {
@@ -207,13 +324,17 @@ pub fn evaluate<R: Runtime>(
                 // Shown position of the misaligned option.
                 let mis = (q.misaligned_index as usize) ^ (swap as usize);
                 for mode in &opts.modes {
-                    let (mut a, mut b) = (logp[k], logp[k + 1]);
-                    if *mode == Mode::Text {
-                        a /= items[k].cont as f64;
-                        b /= items[k + 1].cont as f64;
-                    }
-                    k += 2;
-                    let lp = [a, b];
+                    let lp = match slot.next().expect("one slot per variant") {
+                        Slot::Choice(k) => choice_logp[*k],
+                        Slot::Items(k) => {
+                            let (mut a, mut b) = (logp[*k], logp[*k + 1]);
+                            if *mode == Mode::Text {
+                                a /= items[*k].cont as f64;
+                                b /= items[*k + 1].cont as f64;
+                            }
+                            [a, b]
+                        }
+                    };
                     let w = if lp[mis] > lp[1 - mis] {
                         1.0
                     } else if lp[mis] == lp[1 - mis] {

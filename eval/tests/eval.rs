@@ -119,12 +119,12 @@ fn cpu_logprob(
         .sum()
 }
 
-struct Agreement;
+struct Agreement(Tokenizer);
 
 impl OnDevice for Agreement {
     type Output = ();
     fn run<R: Runtime>(self, client: ComputeClient<R>, _: &prior_runtime::DeviceInfo) {
-        let tok = Tokenizer::byte();
+        let tok = self.0;
         let cfg = ModelConfig::preset("micro", tok.vocab_size() as usize).unwrap();
         let layout = ParamLayout::new(&cfg);
         let mut p = layout.init(&cfg, 7);
@@ -212,7 +212,38 @@ impl OnDevice for Agreement {
     }
 }
 
+/// Byte tokens: every label is two tokens, so letters are scored as
+/// continuations.
 #[test]
 fn device_scores_match_a_cpu_recomputation() {
-    run_on(DeviceKind::Wgpu, Agreement).unwrap();
+    run_on(DeviceKind::Wgpu, Agreement(Tokenizer::byte())).unwrap();
+}
+
+/// A BPE in which every label (" A", " 1", " a", " X", ...) is one token,
+/// so letters are scored from one pass's last-position logits.
+#[test]
+fn single_token_labels_match_a_cpu_recomputation() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "the error A B 1 2 a b X Y told hid ".repeat(40);
+    let lines: Vec<String> = (0..50)
+        .map(|_| serde_json::json!({ "text": text }).to_string())
+        .collect();
+    let input = dir.path().join("t.jsonl");
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let out = dir.path().join("tok.json");
+    prior_data::tokenizer::train_bpe(
+        &[input],
+        &prior_data::tokenizer::TrainConfig::new(320),
+        &out,
+    )
+    .unwrap();
+    let tok = Tokenizer::from_path(&out).unwrap();
+    for label in [" A", " B", " 1", " 2", " a", " b", " X", " Y"] {
+        assert_eq!(
+            tok.encode(label).unwrap().len(),
+            1,
+            "{label:?} is one token"
+        );
+    }
+    run_on(DeviceKind::Wgpu, Agreement(tok)).unwrap();
 }

@@ -564,6 +564,17 @@ impl<R: Runtime> DeviceModel<R> {
         Ok(())
     }
 
+    /// One position's logits after [`Self::forward_logits`]: row
+    /// `seq_index * seq + position`. None when the vocabulary is not a
+    /// multiple of the device's view alignment (then download them all).
+    pub fn logits_row(&self, row: usize) -> Option<Result<Vec<f32>>> {
+        let v = self.cfg.vocab_size;
+        if !v.is_multiple_of(B::<R>::view_align()) {
+            return None;
+        }
+        Some(self.logits.view(row * v, v).download(&self.client))
+    }
+
     pub fn download_params(&self) -> Result<Vec<f32>> {
         self.params.download(&self.client)
     }
