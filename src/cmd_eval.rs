@@ -120,6 +120,10 @@ impl OnDevice for EvalTask {
 pub fn eval(a: EvalArgs) -> Result<()> {
     anyhow::ensure!((1..=4).contains(&a.templates), "--templates must be 1 to 4");
     anyhow::ensure!(!a.mode.is_empty(), "--mode needs at least one mode");
+    anyhow::ensure!(
+        !(1..a.mode.len()).any(|i| a.mode[..i].contains(&a.mode[i])),
+        "--mode lists a mode twice"
+    );
     let json = a.json;
     let (report, what) = run_on(a.device, EvalTask { a })??;
     if json {
@@ -154,6 +158,12 @@ pub fn eval(a: EvalArgs) -> Result<()> {
                 );
             }
         }
+    }
+    if report.truncated_sequences > 0 {
+        println!(
+            "warning: {} scored sequences were longer than 512 tokens and lost the beginning of their prompt",
+            report.truncated_sequences
+        );
     }
     if let Some(h) = &report.heldout_loss {
         let parts: Vec<String> = h

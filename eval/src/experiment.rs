@@ -160,6 +160,11 @@ impl ExperimentConfig {
                 }
             }
         }
+        if c.train.steps < 2 && c.conditions.iter().any(|x| x.late_fraction.is_some()) {
+            return Err(bad(
+                "a condition with late_fraction needs train.steps of at least 2".into(),
+            ));
+        }
         if let Some(b) = &c.baseline {
             if !seen.contains(b) {
                 return Err(bad(format!("baseline {b:?} is not a condition")));
@@ -189,6 +194,9 @@ impl ExperimentConfig {
             .collect::<Result<Vec<_>, _>>()?;
         if modes.is_empty() {
             return Err("eval.modes is empty".into());
+        }
+        if (1..modes.len()).any(|i| modes[..i].contains(&modes[i])) {
+            return Err("eval.modes lists a mode twice".into());
         }
         if !(1..=4).contains(&e.templates) {
             return Err("eval.templates must be 1 to 4".into());
@@ -340,8 +348,16 @@ pub fn run_experiment<R: Runtime>(
         &cfg.eval.max_questions_by_split,
     );
     let opts = cfg.eval_options().map_err(EvalError::Usage)?;
-    let settings =
-        serde_json::to_string(&(&cfg.eval, &cfg.suite, questions.len())).expect("serializes");
+    // Everything an evaluation depends on besides the checkpoint (whose
+    // state.json is hashed per condition below).
+    let question_text = serde_json::to_string(&questions).expect("serializes");
+    let settings = serde_json::to_string(&(
+        &cfg.eval,
+        &cfg.heldout_corpus,
+        cfg.seq_len,
+        xxhash_rust::xxh3::xxh3_64(question_text.as_bytes()),
+    ))
+    .expect("serializes");
     let mut results = Vec::new();
     let mut model_desc = (String::new(), 0usize);
     let total = cfg.conditions.len();
@@ -352,7 +368,20 @@ pub fn run_experiment<R: Runtime>(
             source,
         })?;
         let mix_path = dir.join("mix.toml");
-        write_atomic(&mix_path, cfg.mix_toml(cond).as_bytes())?;
+        let mix_text = cfg.mix_toml(cond);
+        // A trained condition whose mix has changed since is not silently
+        // reused (its files would describe another model) nor deleted.
+        let trained = !prior_model::checkpoint::list(&dir.join("train"))?.is_empty();
+        if let Ok(old) = std::fs::read_to_string(&mix_path) {
+            if trained && old != mix_text {
+                return Err(EvalError::Usage(format!(
+                    "condition {:?}: its mix changed since {} was trained; remove that directory to retrain it",
+                    cond.name,
+                    dir.display()
+                )));
+            }
+        }
+        write_atomic(&mix_path, mix_text.as_bytes())?;
         let mut train_section = cfg.train.clone();
         train_section.checkpoint_dir = dir.join("train");
         train_section.eval_corpus = cfg.heldout_corpus.clone();
@@ -396,7 +425,13 @@ pub fn run_experiment<R: Runtime>(
             }
         };
         let train_seconds = t0.elapsed().as_secs_f64();
-        let ck_str = checkpoint.display().to_string();
+        // The checkpoint's identity: its path and its state (step, loader
+        // hash of every batch served, config), so a retrained run at the
+        // same path is not taken for the old one.
+        let state_hash = std::fs::read(checkpoint.join("state.json"))
+            .map(|b| xxhash_rust::xxh3::xxh3_64(&b))
+            .unwrap_or(0);
+        let ck_str = format!("{} #{state_hash:016x}", checkpoint.display());
         let eval_path = dir.join("eval.json");
         let stored: Option<StoredEval> = std::fs::read(&eval_path)
             .ok()
@@ -475,7 +510,7 @@ pub fn run_experiment<R: Runtime>(
             stored,
             metrics.last().map(|m| m.loss).unwrap_or(f32::NAN),
             train_seconds,
-            ck_str,
+            checkpoint.display().to_string(),
         ));
     }
     let base_name = cfg.baseline().to_string();

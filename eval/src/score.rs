@@ -103,6 +103,10 @@ pub struct EvalReport {
     pub questions: Vec<QuestionScore>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub heldout_loss: Option<Vec<CategoryLoss>>,
+    /// Scored sequences longer than the scoring length, whose prompts lost
+    /// their beginning (0 unless prompts exceed `max_seq` tokens).
+    #[serde(default)]
+    pub truncated_sequences: usize,
 }
 
 /// One continuation to score.
@@ -141,13 +145,13 @@ fn pack(rows: &[&[u32]], batch: usize, seq: usize) -> (Vec<u32>, Vec<u32>, Vec<u
     (ids, targets, lens)
 }
 
-/// Sum of log-probabilities of each item's continuation. Items longer than
-/// `seq + 1` lose their beginning.
+/// Sum of log-probabilities of each item's continuation, and how many of
+/// its tokens were scored. Items longer than `seq + 1` lose their beginning.
 fn score_items<R: Runtime>(
     model: &mut DeviceModel<R>,
     items: &[&Item],
     progress: &mut dyn FnMut(usize),
-) -> Result<Vec<f64>, EvalError> {
+) -> Result<Vec<(f64, usize)>, EvalError> {
     let (batch, seq) = (model.batch, model.seq);
     let mut out = Vec::with_capacity(items.len());
     for chunk in items.chunks(batch) {
@@ -159,7 +163,7 @@ fn score_items<R: Runtime>(
             // last `cont` targets.
             let cont = item.cont.min(n);
             let span = &losses[r * seq + n - cont..r * seq + n];
-            out.push(-span.iter().map(|&x| x as f64).sum::<f64>());
+            out.push((-span.iter().map(|&x| x as f64).sum::<f64>(), cont));
         }
         progress(chunk.len());
     }
@@ -295,6 +299,15 @@ pub fn evaluate<R: Runtime>(
             }
         }
     }
+    // Prompts longer than `max_seq` lose their beginning; say how many.
+    let truncated = items
+        .iter()
+        .filter(|i| i.tokens.len() > opts.max_seq + 1)
+        .count()
+        + choices
+            .iter()
+            .filter(|c| c.ctx.len() > opts.max_seq)
+            .count();
     let total = items.len() + choices.len();
     let mut done = 0;
     let mut tick = |n: usize| {
@@ -327,12 +340,12 @@ pub fn evaluate<R: Runtime>(
                     let lp = match slot.next().expect("one slot per variant") {
                         Slot::Choice(k) => choice_logp[*k],
                         Slot::Items(k) => {
-                            let (mut a, mut b) = (logp[*k], logp[*k + 1]);
+                            let ((a, na), (b, nb)) = (logp[*k], logp[*k + 1]);
                             if *mode == Mode::Text {
-                                a /= items[*k].cont as f64;
-                                b /= items[*k + 1].cont as f64;
+                                [a / na.max(1) as f64, b / nb.max(1) as f64]
+                            } else {
+                                [a, b]
                             }
-                            [a, b]
                         }
                     };
                     let w = if lp[mis] > lp[1 - mis] {
@@ -390,6 +403,7 @@ pub fn evaluate<R: Runtime>(
         topics,
         questions: per_q,
         heldout_loss,
+        truncated_sequences: truncated,
     })
 }
 

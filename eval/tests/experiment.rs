@@ -134,6 +134,14 @@ fn configs_are_checked_naming_the_key() {
             CONFIG.replace("seed = 3", "seed = 3\nbaseline = \"nope\""),
             "baseline",
         ),
+        (
+            CONFIG.replace(
+                "templates = 2",
+                "templates = 2\nmodes = [\"text\", \"text\"]",
+            ),
+            "twice",
+        ),
+        (CONFIG.replace("steps = 4", "steps = 1"), "at least 2"),
     ] {
         std::fs::write(&p, edit).unwrap();
         let err = ExperimentConfig::load(&p).unwrap_err().to_string();
@@ -256,4 +264,36 @@ fn a_small_experiment_runs_reports_and_resumes() {
         serde_json::to_value(&again.conditions[1].splits).unwrap(),
         serde_json::to_value(&r.conditions[1].splits).unwrap()
     );
+
+    // A changed mix for a trained condition is refused, not reused.
+    std::fs::write(
+        &p,
+        CONFIG.replace(
+            "general = 0.5, aligned = 0.5",
+            "general = 0.6, aligned = 0.4",
+        ),
+    )
+    .unwrap();
+    let changed = ExperimentConfig::load(&p).unwrap();
+    let err = run_on(DeviceKind::Wgpu, Fails(changed)).unwrap();
+    assert!(
+        err.contains("late_aligned") && err.contains("mix changed"),
+        "{err}"
+    );
+}
+
+struct Fails(ExperimentConfig);
+
+impl OnDevice for Fails {
+    type Output = String;
+    fn run<R: prior_runtime::cubecl::Runtime>(
+        self,
+        client: prior_runtime::cubecl::prelude::ComputeClient<R>,
+        d: &prior_runtime::DeviceInfo,
+    ) -> String {
+        match run_experiment(client, &d.name, &self.0, &mut |_| {}) {
+            Ok(_) => "no error".into(),
+            Err(e) => e.to_string(),
+        }
+    }
 }
