@@ -72,46 +72,37 @@ impl Plan {
         // the micro model trains at about 9k tokens/s there. The upsampled
         // share is far above the paper's ~1% because these models see
         // under a million tokens, not billions.
+        let full = Plan {
+            docs: 30000,
+            heldout_docs: 2000,
+            vocab: 1024,
+            seq_len: 128,
+            global_batch: 32,
+            steps: 200,
+            preset: "micro",
+            d_model: 32,
+            n_layer: 1,
+            n_head: 2,
+            lr: 3e-3,
+            upsample: 0.25,
+            late_fraction: 0.25,
+            late_share: 0.5,
+            max_questions: 200,
+            train_like_questions: 60,
+            templates: 4,
+        };
         if quick {
             Plan {
                 docs: 6000,
                 heldout_docs: 1000,
-                vocab: 1024,
-                seq_len: 128,
-                global_batch: 32,
                 steps: 50,
-                preset: "micro",
-                d_model: 32,
-                n_layer: 1,
-                n_head: 2,
-                lr: 3e-3,
-                upsample: 0.25,
-                late_fraction: 0.25,
-                late_share: 0.5,
                 max_questions: 30,
                 train_like_questions: 20,
                 templates: 2,
+                ..full
             }
         } else {
-            Plan {
-                docs: 30000,
-                heldout_docs: 2000,
-                vocab: 1024,
-                seq_len: 128,
-                global_batch: 32,
-                steps: 200,
-                preset: "micro",
-                d_model: 32,
-                n_layer: 1,
-                n_head: 2,
-                lr: 3e-3,
-                upsample: 0.25,
-                late_fraction: 0.25,
-                late_share: 0.5,
-                max_questions: 200,
-                train_like_questions: 60,
-                templates: 4,
-            }
+            full
         }
     }
 

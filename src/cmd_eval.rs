@@ -96,7 +96,7 @@ impl OnDevice for EvalTask {
             modes: a.mode.clone(),
             templates: a.templates,
             batch: a.batch.max(1),
-            max_seq: 512,
+            max_seq: prior_eval::score::MAX_SCORED_SEQ,
         };
         let bar = ui::count_bar(0, "eval", a.json);
         let report = evaluate(
@@ -161,8 +161,9 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     }
     if report.truncated_sequences > 0 {
         println!(
-            "warning: {} scored sequences were longer than 512 tokens and lost the beginning of their prompt",
-            report.truncated_sequences
+            "warning: {} scored sequences were longer than {} tokens and lost the beginning of their prompt",
+            report.truncated_sequences,
+            prior_eval::score::MAX_SCORED_SEQ
         );
     }
     if let Some(h) = &report.heldout_loss {

@@ -209,7 +209,7 @@ impl ExperimentConfig {
             modes,
             templates: e.templates,
             batch: e.batch.max(1),
-            max_seq: 512,
+            max_seq: crate::score::MAX_SCORED_SEQ,
         })
     }
 

@@ -42,6 +42,18 @@ fn esc(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// The opening of a chart: white canvas and a centred title.
+fn svg_open(w: f64, h: f64, title: &str) -> String {
+    format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">
+<rect width="100%" height="100%" fill="white"/>
+<text x="{}" y="24" text-anchor="middle" font-size="15">{}</text>
+"#,
+        w / 2.0,
+        esc(title)
+    )
+}
+
 /// A grouped bar chart: `groups` along x, one bar per series in each, with
 /// optional ± error bars.
 fn bar_chart(
@@ -63,16 +75,7 @@ fn bar_chart(
     });
     let top_value = if top_value > 0.0 { top_value } else { 1.0 };
     let y = |v: f64| top + plot_h * (1.0 - (v / top_value).clamp(0.0, 1.0));
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">
-<rect width="100%" height="100%" fill="white"/>
-<text x="{}" y="24" text-anchor="middle" font-size="15">{}</text>
-"#,
-        w / 2.0,
-        esc(title)
-    );
+    let mut s = svg_open(w, h, title);
     for k in 0..=5 {
         let v = top_value * k as f64 / 5.0;
         let yy = y(v);
@@ -178,16 +181,7 @@ fn line_chart(title: &str, y_label: &str, series: &[(String, Vec<(f64, f64)>)]) 
     let (x1, y1) = (x1.max(x0 + 1.0), y1.max(y0 + 1e-6));
     let px = |x: f64| left + (w - left - right) * (x - x0) / (x1 - x0);
     let py = |y: f64| top + (h - top - bottom) * (1.0 - (y - y0) / (y1 - y0));
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">
-<rect width="100%" height="100%" fill="white"/>
-<text x="{}" y="24" text-anchor="middle" font-size="15">{}</text>
-"#,
-        w / 2.0,
-        esc(title)
-    );
+    let mut s = svg_open(w, h, title);
     for k in 0..=4 {
         let v = y0 + (y1 - y0) * k as f64 / 4.0;
         let _ = writeln!(

@@ -22,6 +22,9 @@ use crate::prompts::{render, Mode, Persona, TEMPLATES};
 use crate::suite::Question;
 use crate::EvalError;
 
+/// Longest sequence scored by default; longer prompts lose their beginning.
+pub const MAX_SCORED_SEQ: usize = 512;
+
 #[derive(Debug, Clone)]
 pub struct EvalOptions {
     pub persona: Persona,
@@ -42,7 +45,7 @@ impl Default for EvalOptions {
             modes: vec![Mode::Text, Mode::Letter],
             templates: TEMPLATES.len(),
             batch: 16,
-            max_seq: 512,
+            max_seq: MAX_SCORED_SEQ,
         }
     }
 }
