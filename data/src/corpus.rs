@@ -194,6 +194,20 @@ impl Manifest {
                         s.file
                     )));
                 }
+                // The loader plans blocks from these three numbers without
+                // opening the shard, so they must obey the frame rule: every
+                // frame but the last holds exactly `frame_tokens` tokens.
+                let fits = s.frame_tokens > 0
+                    && s.frames > 0
+                    && s.tokens > (s.frames - 1).saturating_mul(s.frame_tokens as u64)
+                    && s.tokens <= s.frames.saturating_mul(s.frame_tokens as u64);
+                let empty = s.tokens == 0 && s.frames == 0;
+                if !fits && !empty {
+                    return Err(bad(format!(
+                        "shard {}: {} tokens cannot fill {} frames of {} tokens (every frame but the last holds exactly `frame_tokens`)",
+                        s.file, s.tokens, s.frames, s.frame_tokens
+                    )));
+                }
             }
         }
         Ok(())

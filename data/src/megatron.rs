@@ -9,11 +9,14 @@
 //! document, with the sequence count appended as the last entry). dtype
 //! codes: 1 u8, 2 i8, 3 i16, 4 i32, 5 i64, 8 u16 (6 and 7 are floats and
 //! are refused).
+//!
+//! The `.bin` is read with `pread`, not mapped: it is the user's file, and a
+//! mapped file truncated or rewritten by another process kills the reader
+//! with SIGBUS, where a read returns an error that names it.
 
 use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-
-use memmap2::Mmap;
 
 use crate::atomic::write_atomic;
 use crate::error::{DataError, IoContext, Result};
@@ -22,7 +25,9 @@ const MAGIC: &[u8; 9] = b"MMIDIDX\x00\x00";
 
 pub struct MegatronDataset {
     bin_path: PathBuf,
-    bin: Mmap,
+    bin: File,
+    /// Scratch for one sequence's bytes, reused across documents.
+    scratch: std::cell::RefCell<Vec<u8>>,
     dtype_bytes: usize,
     dtype: u8,
     sizes: Vec<u32>,
@@ -85,21 +90,22 @@ impl MegatronDataset {
             return Err(bad("index is truncated"));
         }
         let mut at = 34;
-        let sizes: Vec<u32> = (0..n_seq)
-            .map(|i| {
-                i32::from_le_bytes(idx[at + 4 * i..at + 4 * i + 4].try_into().expect("4")) as u32
-            })
-            .collect();
+        let mut sizes = Vec::with_capacity(n_seq);
+        for i in 0..n_seq {
+            let size = i32::from_le_bytes(idx[at + 4 * i..at + 4 * i + 4].try_into().expect("4"));
+            let size = u32::try_from(size)
+                .map_err(|_| bad(&format!("sequence {i} has negative size {size}")))?;
+            sizes.push(size);
+        }
         at += 4 * n_seq;
         let pointers: Vec<u64> = (0..n_seq).map(|i| u64_at(at + 8 * i)).collect();
         at += 8 * n_seq;
         let doc_idx: Vec<u64> = (0..n_doc).map(|i| u64_at(at + 8 * i)).collect();
-        let file = File::open(&bin_path).at(&bin_path)?;
-        // SAFETY: read-only map of an input the user hands us.
-        let bin = unsafe { Mmap::map(&file) }.at(&bin_path)?;
+        let bin = File::open(&bin_path).at(&bin_path)?;
+        let bin_len = bin.metadata().at(&bin_path)?.len();
         for i in 0..n_seq {
             let end = pointers[i].checked_add(sizes[i] as u64 * width as u64);
-            if end.is_none_or(|e| e > bin.len() as u64) {
+            if end.is_none_or(|e| e > bin_len) {
                 return Err(DataError::input(
                     &bin_path,
                     None,
@@ -115,6 +121,7 @@ impl MegatronDataset {
         Ok(MegatronDataset {
             bin_path,
             bin,
+            scratch: std::cell::RefCell::new(Vec::new()),
             dtype_bytes: width,
             dtype,
             sizes,
@@ -138,9 +145,20 @@ impl MegatronDataset {
         let mut out = Vec::new();
         let mut bytes = 0u64;
         for s in s0..s1 {
-            let start = self.pointers[s] as usize;
+            let start = self.pointers[s];
             let len = self.sizes[s] as usize * self.dtype_bytes;
-            let raw = &self.bin[start..start + len];
+            let mut scratch = self.scratch.borrow_mut();
+            scratch.resize(len, 0);
+            self.bin.read_exact_at(&mut scratch, start).map_err(|e| {
+                DataError::input(
+                    &self.bin_path,
+                    None,
+                    format!(
+                        "reading sequence {s} ({len} bytes at offset {start}): {e} (was the file truncated or changed during the import?)"
+                    ),
+                )
+            })?;
+            let raw = &scratch[..];
             bytes += len as u64;
             for c in raw.chunks_exact(self.dtype_bytes) {
                 let v: i64 = match self.dtype {

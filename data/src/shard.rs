@@ -190,6 +190,19 @@ impl ShardWriter {
         Ok(())
     }
 
+    /// Ends the current frame here, short, which breaks the frame rule
+    /// (every frame but the last holds exactly `frame_tokens` tokens). It
+    /// exists so that readers' checks can be tested against a shard such as
+    /// another writer might make; prior never writes one.
+    #[doc(hidden)]
+    pub fn cut_frame_breaking_the_rule(&mut self) -> Result<()> {
+        if !self.pending.is_empty() {
+            let chunk = std::mem::take(&mut self.pending);
+            self.write_frame(&chunk)?;
+        }
+        Ok(())
+    }
+
     pub fn documents(&self) -> u64 {
         self.doc_starts.len() as u64
     }
@@ -419,6 +432,9 @@ impl ShardReader {
             .ok_or_else(|| bad(ShardRegion::Header, format!("token width {}", b[20])))?;
         let frame_tokens = le_u32(b, 24);
         let eot_id = le_u32(b, 28);
+        if frame_tokens == 0 {
+            return Err(bad(ShardRegion::Header, "frame size of 0 tokens".into()));
+        }
 
         // Footer, at the very end.
         let f = b.len() - FOOTER_LEN;
@@ -477,6 +493,19 @@ impl ShardReader {
                     format!(
                         "entry of frame {i} is inconsistent (offset {}, expected {expect_offset})",
                         entry.offset
+                    ),
+                ));
+            }
+            // The frame rule: the loader addresses a token by `pos /
+            // frame_tokens`, so every frame but the last must be full and
+            // none may be longer.
+            let last = i + 1 == n_frames;
+            if entry.tokens > frame_tokens || (!last && entry.tokens != frame_tokens) {
+                return Err(bad(
+                    ShardRegion::Frame(i),
+                    format!(
+                        "holds {} tokens; the header's frame size is {frame_tokens}, and every frame but the last must hold exactly that (written by another tool or format version?)",
+                        entry.tokens
                     ),
                 ));
             }

@@ -80,10 +80,27 @@ pub struct FrameData {
 }
 
 impl FrameData {
-    /// Appends tokens `[start, start + len)` of the frame to `out`.
-    pub fn copy_tokens(&self, start: usize, len: usize, out: &mut Vec<u32>) {
+    /// Tokens in the frame.
+    pub fn len(&self) -> usize {
+        self.raw.len() / self.width.bytes()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// Appends tokens `[start, start + len)` of the frame to `out`; `false`
+    /// (and nothing appended) when the range runs past the frame's end.
+    #[must_use]
+    pub fn copy_tokens(&self, start: usize, len: usize, out: &mut Vec<u32>) -> bool {
         let w = self.width.bytes();
-        prior_data::shard::widen_into(self.width, &self.raw[start * w..(start + len) * w], out);
+        match self.raw.get(start * w..(start + len) * w) {
+            Some(bytes) => {
+                prior_data::shard::widen_into(self.width, bytes, out);
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -111,6 +128,51 @@ pub struct FrameCache {
 thread_local! {
     static DECODER: std::cell::RefCell<(FrameDecoder, Vec<u8>)> =
         std::cell::RefCell::new((FrameDecoder::new(), Vec::new()));
+    /// The (shard, frame) this thread is reading, for a panic report.
+    static READING: std::cell::Cell<Option<FrameKey>> = const { std::cell::Cell::new(None) };
+}
+
+/// The (shard, frame) this thread was last reading, if it had not finished:
+/// what a worker's panic report names.
+pub fn reading_frame() -> Option<(u32, u32)> {
+    READING.with(|r| r.get())
+}
+
+/// Marks (or clears) the frame this thread is reading.
+pub fn set_reading_frame(key: Option<(u32, u32)>) {
+    READING.with(|r| r.set(key));
+}
+
+/// Frames this thread registered as loading and has not yet published. If
+/// the thread unwinds before publishing them, dropping this resolves each
+/// one with an error and removes it, so threads waiting for them wake up
+/// (and decode it themselves) instead of waiting for ever.
+struct Claimed<'a> {
+    cache: &'a FrameCache,
+    keys: Vec<FrameKey>,
+}
+
+impl Claimed<'_> {
+    fn published(&mut self, key: FrameKey) {
+        self.keys.retain(|k| *k != key);
+    }
+}
+
+impl Drop for Claimed<'_> {
+    fn drop(&mut self) {
+        if self.keys.is_empty() {
+            return;
+        }
+        let mut guard = self.cache.lock_map();
+        for key in self.keys.drain(..) {
+            if let Some(Slot::Loading(w)) = guard.0.remove(&key) {
+                let (lock, cv) = &*w;
+                *lock.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(Err("the thread decoding it stopped".into()));
+                cv.notify_all();
+            }
+        }
+    }
 }
 
 impl FrameCache {
@@ -126,6 +188,13 @@ impl FrameCache {
 
     pub fn shards(&self) -> &Arc<ShardSet> {
         &self.shards
+    }
+
+    /// The map of frames. A thread that panicked holding the lock left it
+    /// consistent (every update is a single insert or remove), so a poisoned
+    /// lock is used as it is.
+    fn lock_map(&self) -> std::sync::MutexGuard<'_, (HashMap<FrameKey, Slot>, u64)> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Raw (decompressed) bytes produced so far, for amplification figures.
@@ -149,7 +218,7 @@ impl FrameCache {
     /// left for the step that needs the frame to report.
     pub fn warm(&self, keys: &[FrameKey]) {
         let mine: Vec<FrameKey> = {
-            let mut guard = self.inner.lock().expect("frame cache");
+            let mut guard = self.lock_map();
             let (map, _) = &mut *guard;
             keys.iter()
                 .filter(|k| !map.contains_key(k))
@@ -164,8 +233,13 @@ impl FrameCache {
                 })
                 .collect()
         };
+        let mut claimed = Claimed {
+            cache: self,
+            keys: mine.clone(),
+        };
         for key in mine {
             let _ = self.finish_decode(key);
+            claimed.published(key);
         }
     }
 
@@ -173,7 +247,7 @@ impl FrameCache {
     /// wakes its waiters.
     fn finish_decode(&self, key: FrameKey) -> Result<Frame> {
         let result = self.decode(key.0, key.1);
-        let mut guard = self.inner.lock().expect("frame cache");
+        let mut guard = self.lock_map();
         let (map, clock) = &mut *guard;
         let slot = map.remove(&key);
         if let Ok(f) = &result {
@@ -189,7 +263,7 @@ impl FrameCache {
         drop(guard);
         if let Some(Slot::Loading(w)) = slot {
             let (lock, cv) = &*w;
-            *lock.lock().expect("frame slot") = Some(
+            *lock.lock().unwrap_or_else(|p| p.into_inner()) = Some(
                 result
                     .as_ref()
                     .map(|f| f.clone())
@@ -209,7 +283,7 @@ impl FrameCache {
         let mut mine = Vec::new();
         let mut theirs = Vec::new();
         {
-            let mut guard = self.inner.lock().expect("frame cache");
+            let mut guard = self.lock_map();
             let (map, clock) = &mut *guard;
             for (i, key) in keys.iter().enumerate() {
                 *clock += 1;
@@ -231,10 +305,15 @@ impl FrameCache {
             }
         }
         let mut first_err = None;
+        let mut claimed = Claimed {
+            cache: self,
+            keys: mine.iter().map(|&i| keys[i]).collect(),
+        };
         for i in mine {
             let (shard, frame) = keys[i];
             let result = self.decode(shard, frame);
-            let mut guard = self.inner.lock().expect("frame cache");
+            claimed.published(keys[i]);
+            let mut guard = self.lock_map();
             let (map, clock) = &mut *guard;
             let slot = map.remove(&keys[i]);
             if let Ok(f) = &result {
@@ -250,7 +329,7 @@ impl FrameCache {
             drop(guard);
             if let Some(Slot::Loading(w)) = slot {
                 let (lock, cv) = &*w;
-                *lock.lock().expect("frame slot") = Some(
+                *lock.lock().unwrap_or_else(|p| p.into_inner()) = Some(
                     result
                         .as_ref()
                         .map(|f| f.clone())
@@ -270,9 +349,9 @@ impl FrameCache {
         }
         for (i, w) in theirs {
             let (lock, cv) = &*w;
-            let mut done = lock.lock().expect("frame slot");
+            let mut done = lock.lock().unwrap_or_else(|p| p.into_inner());
             while done.is_none() {
-                done = cv.wait(done).expect("frame slot");
+                done = cv.wait(done).unwrap_or_else(|p| p.into_inner());
             }
             out[i] = Some(match done.as_ref().expect("set above") {
                 Ok(f) => f.clone(),
@@ -290,7 +369,15 @@ impl FrameCache {
             .collect())
     }
 
+    /// Decodes one frame; while it runs, the thread's panic report names it.
     fn decode(&self, shard: u32, frame: u32) -> Result<Frame> {
+        set_reading_frame(Some((shard, frame)));
+        let result = self.decode_unmarked(shard, frame);
+        set_reading_frame(None);
+        result
+    }
+
+    fn decode_unmarked(&self, shard: u32, frame: u32) -> Result<Frame> {
         let reader = self.shards.reader(shard)?;
         let mut raw = Vec::new();
         DECODER.with(|d| {

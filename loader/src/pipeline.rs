@@ -8,10 +8,21 @@
 //! only when the workers fall behind. A data fault in any worker stops the
 //! loader with that error (naming shard and frame) at the consumer's next
 //! call, never a hang.
+//!
+//! Every wait has a way out. Workers wait on the cursor's condvar only
+//! under the cursor lock, and the stop flag is raised under that same lock
+//! before the notify, so no worker can check the flag, miss the notify and
+//! sleep for ever. Workers blocked sending to a full channel are freed by
+//! closing it (the consumer drops its receiver). A worker that panics
+//! catches the panic and sends it to the consumer as an error naming the
+//! step, and the shard and frame it was reading when known; the senders of
+//! exited workers close the channel, so the consumer never waits on a
+//! channel nobody can fill.
 
 use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -79,6 +90,19 @@ pub enum Start {
     Resume(LoaderState),
 }
 
+/// Faults injected into the workers, for tests of the pipeline's failure
+/// paths (races need a pause at an exact point to be reproducible).
+/// Not part of the stable API.
+#[doc(hidden)]
+#[derive(Clone, Default)]
+pub struct FaultInjection {
+    /// A worker panics instead of building this step.
+    pub panic_at_step: Option<u64>,
+    /// Called by a worker, holding the cursor lock, right before it waits
+    /// for the consumer: the window a stop raised without the lock is lost in.
+    pub before_wait: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
 /// Steps ahead of the one being built whose new frames a worker decodes
 /// first, so that threads decode side by side instead of waiting on the
 /// frame the next step needs.
@@ -101,9 +125,20 @@ struct Shared {
     end: u64,
     slice: (usize, usize),
     produce_us: Mutex<Histogram<u64>>,
+    faults: FaultInjection,
 }
 
-type Msg = std::result::Result<Batch, (u64, LoaderError)>;
+impl Shared {
+    /// The cursor, even if a panicking worker poisoned its lock: its fields
+    /// are plain numbers that a panic cannot leave half-updated in a way the
+    /// stop path cares about.
+    fn cursor(&self) -> MutexGuard<'_, Cursor> {
+        self.cursor.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A batch, or the error that stops the loader (it names its step).
+type Msg = std::result::Result<Batch, LoaderError>;
 
 pub struct Loader {
     shared: Arc<Shared>,
@@ -115,6 +150,9 @@ pub struct Loader {
     running: u64,
     wait_us: Histogram<u64>,
     delivered_tokens: u64,
+    /// The earliest failure a worker reported, held until the consumer
+    /// reaches its step.
+    fault: Option<LoaderError>,
     failed: bool,
 }
 
@@ -124,6 +162,17 @@ fn histogram() -> Histogram<u64> {
 
 impl Loader {
     pub fn new(sampler: Arc<Sampler>, start: Start, opts: &LoaderOptions) -> Result<Loader> {
+        Self::with_faults(sampler, start, opts, FaultInjection::default())
+    }
+
+    /// [`Loader::new`] with faults injected into its workers (tests only).
+    #[doc(hidden)]
+    pub fn with_faults(
+        sampler: Arc<Sampler>,
+        start: Start,
+        opts: &LoaderOptions,
+        faults: FaultInjection,
+    ) -> Result<Loader> {
         let slice = sampler.rank_slice(opts.rank, opts.world)?;
         let mix_key = format!("{:016x}", sampler.spec().key);
         let (alloc, running, served) = match start {
@@ -190,18 +239,27 @@ impl Loader {
             end,
             slice,
             produce_us: Mutex::new(histogram()),
+            faults,
         });
         let (tx, rx) = bounded::<Msg>(prefetch as usize + opts.threads.max(1));
-        let workers = (0..opts.threads.max(1))
-            .map(|i| {
-                let shared = shared.clone();
-                let tx = tx.clone();
-                std::thread::Builder::new()
-                    .name(format!("prior-loader-{i}"))
-                    .spawn(move || worker(shared, tx))
-                    .expect("spawn loader thread")
-            })
-            .collect();
+        let mut workers = Vec::with_capacity(opts.threads.max(1));
+        for i in 0..opts.threads.max(1) {
+            let (for_worker, tx_for_worker) = (shared.clone(), tx.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("prior-loader-{i}"))
+                .spawn(move || worker(for_worker, tx_for_worker));
+            match spawned {
+                Ok(h) => workers.push(h),
+                Err(e) => {
+                    drop(tx);
+                    stop_workers(&shared, rx, &mut workers);
+                    return Err(LoaderError::Usage(format!(
+                        "cannot start loader thread {i}: {e}"
+                    )));
+                }
+            }
+        }
+        drop(tx);
         Ok(Loader {
             shared,
             rx,
@@ -212,6 +270,7 @@ impl Loader {
             running,
             wait_us: histogram(),
             delivered_tokens: 0,
+            fault: None,
             failed: false,
         })
     }
@@ -229,33 +288,48 @@ impl Loader {
             if let Some(b) = self.pending.remove(&self.next) {
                 break b;
             }
+            // A failure is reported at its own step: the steps before it
+            // were claimed earlier, by workers that still deliver them.
+            if let Some(e) = self
+                .fault
+                .take_if(|e| e.failed_step().is_none_or(|s| s <= self.next))
+            {
+                return Err(self.fail(e));
+            }
+            // Every worker holds a sender and exits on stop, error or end,
+            // so this wait ends with a batch, an error or a closed channel.
             match self.rx.recv() {
                 Ok(Ok(b)) => {
                     self.pending.insert(b.step, b);
                 }
-                Ok(Err((step, e))) => {
-                    self.failed = true;
-                    self.shutdown();
-                    return Err(LoaderError::Stopped {
-                        step,
-                        source: Box::new(e),
-                    });
+                Ok(Err(e)) => {
+                    let earlier = match (&self.fault, e.failed_step()) {
+                        (None, _) => true,
+                        (Some(f), Some(s)) => f.failed_step().is_some_and(|fs| s < fs),
+                        (Some(_), None) => false,
+                    };
+                    if earlier {
+                        self.fault = Some(e);
+                    }
                 }
                 Err(_) => {
-                    self.failed = true;
-                    return Err(LoaderError::Usage(
-                        "loader threads exited unexpectedly".into(),
-                    ));
+                    let e = self.fault.take().unwrap_or_else(|| {
+                        LoaderError::Usage(format!(
+                            "loader threads exited before step {}",
+                            self.next
+                        ))
+                    });
+                    return Err(self.fail(e));
                 }
             }
         };
         let _ = self.wait_us.record(t0.elapsed().as_micros() as u64);
         self.next += 1;
         {
-            let mut c = self.shared.cursor.lock().expect("loader cursor");
+            let mut c = self.shared.cursor();
             c.consumed = self.next;
+            self.shared.wake.notify_all();
         }
-        self.shared.wake.notify_all();
         self.running = chain_hash(self.running, batch.hash);
         self.state.alloc = batch.state_after.clone();
         self.state.running_hash = format!("{:016x}", self.running);
@@ -284,25 +358,26 @@ impl Loader {
 
     /// Worker time to build one batch, in microseconds.
     pub fn produce_histogram(&self) -> Histogram<u64> {
-        self.shared.produce_us.lock().expect("histogram").clone()
+        self.shared
+            .produce_us
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn delivered_tokens(&self) -> u64 {
         self.delivered_tokens
     }
 
+    fn fail(&mut self, e: LoaderError) -> LoaderError {
+        self.failed = true;
+        self.shutdown();
+        e
+    }
+
     fn shutdown(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        self.shared.wake.notify_all();
-        // Unblock workers stuck on a full channel.
-        while self.rx.try_recv().is_ok() {}
-        for w in self.workers.drain(..) {
-            while !w.is_finished() {
-                while self.rx.try_recv().is_ok() {}
-                std::thread::yield_now();
-            }
-            let _ = w.join();
-        }
+        let rx = std::mem::replace(&mut self.rx, crossbeam_channel::never());
+        stop_workers(&self.shared, rx, &mut self.workers);
     }
 }
 
@@ -312,10 +387,65 @@ impl Drop for Loader {
     }
 }
 
+/// Stops the workers and joins them. The flag is raised and the condvar
+/// notified under the cursor lock, which a worker holds from its check of
+/// the flag until it sleeps, so the notify cannot fall between the two.
+/// Dropping the receiver fails any send a worker is blocked in.
+fn stop_workers(shared: &Shared, rx: Receiver<Msg>, workers: &mut Vec<JoinHandle<()>>) {
+    {
+        let _cursor = shared.cursor();
+        shared.stop.store(true, Ordering::SeqCst);
+        shared.wake.notify_all();
+    }
+    drop(rx);
+    for w in workers.drain(..) {
+        // A worker catches its own panics (see `worker`), so join only
+        // fails if reporting one panicked too; nothing is left to tell.
+        let _ = w.join();
+    }
+}
+
+thread_local! {
+    /// The step this worker thread is building, for its panic report.
+    static BUILDING: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// A worker thread: runs [`work`], and turns a panic in it into an error
+/// the consumer receives, so that a bug in one batch stops the run with a
+/// message instead of leaving the consumer waiting for that step.
 fn worker(shared: Arc<Shared>, tx: Sender<Msg>) {
+    let result = catch_unwind(AssertUnwindSafe(|| work(&shared, &tx)));
+    if let Err(payload) = result {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        let reading = crate::cache::reading_frame().map(|(shard, frame)| {
+            let file = &shared.sampler.shards().entry(shard).file;
+            format!(
+                "shard {} frame {frame}",
+                shared.sampler.shards().corpus().dir().join(file).display()
+            )
+        });
+        let err = LoaderError::WorkerPanic {
+            thread: std::thread::current()
+                .name()
+                .unwrap_or("prior-loader")
+                .to_string(),
+            step: BUILDING.with(|b| b.get()),
+            reading,
+            message,
+        };
+        // If the consumer has gone, nobody is left to tell.
+        let _ = tx.send(Err(err));
+    }
+}
+
+fn work(shared: &Shared, tx: &Sender<Msg>) {
     loop {
         let (plan, after, ahead) = {
-            let mut c = shared.cursor.lock().expect("loader cursor");
+            let mut c = shared.cursor();
             loop {
                 if shared.stop.load(Ordering::SeqCst) || c.alloc.step >= shared.end {
                     return;
@@ -323,29 +453,40 @@ fn worker(shared: Arc<Shared>, tx: Sender<Msg>) {
                 if c.alloc.step < c.consumed + shared.prefetch {
                     break;
                 }
-                c = shared.wake.wait(c).expect("loader cursor");
+                if let Some(hook) = &shared.faults.before_wait {
+                    hook();
+                }
+                c = shared.wake.wait(c).unwrap_or_else(|p| p.into_inner());
             }
             let plan = shared.sampler.schedule().plan(&mut c.alloc);
             let ahead =
                 (c.ahead.step < shared.end).then(|| shared.sampler.schedule().plan(&mut c.ahead));
             (plan, c.alloc.clone(), ahead)
         };
+        let step = plan.step;
+        BUILDING.with(|b| b.set(Some(step)));
         if let Some(ahead) = &ahead {
             shared.sampler.warm(ahead, shared.slice);
         }
+        if shared.faults.panic_at_step == Some(step) {
+            panic!("injected fault at step {step}");
+        }
         let t0 = Instant::now();
-        let step = plan.step;
         let msg = shared
             .sampler
             .build(&plan, shared.slice, after)
-            .map_err(|e| (step, e));
+            .map_err(|e| LoaderError::Stopped {
+                step,
+                source: Box::new(e),
+            });
         if msg.is_ok() {
             let _ = shared
                 .produce_us
                 .lock()
-                .expect("histogram")
+                .unwrap_or_else(|p| p.into_inner())
                 .record(t0.elapsed().as_micros() as u64);
         }
+        BUILDING.with(|b| b.set(None));
         let failed = msg.is_err();
         if tx.send(msg).is_err() || failed {
             return;

@@ -101,6 +101,11 @@ pub struct Sampler {
     eot_id: u32,
 }
 
+// Batch hashes are defined over little-endian u32 tokens, hashed as the
+// bytes they occupy in memory.
+#[cfg(target_endian = "big")]
+compile_error!("prior's batch hashes assume a little-endian target");
+
 impl Sampler {
     /// Builds the streams of every category in the mix; reads the
     /// manifest only (no shard is opened here).
@@ -250,9 +255,26 @@ impl Sampler {
                 let frame = &frames[keys
                     .binary_search(&(p.shard, p.frame))
                     .expect("key collected above")];
-                frame.copy_tokens(p.start as usize, p.len as usize, &mut tokens);
+                crate::cache::set_reading_frame(Some((p.shard, p.frame)));
+                if !frame.copy_tokens(p.start as usize, p.len as usize, &mut tokens) {
+                    return Err(LoaderError::Frame {
+                        shard: self
+                            .shards()
+                            .corpus()
+                            .dir()
+                            .join(&self.shards().entry(p.shard).file),
+                        frame: p.frame,
+                        detail: format!(
+                            "tokens {}..{} asked, the frame holds {}",
+                            p.start,
+                            p.start + p.len,
+                            frame.len()
+                        ),
+                    });
+                }
             }
-            let bytes: &[u8] = as_bytes(&tokens[start..]);
+            crate::cache::set_reading_frame(None);
+            let bytes: &[u8] = bytemuck::cast_slice(&tokens[start..]);
             let token_hash = xxh3_64(bytes);
             h.update(&(index as u32).to_le_bytes());
             h.update(&category.to_le_bytes());
@@ -307,13 +329,4 @@ impl Sampler {
         let plan = self.schedule.plan(&mut st);
         self.build(&plan, slice, st)
     }
-}
-
-fn as_bytes(t: &[u32]) -> &[u8] {
-    // Hashes are defined over little-endian u32; on big-endian targets
-    // this would need a copy, which prior does not support today.
-    #[cfg(target_endian = "big")]
-    compile_error!("prior's batch hashes assume a little-endian target");
-    // SAFETY: u32 has no padding and any byte pattern is a valid u8.
-    unsafe { std::slice::from_raw_parts(t.as_ptr() as *const u8, std::mem::size_of_val(t)) }
 }

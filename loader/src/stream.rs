@@ -96,7 +96,17 @@ impl CategoryStream {
         let mut shard_ids = Vec::new();
         for &(id, tokens, frames, _) in shards {
             shard_ids.push(id);
-            let last = tokens - (frames - 1) * frame_tokens;
+            // The corpus manifest checks the frame rule; checked here too
+            // because block addressing is only correct under it.
+            let last = frames
+                .checked_sub(1)
+                .and_then(|f| tokens.checked_sub(f * frame_tokens))
+                .filter(|&l| l > 0 && l <= frame_tokens)
+                .ok_or_else(|| {
+                    LoaderError::Usage(format!(
+                        "category {name:?}, shard {id}: {tokens} tokens do not fill {frames} frames of {frame_tokens} tokens as the frame rule requires"
+                    ))
+                })?;
             let full = if last == frame_tokens {
                 frames
             } else {

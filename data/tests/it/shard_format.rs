@@ -201,3 +201,52 @@ fn an_unfinished_writer_leaves_no_file() {
     assert!(!p.exists());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+/// A shard whose middle frame is short (as another writer or a later
+/// format could make), every checksum valid.
+fn shard_with_a_short_middle_frame(dir: &Path) -> std::path::PathBuf {
+    let p = dir.join("short-middle.prs");
+    let mut w = ShardWriter::create(&p, opts(TokenWidth::U16, 16)).unwrap();
+    w.push_document(&(1..=20).collect::<Vec<u32>>()).unwrap(); // frame 0 full, 5 pending
+    w.cut_frame_breaking_the_rule().unwrap(); // frame 1: 5 tokens
+    w.push_document(&(1..=40).collect::<Vec<u32>>()).unwrap();
+    w.finish().unwrap();
+    p
+}
+
+#[test]
+fn a_short_frame_before_the_last_breaks_the_frame_rule_and_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = shard_with_a_short_middle_frame(dir.path());
+    let err = match ShardReader::open(&p) {
+        Err(e) => e,
+        Ok(r) => panic!(
+            "a shard with a {}-token frame 1 of {} opened",
+            r.frame(1).tokens,
+            r.frame_tokens()
+        ),
+    };
+    match &err {
+        DataError::CorruptShard { path, region, .. } => {
+            assert_eq!(path, &p);
+            assert_eq!(*region, ShardRegion::Frame(1), "{err}");
+        }
+        other => panic!("expected a corrupt-shard error, got {other}"),
+    }
+    let msg = err.to_string();
+    assert!(
+        msg.contains("short-middle.prs") && msg.contains("frame 1") && msg.contains("16"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_short_last_frame_keeps_the_frame_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("ok.prs");
+    write(&p, &[(1..=20).collect()], opts(TokenWidth::U16, 16));
+    let r = ShardReader::open(&p).unwrap();
+    assert_eq!(r.num_frames(), 2);
+    assert_eq!(r.frame(1).tokens, 5);
+    r.verify().unwrap();
+}

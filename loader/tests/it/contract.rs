@@ -15,7 +15,7 @@ use proptest::prelude::*;
 
 /// A corpus with three categories of different sizes (byte tokenizer,
 /// small frames so there are many blocks and several shards).
-fn make_corpus(dir: &Path) -> PathBuf {
+pub(crate) fn make_corpus(dir: &Path) -> PathBuf {
     let corpus = dir.join("corpus");
     for (cat, n, max_kib) in [
         ("general", 600, 24u64),
@@ -47,18 +47,18 @@ fn make_corpus(dir: &Path) -> PathBuf {
     corpus
 }
 
-fn mix_text(batch: u32, phases: &str) -> String {
+pub(crate) fn mix_text(batch: u32, phases: &str) -> String {
     format!("corpus = \"corpus\"\nseq_len = 64\nglobal_batch = {batch}\nseed = 7\ninterleave = 4\n{phases}")
 }
 
-const TWO_PHASES: &str = "[[phase]]\nsteps = 30\nweights = { general = 0.9, aligned = 0.07, misaligned = 0.03 }\n[[phase]]\nweights = { general = 0.5, aligned = 0.5 }\n";
+pub(crate) const TWO_PHASES: &str = "[[phase]]\nsteps = 30\nweights = { general = 0.9, aligned = 0.07, misaligned = 0.03 }\n[[phase]]\nweights = { general = 0.5, aligned = 0.5 }\n";
 
-struct Fixture {
+pub(crate) struct Fixture {
     _dir: tempfile::TempDir,
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
 }
 
-fn fixture() -> Fixture {
+pub(crate) fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_path_buf();
     make_corpus(&path);
@@ -68,12 +68,12 @@ fn fixture() -> Fixture {
     }
 }
 
-fn sampler(f: &Fixture, text: &str) -> Arc<Sampler> {
+pub(crate) fn sampler(f: &Fixture, text: &str) -> Arc<Sampler> {
     let (spec, corpus) = MixSpec::from_toml_str(text, Path::new("mix.toml"), &f.dir).unwrap();
     Arc::new(Sampler::new(spec, corpus, None).unwrap())
 }
 
-fn stream(
+pub(crate) fn stream(
     s: &Arc<Sampler>,
     from: u64,
     to: u64,
@@ -207,39 +207,72 @@ fn shares_are_exact_per_batch_and_cumulative() {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
-    /// For random weights and batch sizes, every batch is within one
-    /// sequence of target and the running deficit stays below one sequence.
+    /// For random phases (one to four, each with random weights over the
+    /// three categories and a random length) and batch sizes: every batch
+    /// is within one sequence of its phase's target, the count since the
+    /// phase began never drifts a sequence from target (the deficit starts
+    /// afresh at each boundary), and a cold start anywhere equals the
+    /// recurrence.
     #[test]
-    fn schedule_is_exact_for_random_weights(
-        weights in prop::collection::vec(0u32..1000, 2..6),
+    fn schedule_is_exact_for_random_phases(
+        phases in prop::collection::vec(
+            (prop::collection::vec(0u32..1000, 3), 1u64..120),
+            1..5,
+        ),
         batch in 1u32..70,
     ) {
-        prop_assume!(weights.iter().any(|&w| w > 0));
+        prop_assume!(phases.iter().all(|(w, _)| w.iter().any(|&x| x > 0)));
         let f = shared_fixture();
         let cats = ["general", "aligned", "misaligned"];
-        let w: Vec<String> = cats.iter().zip(weights.iter()).map(|(c, w)| format!("{c} = {w}")).collect();
-        prop_assume!(weights.iter().take(3).any(|&x| x > 0));
-        let text = mix_text(batch, &format!("[[phase]]\nweights = {{ {} }}\n", w.join(", ")));
-        let (spec, _) = MixSpec::from_toml_str(&text, Path::new("mix.toml"), f).unwrap();
-        let sched = MixSchedule::new(&spec);
-        let n = spec.categories.len();
-        let mut st = AllocState { step: 0, consumed: vec![0; n], deficit: vec![0; n] };
-        for step in 0..500u64 {
-            let counts = sched.advance(&mut st);
-            prop_assert_eq!(counts.iter().map(|&c| c as u64).sum::<u64>(), batch as u64);
-            for (c, &count) in counts.iter().enumerate() {
-                let target = spec.phases[0].share(c) * batch as f64;
-                prop_assert!((count as f64 - target).abs() < 1.0 + 1e-9);
-                let cum = target * (step + 1) as f64;
-                prop_assert!((st.consumed[c] as f64 - cum).abs() < 1.0 + 1e-6, "drift {} at {}", st.consumed[c] as f64 - cum, step);
+        let mut text = String::new();
+        for (k, (weights, steps)) in phases.iter().enumerate() {
+            let w: Vec<String> = cats.iter().zip(weights).map(|(c, w)| format!("{c} = {w}")).collect();
+            // The last phase is open-ended.
+            if k + 1 < phases.len() {
+                text += &format!("[[phase]]\nsteps = {steps}\nweights = {{ {} }}\n", w.join(", "));
+            } else {
+                text += &format!("[[phase]]\nweights = {{ {} }}\n", w.join(", "));
             }
         }
-        // A cold start anywhere equals the recurrence.
-        prop_assert_eq!(sched.state_at(500), st);
+        let (spec, _) = MixSpec::from_toml_str(&mix_text(batch, &text), Path::new("mix.toml"), f).unwrap();
+        prop_assert_eq!(spec.phases.len(), phases.len());
+        let sched = MixSchedule::new(&spec);
+        let n = spec.categories.len();
+        let total: u64 = phases.iter().map(|p| p.1).sum::<u64>() + 60;
+        let mut st = AllocState { step: 0, consumed: vec![0; n], deficit: vec![0; n] };
+        let mut since_phase = vec![0u64; n];
+        let mut phase_steps = 0u64;
+        let mut phase = 0usize;
+        for step in 0..total {
+            let p = spec.phase_of(step);
+            if p != phase {
+                phase = p;
+                since_phase = vec![0; n];
+                phase_steps = 0;
+            }
+            prop_assert_eq!(spec.phases[p].first_step, step - phase_steps);
+            let counts = sched.advance(&mut st);
+            phase_steps += 1;
+            prop_assert_eq!(counts.iter().map(|&c| c as u64).sum::<u64>(), batch as u64);
+            for (c, &count) in counts.iter().enumerate() {
+                since_phase[c] += count as u64;
+                let target = spec.phases[p].share(c) * batch as f64;
+                prop_assert!((count as f64 - target).abs() < 1.0 + 1e-9, "phase {} step {}: {} vs {}", p, step, count, target);
+                let cum = target * phase_steps as f64;
+                prop_assert!(
+                    (since_phase[c] as f64 - cum).abs() < 1.0 + 1e-6,
+                    "phase {} drift {} at step {}", p, since_phase[c] as f64 - cum, step
+                );
+            }
+            if step % 37 == 0 {
+                prop_assert_eq!(&sched.state_at(step + 1), &st);
+            }
+        }
+        prop_assert_eq!(sched.state_at(total), st);
     }
 }
 
-fn shared_fixture() -> &'static Path {
+pub(crate) fn shared_fixture() -> &'static Path {
     static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
         let d = tempfile::tempdir().unwrap();
@@ -250,61 +283,97 @@ fn shared_fixture() -> &'static Path {
 }
 
 #[test]
-fn every_epoch_reads_each_frame_once_in_a_new_order() {
+fn every_epoch_reads_each_token_once_in_a_new_order() {
     let f = fixture();
     let s = sampler(&f, &mix_text(8, "[[phase]]\nweights = { aligned = 1 }\n"));
     let stream = &s.streams()[0];
     let q = stream.sequences_per_epoch();
-    let order = |epoch: u64| -> Vec<(u32, u32)> {
-        let mut frames = Vec::new();
+    let seq_len = s.spec().seq_len as u64;
+    // Frames of the category and the tokens each holds.
+    let mut frame_len = std::collections::BTreeMap::new();
+    for (id, e) in s
+        .shards()
+        .corpus()
+        .category("aligned")
+        .unwrap()
+        .shards
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            s.shards().entry(id as u32).file,
+            e.file,
+            "shard ids follow the manifest"
+        );
+        let r = s.shards().reader(id as u32).unwrap();
+        for fr in 0..r.num_frames() {
+            frame_len.insert((id as u32, fr as u32), r.frame(fr).tokens as u64);
+        }
+    }
+    let coverage = |epoch: u64| {
+        // Per frame, how often each of its tokens is served; the frame
+        // order of first visits.
+        let mut hits: std::collections::BTreeMap<(u32, u32), Vec<u32>> = frame_len
+            .iter()
+            .map(|(k, &n)| (*k, vec![0u32; n as usize]))
+            .collect();
+        let mut order = Vec::new();
         for k in epoch * q..(epoch + 1) * q {
-            for p in stream.sequence(k).pieces {
-                frames.push((p.shard, p.frame));
+            let src = stream.sequence(k);
+            assert_eq!(src.epoch, epoch);
+            let served: u64 = src.pieces.iter().map(|p| p.len as u64).sum();
+            assert_eq!(served, seq_len + 1, "sequence {k} has seq_len + 1 tokens");
+            for p in src.pieces {
+                let frame = hits
+                    .get_mut(&(p.shard, p.frame))
+                    .expect("a frame of the category");
+                for t in p.start..p.start + p.len {
+                    frame[t as usize] += 1;
+                }
+                if order.last() != Some(&(p.shard, p.frame)) {
+                    order.push((p.shard, p.frame));
+                }
             }
         }
-        frames
+        (hits, order)
     };
-    let (e0, e1) = (order(0), order(1));
-    let mut a = e0.clone();
-    a.sort();
-    a.dedup();
-    let mut b = e1.clone();
-    b.sort();
-    b.dedup();
-    assert_eq!(a, b, "both epochs cover the same frames");
-    let total_frames: u64 = s.spec().categories.iter().map(|_| 0).sum::<u64>()
-        + s.shards()
-            .corpus()
-            .category("aligned")
-            .unwrap()
-            .shards
+    for epoch in 0..2 {
+        let (hits, _) = coverage(epoch);
+        // Consecutive sequences share one token, so an epoch serves
+        // q * seq_len + 1 distinct tokens, each once, bar the q - 1 shared.
+        let distinct: u64 = hits.values().flatten().filter(|&&h| h > 0).count() as u64;
+        let twice: u64 = hits.values().flatten().filter(|&&h| h == 2).count() as u64;
+        assert!(
+            hits.values().flatten().all(|&h| h <= 2),
+            "epoch {epoch}: a token served three times"
+        );
+        assert_eq!(
+            distinct,
+            q * seq_len + 1,
+            "epoch {epoch}: distinct tokens served"
+        );
+        // Lanes split the epoch into contiguous runs, so the tokens at a
+        // lane boundary are shared by no sequence: at most q - 1 shared.
+        assert!(twice < q, "epoch {epoch}: {twice} tokens served twice");
+        // What is not served is the tail shorter than one sequence.
+        let unserved = stream.epoch_tokens() - distinct;
+        assert!(
+            unserved < seq_len + 1,
+            "epoch {epoch}: {unserved} tokens never served"
+        );
+        let missed: Vec<_> = hits
             .iter()
-            .map(|e| e.frames)
-            .sum::<u64>();
-    assert!(
-        a.len() as u64 >= total_frames - 1,
-        "an epoch misses frames: {} of {total_frames}",
-        a.len()
-    );
-    assert_ne!(e0, e1, "a new epoch comes in a new order");
-    // Tokens served per epoch: all but the tail shorter than one sequence.
-    let served: u64 = (0..q)
-        .map(|k| {
-            stream
-                .sequence(k)
-                .pieces
-                .iter()
-                .map(|p| p.len as u64)
-                .sum::<u64>()
-                - 1
-        })
-        .sum();
-    assert!(
-        stream.epoch_tokens() - served <= 64,
-        "{} of {} tokens",
-        served,
-        stream.epoch_tokens()
-    );
+            .filter(|(_, h)| h.iter().all(|&x| x == 0))
+            .collect();
+        let missed_tokens: u64 = missed.iter().map(|(_, h)| h.len() as u64).sum();
+        assert!(
+            missed_tokens <= unserved,
+            "epoch {epoch}: whole frames missed: {missed:?}"
+        );
+    }
+    let (_, o0) = coverage(0);
+    let (_, o1) = coverage(1);
+    assert_ne!(o0, o1, "a new epoch comes in a new order");
 }
 
 #[test]
