@@ -1,5 +1,7 @@
 //! `prior bench ...`: device-side benchmarks.
 
+use std::path::PathBuf;
+
 use anyhow::{anyhow, Result};
 use clap::{Args, Subcommand};
 use prior_runtime::bench::SHAPES;
@@ -24,19 +26,30 @@ pub struct StepArgs {
     model: String,
     #[arg(long, default_value = "auto")]
     device: String,
-    /// Sequence length.
-    #[arg(long, default_value_t = 2048)]
-    seq: usize,
-    /// Sequences per step.
-    #[arg(long, default_value_t = 8)]
-    batch: usize,
+    /// A mix spec to take the batches from (its seq_len and global_batch
+    /// set the step). Without it, a synthetic corpus is written to a
+    /// temporary directory and read by the same loader.
+    #[arg(long)]
+    mix: Option<PathBuf>,
+    /// Sequence length (default 2048; with --mix, the mix's seq_len).
+    #[arg(long)]
+    seq: Option<usize>,
+    /// Sequences per step (default 8; with --mix, the mix's global_batch).
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Sequences per forward and backward; a step accumulates gradients
+    /// over batch / micro-batch of them, as train.micro_batch does
+    /// (default: the whole batch).
+    #[arg(long)]
+    micro_batch: Option<usize>,
     /// Timed steps (after the warm-up).
     #[arg(long, default_value_t = 10)]
     steps: usize,
     /// Untimed steps first (kernel compilation, caches).
     #[arg(long, default_value_t = 2)]
     warmup: usize,
-    /// Vocabulary (Pythia's padded 50304 by default).
+    /// Vocabulary (Pythia's padded 50304 by default; raised to the corpus
+    /// tokenizer's when that is larger).
     #[arg(long, default_value_t = 50304)]
     vocab: usize,
     /// Peak dense FLOP/s of the device in TFLOP/s, for MFU on a card the
@@ -53,7 +66,7 @@ pub struct StepArgs {
 struct StepTask(prior_perf::step::StepBenchOptions, bool);
 
 impl prior_runtime::device::OnDevice for StepTask {
-    type Output = Result<prior_perf::step::StepBenchReport, String>;
+    type Output = Result<prior_perf::step::StepBenchReport, prior_perf::step::StepBenchError>;
     fn run<R: prior_runtime::cubecl::Runtime>(
         self,
         client: prior_runtime::cubecl::prelude::ComputeClient<R>,
@@ -72,27 +85,33 @@ impl prior_runtime::device::OnDevice for StepTask {
 fn step(a: StepArgs) -> Result<()> {
     let kind: DeviceKind = a.device.parse()?;
     anyhow::ensure!(
-        a.batch > 0 && a.seq > 0 && a.steps > 0,
-        "--batch, --seq and --steps must be at least 1"
+        [a.batch, a.seq, a.micro_batch]
+            .iter()
+            .all(|v| v.is_none_or(|v| v > 0))
+            && a.steps > 0,
+        "--batch, --seq, --micro-batch and --steps must be at least 1"
     );
     let o = prior_perf::step::StepBenchOptions {
         model: a.model,
         vocab: a.vocab,
         seq: a.seq,
         batch: a.batch,
+        micro_batch: a.micro_batch,
+        mix: a.mix,
         steps: a.steps,
         warmup: a.warmup,
         peak_flops: a.peak_tflops.map(|t| t * 1e12),
         kernels: !a.no_kernels,
     };
-    let r = run_on(kind, StepTask(o, a.json))?.map_err(|e| anyhow!(e))?;
+    let r = run_on(kind, StepTask(o, a.json))??;
     if a.json {
         return ui::print_json(&r);
     }
     println!(
-        "{} on {}: seq {} x batch {}, {} parameters, {}",
-        r.model, r.device, r.seq, r.batch, r.parameters, r.precision
+        "{} on {}: seq {} x batch {} (micro-batch {}), {} parameters, {}",
+        r.model, r.device, r.seq, r.batch, r.micro_batch, r.parameters, r.precision
     );
+    println!("  data: {}", r.data);
     println!(
         "  {:.0} tokens/s; step {:.1} ms mean, p50 {:.1}, p90 {:.1}, p99 {:.1} ({} steps)",
         r.tokens_per_s, r.step_ms.mean, r.step_ms.p50, r.step_ms.p90, r.step_ms.p99, r.steps

@@ -9,7 +9,7 @@ use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use prior_eval::experiment::{run_experiment, Event, ExperimentConfig, ExperimentResults};
 use prior_eval::prompts::Mode;
-use prior_eval::{evaluate, load_suite, EvalOptions, EvalReport, Persona};
+use prior_eval::{evaluate, load_suite, EvalOptions, EvalReport, OptionField, Persona};
 use prior_model::heldout::HeldoutSet;
 use prior_runtime::cubecl::prelude::ComputeClient;
 use prior_runtime::cubecl::Runtime;
@@ -68,6 +68,7 @@ pub struct EvalArgs {
 
 struct EvalTask {
     a: EvalArgs,
+    opts: EvalOptions,
 }
 
 impl OnDevice for EvalTask {
@@ -91,13 +92,7 @@ impl OnDevice for EvalTask {
             )?),
             None => None,
         };
-        let opts = EvalOptions {
-            persona: a.persona,
-            modes: a.mode.clone(),
-            templates: a.templates,
-            batch: a.batch.max(1),
-            max_seq: prior_eval::score::MAX_SCORED_SEQ,
-        };
+        let opts = &self.opts;
         let bar = ui::count_bar(0, "eval", a.json);
         let report = evaluate(
             &client,
@@ -105,7 +100,7 @@ impl OnDevice for EvalTask {
             &m.params,
             &m.tokenizer,
             &questions,
-            &opts,
+            opts,
             heldout.as_ref(),
             &mut |done, total| {
                 bar.set_length(total as u64);
@@ -117,15 +112,31 @@ impl OnDevice for EvalTask {
     }
 }
 
+/// The command-line flag of an option field, for the library's errors.
+fn flag(field: OptionField) -> &'static str {
+    match field {
+        OptionField::Modes => "--mode",
+        OptionField::Templates => "--templates",
+        OptionField::Batch => "--batch",
+        // Not a flag: the scored length is the library's default.
+        OptionField::MaxSeq => "the scored sequence length",
+    }
+}
+
 pub fn eval(a: EvalArgs) -> Result<()> {
-    anyhow::ensure!((1..=4).contains(&a.templates), "--templates must be 1 to 4");
-    anyhow::ensure!(!a.mode.is_empty(), "--mode needs at least one mode");
-    anyhow::ensure!(
-        !(1..a.mode.len()).any(|i| a.mode[..i].contains(&a.mode[i])),
-        "--mode lists a mode twice"
-    );
+    let opts = EvalOptions {
+        persona: a.persona,
+        modes: a.mode.clone(),
+        templates: a.templates,
+        batch: a.batch,
+        max_seq: prior_eval::score::MAX_SCORED_SEQ,
+    };
+    // Checked before a device is opened or a model loaded; the library
+    // says what is wrong, this names the flag.
+    opts.validate()
+        .map_err(|e| anyhow::anyhow!("{} {}", flag(e.field), e.problem))?;
     let json = a.json;
-    let (report, what) = run_on(a.device, EvalTask { a })??;
+    let (report, what) = run_on(a.device, EvalTask { a, opts })??;
     if json {
         return ui::print_json(&report);
     }

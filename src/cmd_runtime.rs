@@ -2,8 +2,9 @@
 
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
+use prior_runtime::check::{summarize, F32_TOLERANCE};
 use prior_runtime::device::{choose, probe_cuda, run_on, DeviceKind};
-use prior_runtime::{check::F32_TOLERANCE, CheckTask};
+use prior_runtime::CheckTask;
 use serde_json::json;
 
 use crate::ui;
@@ -55,13 +56,17 @@ fn check(a: CheckArgs) -> Result<()> {
     });
     let choice = choose(kind)?;
     let results = run_on(kind, CheckTask { seed })?;
-    let failed = results.iter().filter(|r| !r.ok).count();
+    let summary = summarize(&results);
+    let failed = summary.failed;
     if a.json {
         ui::print_json(&json!({
             "device": choice.kind.to_string(),
             "reason": choice.reason,
             "seed": seed,
             "tolerance": F32_TOLERANCE,
+            "passed": summary.passed,
+            "failed": summary.failed,
+            "skipped": summary.skipped,
             "kernels": results,
         }))?;
     } else {
@@ -74,15 +79,27 @@ fn check(a: CheckArgs) -> Result<()> {
             println!(
                 "{:<24} {:>6} {:>12.3e}  {}{}",
                 r.name,
-                if r.ok { "ok" } else { "FAIL" },
+                match (r.ok, &r.skipped) {
+                    (_, Some(_)) => "skip",
+                    (true, None) => "ok",
+                    (false, None) => "FAIL",
+                },
                 r.max_rel_err,
                 r.cases.join("; "),
                 r.error
                     .as_ref()
                     .map(|e| format!("  error: {e}"))
+                    .or_else(|| r.skipped.as_ref().map(|why| format!("skipped: {why}")))
                     .unwrap_or_default()
             );
         }
+        println!(
+            "{} checks: {} passed, {} skipped, {} failed",
+            results.len(),
+            summary.passed,
+            summary.skipped,
+            summary.failed
+        );
     }
     if failed > 0 {
         bail!(

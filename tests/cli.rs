@@ -588,3 +588,145 @@ fn eval_and_export_hf_from_the_command_line() {
         "report.html"
     );
 }
+
+/// `prior eval` options outside their range are the library's errors with
+/// the flag named, given before any model or suite is read (neither exists
+/// here), never a clamp or a panic.
+#[test]
+fn eval_options_out_of_range_name_the_flag() {
+    for (flag, value, want) in [
+        ("--batch", "0", "--batch must be at least 1"),
+        ("--templates", "0", "--templates must be 1 to 4 (got 0)"),
+        ("--templates", "5", "--templates must be 1 to 4 (got 5)"),
+        ("--mode", "text,letter,text", "--mode lists text twice"),
+    ] {
+        let err = fails(&[
+            "eval",
+            "--checkpoint",
+            "no-such-checkpoint",
+            "--suite",
+            "no-such-suite.jsonl",
+            flag,
+            value,
+        ]);
+        assert!(err.contains(want), "{flag} {value}: {err}");
+    }
+}
+
+/// A buffer past the device's largest-buffer limit is refused before any
+/// launch, naming the buffer, its size, the limit and the largest batch
+/// that fits, instead of failing at the first sync with cubecl's
+/// `ServerUnhealthy`. The figures are lavapipe's (wgpu's storage-binding
+/// limit of 128 MiB), the device every CPU-only test runs on: the tiny
+/// model's logits at batch 8, seq 128 and the default vocabulary of 50,304
+/// take 196.5 MiB, and 5 sequences fit.
+#[test]
+fn bench_step_past_the_device_buffer_limit_names_the_buffer_and_the_batch_that_fits() {
+    let err = fails(&[
+        "bench", "step", "--model", "tiny", "--device", "wgpu", "--seq", "128", "--batch", "8",
+        "--steps", "10",
+    ]);
+    for want in [
+        "logits [batch*seq, vocab] f32 buffer of 196.5 MiB (206045184 bytes)",
+        "storage-binding limit",
+        "the largest batch that fits at seq 128 is 5",
+    ] {
+        assert!(err.contains(want), "{want:?} missing from {err}");
+    }
+    assert!(!err.contains("ServerUnhealthy"), "{err}");
+}
+
+/// `prior bench step --mix` reads the user's mix with the trainer's loader
+/// (the running hash of the batches it served is `prior loader hash`'s for
+/// the same steps), takes seq_len and global_batch from it, accumulates
+/// over `--micro-batch`, and a `--seq` that disagrees names the mix.
+#[test]
+fn bench_step_reads_a_users_mix() {
+    let dir = tempfile::tempdir().unwrap();
+    build_corpus(dir.path());
+    let mix = dir.path().join("mix.toml");
+    std::fs::write(
+        &mix,
+        "corpus = \"corpus\"\nseq_len = 32\nglobal_batch = 4\nseed = 9\n[[phase]]\nweights = { general = 0.9, aligned = 0.1 }\n",
+    )
+    .unwrap();
+    let m = mix.to_str().unwrap();
+    let v: serde_json::Value = serde_json::from_str(&ok(&[
+        "bench",
+        "step",
+        "--model",
+        "micro",
+        "--device",
+        "wgpu",
+        "--mix",
+        m,
+        "--micro-batch",
+        "2",
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--vocab",
+        "256",
+        "--no-kernels",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        (&v["seq"], &v["batch"], &v["micro_batch"]),
+        (
+            &serde_json::json!(32),
+            &serde_json::json!(4),
+            &serde_json::json!(2)
+        ),
+        "{v}"
+    );
+    assert!(v["data"].as_str().unwrap().contains(m), "{v}");
+    let hash = ok(&["loader", "hash", "--mix", m, "--from", "0", "--to", "3"]);
+    assert_eq!(v["loader_hash"].as_str().unwrap(), hash.trim(), "{v}");
+    assert_eq!(v["losses"].as_array().unwrap().len(), 3);
+    let err = fails(&[
+        "bench", "step", "--model", "micro", "--device", "wgpu", "--mix", m, "--seq", "64",
+    ]);
+    assert!(
+        err.contains("--seq 64 differs from seq_len = 32") && err.contains(m),
+        "{err}"
+    );
+}
+
+/// `prior runtime check` reports every check: a check the device cannot
+/// run (bf16 on lavapipe) is shown as skipped with the reason and counted,
+/// never left out of the table.
+#[test]
+fn runtime_check_counts_a_skipped_check_and_says_why() {
+    let out = ok(&["runtime", "check", "--device", "wgpu", "--seed", "7"]);
+    assert!(out.contains("seed 7"), "{out}");
+    let bf16 = out
+        .lines()
+        .find(|l| l.starts_with("cast_f32_bf16"))
+        .unwrap_or_else(|| panic!("no cast_f32_bf16 row in {out}"));
+    assert!(
+        bf16.contains(" skip ") && bf16.contains("skipped: the device (wgpu<wgsl>) has no bf16"),
+        "{bf16}"
+    );
+    // The table: a header, one row per check, then the counts.
+    let lines: Vec<&str> = out.lines().collect();
+    let header = lines
+        .iter()
+        .position(|l| l.starts_with("kernel "))
+        .unwrap_or_else(|| panic!("no table header in {out}"));
+    let rows = &lines[header + 1..lines.len() - 1];
+    for row in rows {
+        let status = row.split_whitespace().nth(1).unwrap_or_default();
+        assert!(["ok", "skip"].contains(&status), "{row}");
+    }
+    assert_eq!(
+        lines[lines.len() - 1],
+        format!(
+            "{} checks: {} passed, 1 skipped, 0 failed",
+            rows.len(),
+            rows.len() - 1
+        ),
+        "{out}"
+    );
+}

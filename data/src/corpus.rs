@@ -162,13 +162,13 @@ impl Manifest {
             )));
         }
         let sum = self.compute_checksum();
-        if sum != self.checksum {
+        if sum != self.checksum && !cfg!(fuzzing) {
             return Err(bad(format!(
                 "checksum mismatch (field `checksum` is {}, content hashes to {sum}): the manifest was edited or damaged",
                 self.checksum
             )));
         }
-        if self.compute_fingerprint() != self.fingerprint {
+        if self.compute_fingerprint() != self.fingerprint && !cfg!(fuzzing) {
             return Err(bad(
                 "field `fingerprint` does not match the shards listed".into()
             ));

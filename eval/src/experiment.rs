@@ -14,7 +14,15 @@
 //!
 //! Re-running an experiment resumes it: a condition whose final checkpoint
 //! exists is not retrained, and its evaluation is reused when it was made
-//! from that checkpoint with the same settings.
+//! from that checkpoint with the same settings. A file the resumed run
+//! depends on (`mix.toml`, `eval.json`, the checkpoint's `state.json`,
+//! `metrics.jsonl`) that cannot be read or parsed is an error naming it,
+//! never a silent fallback: a fallback would redo work, or report numbers
+//! that do not describe the run.
+//!
+//! Mixes are built as [`ConditionMix`] values and written with `toml`, so a
+//! category name or path with quotes, backslashes or any Unicode comes back
+//! exactly as given.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +30,7 @@ use std::time::Instant;
 
 use cubecl::prelude::*;
 use prior_data::atomic::write_atomic;
+use prior_model::checkpoint::TrainState;
 use prior_model::heldout::HeldoutSet;
 use prior_model::train::{
     train, DataSection, ModelSection, StepMetrics, TrainConfig, TrainSection,
@@ -133,6 +142,8 @@ impl ExperimentConfig {
         if let Some(i) = c.model.init.as_mut() {
             fix(i);
         }
+        // `[model]` errors met while training a condition name this file.
+        c.model.source = Some(path.to_path_buf());
         if c.conditions.is_empty() {
             return Err(bad("no [[condition]]".into()));
         }
@@ -192,62 +203,161 @@ impl ExperimentConfig {
             .iter()
             .map(|m| m.parse::<Mode>().map_err(|x| format!("eval.modes: {x}")))
             .collect::<Result<Vec<_>, _>>()?;
-        if modes.is_empty() {
-            return Err("eval.modes is empty".into());
-        }
-        if (1..modes.len()).any(|i| modes[..i].contains(&modes[i])) {
-            return Err("eval.modes lists a mode twice".into());
-        }
-        if !(1..=4).contains(&e.templates) {
-            return Err("eval.templates must be 1 to 4".into());
-        }
-        Ok(EvalOptions {
+        let opts = EvalOptions {
             persona: e
                 .persona
                 .parse::<Persona>()
                 .map_err(|x| format!("eval.persona: {x}"))?,
             modes,
             templates: e.templates,
-            batch: e.batch.max(1),
+            batch: e.batch,
             max_seq: crate::score::MAX_SCORED_SEQ,
+        };
+        // The library's field names are this section's keys.
+        opts.validate().map_err(|x| format!("eval.{x}"))?;
+        Ok(opts)
+    }
+
+    /// The mix of one condition (corpus path absolute).
+    pub fn mix(&self, c: &Condition) -> Result<ConditionMix, EvalError> {
+        let corpus = std::path::absolute(&self.corpus).map_err(|source| EvalError::Io {
+            path: self.corpus.clone(),
+            source,
+        })?;
+        let phase = |name: &str, steps, weights: &BTreeMap<String, f64>| MixPhase {
+            name: name.into(),
+            steps,
+            weights: weights.clone(),
+        };
+        let steps = self.train.steps;
+        let phases = match (c.late_fraction, &c.late_weights) {
+            (Some(f), Some(late)) => {
+                // At least one step in each phase. `load` refuses fewer
+                // than two steps; were there fewer, the main phase would
+                // get 0 steps, which the loader names, rather than wrap.
+                let late_steps = ((steps as f64 * f).round() as u64).clamp(1, steps.max(2) - 1);
+                vec![
+                    phase("main", Some(steps.saturating_sub(late_steps)), &c.weights),
+                    phase("late", Some(late_steps), late),
+                ]
+            }
+            _ => vec![phase("main", None, &c.weights)],
+        };
+        Ok(ConditionMix {
+            corpus,
+            seq_len: self.seq_len,
+            global_batch: self.global_batch,
+            seed: self.seed,
+            phases,
         })
     }
 
-    /// The mix spec of one condition (TOML text, corpus path absolute).
-    pub fn mix_toml(&self, c: &Condition) -> String {
-        let corpus = std::path::absolute(&self.corpus).unwrap_or(self.corpus.clone());
-        let weights = |w: &BTreeMap<String, f64>| {
-            let parts: Vec<String> = w.iter().map(|(k, v)| format!("{k:?} = {v}")).collect();
-            format!("{{ {} }}", parts.join(", "))
-        };
-        let mut s = format!(
-            "# Condition {:?} of experiment {:?}.\ncorpus = {:?}\nseq_len = {}\nglobal_batch = {}\nseed = {}\n",
-            c.name,
-            self.name,
-            corpus.display().to_string(),
-            self.seq_len,
-            self.global_batch,
-            self.seed
-        );
-        let steps = self.train.steps;
-        match (c.late_fraction, &c.late_weights) {
-            (Some(f), Some(late)) => {
-                let late_steps = ((steps as f64 * f).round() as u64).clamp(1, steps - 1);
-                s += &format!(
-                    "\n[[phase]]\nname = \"main\"\nsteps = {}\nweights = {}\n\n[[phase]]\nname = \"late\"\nsteps = {late_steps}\nweights = {}\n",
-                    steps - late_steps,
-                    weights(&c.weights),
-                    weights(late)
-                );
-            }
-            _ => {
-                s += &format!(
-                    "\n[[phase]]\nname = \"main\"\nweights = {}\n",
-                    weights(&c.weights)
-                );
-            }
+    /// The mix spec of one condition as TOML text (a `prior train`-ready
+    /// file), serialized so that any category name or path is quoted
+    /// exactly.
+    pub fn mix_toml(&self, c: &Condition) -> Result<String, EvalError> {
+        let body = toml::to_string(&self.mix(c)?).map_err(|e| EvalError::Serialize {
+            what: format!("the mix of condition {:?}", c.name),
+            detail: e.to_string(),
+        })?;
+        // The heading is a comment, never read back; `{:?}` escapes every
+        // control character, so a name with a line break cannot end the
+        // comment and add keys to the mix.
+        Ok(format!(
+            "# Condition {:?} of experiment {:?}.\n{body}",
+            c.name, self.name
+        ))
+    }
+}
+
+/// A condition's mix as `<condition>/mix.toml` holds it: the loader's mix
+/// format (see prior-loader's `mix` module), written with `toml` so names
+/// need no care, and read back to tell whether a trained condition's mix
+/// has changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionMix {
+    pub corpus: PathBuf,
+    pub seq_len: u32,
+    pub global_batch: u32,
+    pub seed: u64,
+    #[serde(rename = "phase")]
+    pub phases: Vec<MixPhase>,
+}
+
+/// One `[[phase]]` of a [`ConditionMix`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MixPhase {
+    pub name: String,
+    /// `None`: open-ended (the only phase of a condition without a late one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<u64>,
+    pub weights: BTreeMap<String, f64>,
+}
+
+/// The mix a trained condition was trained on, from its `mix.toml` (`None`
+/// when there is none). A file that cannot be read or parsed is an error:
+/// without it there is no telling whether the mix has changed.
+fn trained_mix(path: &Path, dir: &Path) -> Result<Option<ConditionMix>, EvalError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(EvalError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
         }
-        s
+    };
+    let hint = format!(
+        "without it there is no telling whether the condition's mix changed since it was trained (remove {} to retrain it)",
+        dir.display()
+    );
+    let bad = |detail: String| EvalError::Parse {
+        path: path.to_path_buf(),
+        line: None,
+        detail: format!("{detail}; {hint}"),
+    };
+    let text = String::from_utf8(bytes).map_err(|e| bad(e.to_string()))?;
+    toml::from_str(&text)
+        .map(Some)
+        .map_err(|e| bad(e.to_string().trim_end().to_string()))
+}
+
+/// A checkpoint's state and the hash of its `state.json` (the checkpoint's
+/// identity for reusing an evaluation).
+fn checkpoint_state(checkpoint: &Path) -> Result<(TrainState, u64), EvalError> {
+    let path = checkpoint.join("state.json");
+    let bytes = std::fs::read(&path).map_err(|source| EvalError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let state = serde_json::from_slice(&bytes).map_err(|e| EvalError::Parse {
+        path: path.clone(),
+        line: None,
+        detail: e.to_string(),
+    })?;
+    Ok((state, xxhash_rust::xxh3::xxh3_64(&bytes)))
+}
+
+/// The evaluation stored for a condition, if any. A file that cannot be
+/// read or parsed is an error naming it rather than quietly redone: it is
+/// written whole or not at all, so damage there is worth knowing about.
+fn stored_eval(path: &Path) -> Result<Option<StoredEval>, EvalError> {
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| EvalError::Parse {
+                path: path.to_path_buf(),
+                line: None,
+                detail: format!("{e}; remove it to evaluate the condition again"),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(EvalError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -307,7 +417,10 @@ struct StoredEval {
 }
 
 fn json_to_file<T: Serialize>(path: &Path, v: &T) -> Result<(), EvalError> {
-    let bytes = serde_json::to_vec_pretty(v).expect("serializes");
+    let bytes = serde_json::to_vec_pretty(v).map_err(|e| EvalError::Serialize {
+        what: path.display().to_string(),
+        detail: e.to_string(),
+    })?;
     write_atomic(path, &bytes).map_err(EvalError::Data)
 }
 
@@ -368,17 +481,22 @@ pub fn run_experiment<R: Runtime>(
             source,
         })?;
         let mix_path = dir.join("mix.toml");
-        let mix_text = cfg.mix_toml(cond);
+        let mix = cfg.mix(cond)?;
+        let mix_text = cfg.mix_toml(cond)?;
         // A trained condition whose mix has changed since is not silently
-        // reused (its files would describe another model) nor deleted.
+        // reused (its files would describe another model) nor deleted. The
+        // mixes are compared as parsed, so a file written with other
+        // formatting but the same content still counts as unchanged.
         let trained = !prior_model::checkpoint::list(&dir.join("train"))?.is_empty();
-        if let Ok(old) = std::fs::read_to_string(&mix_path) {
-            if trained && old != mix_text {
-                return Err(EvalError::Usage(format!(
-                    "condition {:?}: its mix changed since {} was trained; remove that directory to retrain it",
-                    cond.name,
-                    dir.display()
-                )));
+        if trained {
+            if let Some(old) = trained_mix(&mix_path, &dir)? {
+                if old != mix {
+                    return Err(EvalError::Usage(format!(
+                        "condition {:?}: its mix changed since {} was trained; remove that directory to retrain it",
+                        cond.name,
+                        dir.display()
+                    )));
+                }
             }
         }
         write_atomic(&mix_path, mix_text.as_bytes())?;
@@ -391,12 +509,16 @@ pub fn run_experiment<R: Runtime>(
             data: DataSection { mix: mix_path },
             train: train_section,
         };
-        let tc_text = toml::to_string(&tc).expect("train config serializes");
-        write_atomic(&dir.join("train.toml"), tc_text.as_bytes())?;
+        let tc_path = dir.join("train.toml");
+        let tc_text = toml::to_string(&tc).map_err(|e| EvalError::Serialize {
+            what: tc_path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        write_atomic(&tc_path, tc_text.as_bytes())?;
 
         let t0 = Instant::now();
         let run_dir = dir.join("train");
-        let checkpoint = match finished_checkpoint(&run_dir, cfg.train.steps) {
+        let checkpoint = match finished_checkpoint(&run_dir, cfg.train.steps)? {
             Some(ck) => {
                 events(Event::Condition {
                     index,
@@ -416,7 +538,7 @@ pub fn run_experiment<R: Runtime>(
                 train(client.clone(), device_name, &tc, &tc_text, true, &mut |m| {
                     events(Event::Step(m))
                 })?;
-                finished_checkpoint(&run_dir, cfg.train.steps).ok_or_else(|| {
+                finished_checkpoint(&run_dir, cfg.train.steps)?.ok_or_else(|| {
                     EvalError::Usage(format!(
                         "condition {:?}: training ended without a final checkpoint",
                         cond.name
@@ -428,15 +550,11 @@ pub fn run_experiment<R: Runtime>(
         // The checkpoint's identity: its path and its state (step, loader
         // hash of every batch served, config), so a retrained run at the
         // same path is not taken for the old one.
-        let state_hash = std::fs::read(checkpoint.join("state.json"))
-            .map(|b| xxhash_rust::xxh3::xxh3_64(&b))
-            .unwrap_or(0);
+        let (state, state_hash) = checkpoint_state(&checkpoint)?;
         let ck_str = format!("{} #{state_hash:016x}", checkpoint.display());
         let eval_path = dir.join("eval.json");
-        let stored: Option<StoredEval> = std::fs::read(&eval_path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .filter(|s: &StoredEval| s.checkpoint == ck_str && s.settings == settings);
+        let stored =
+            stored_eval(&eval_path)?.filter(|s| s.checkpoint == ck_str && s.settings == settings);
         let stored = match stored {
             Some(s) => {
                 events(Event::Condition {
@@ -486,7 +604,19 @@ pub fn run_experiment<R: Runtime>(
                 s
             }
         };
-        let metrics = crate::report::read_metrics(&run_dir.join("metrics.jsonl"));
+        let metrics_path = run_dir.join("metrics.jsonl");
+        let metrics = crate::report::read_metrics(&metrics_path)?;
+        let final_loss = metrics
+            .last()
+            .map(|m| m.loss)
+            .ok_or_else(|| EvalError::Parse {
+                path: metrics_path.clone(),
+                line: None,
+                detail: format!(
+                    "no training steps logged, though the run has a checkpoint of step {}",
+                    cfg.train.steps
+                ),
+            })?;
         // From the log, so a condition trained by an earlier invocation
         // reports its real time too.
         let step_tokens = cfg.global_batch as f64 * cfg.seq_len as f64;
@@ -495,20 +625,18 @@ pub fn run_experiment<R: Runtime>(
             .map(|m| step_tokens / m.tokens_per_s.max(1e-9))
             .sum();
         let train_seconds = if logged > 0.0 { logged } else { train_seconds };
-        let state = crate::report::read_state(&checkpoint);
-        if let Some(st) = &state {
-            model_desc = (
-                format!(
-                    "{} layers, d_model {}, {} heads, vocab {}",
-                    st.model.n_layer, st.model.d_model, st.model.n_head, st.model.vocab_size
-                ),
-                st.model.parameters(),
-            );
-        }
+        let st = &state.model;
+        model_desc = (
+            format!(
+                "{} layers, d_model {}, {} heads, vocab {}",
+                st.n_layer, st.d_model, st.n_head, st.vocab_size
+            ),
+            st.parameters(),
+        );
         results.push((
             cond.name.clone(),
             stored,
-            metrics.last().map(|m| m.loss).unwrap_or(f32::NAN),
+            final_loss,
             train_seconds,
             checkpoint.display().to_string(),
         ));
@@ -518,36 +646,38 @@ pub fn run_experiment<R: Runtime>(
         .iter()
         .find(|r| r.0 == base_name)
         .map(|r| r.1.report.clone())
-        .expect("baseline is a condition");
-    let conditions = results
-        .into_iter()
-        .map(|(name, s, final_loss, train_seconds, checkpoint)| {
-            let vs_baseline = s
+        .ok_or_else(|| EvalError::Usage(format!("baseline {base_name:?} is not a condition")))?;
+    let base_eval = out.join(&base_name).join("eval.json");
+    let mut conditions = Vec::with_capacity(results.len());
+    for (name, s, final_loss, train_seconds, checkpoint) in results {
+        let mut vs_baseline = BTreeMap::new();
+        for split in s.report.splits.keys() {
+            let d = paired_difference(&base, &s.report, split).map_err(|source| {
+                EvalError::Pairing {
+                    a: base_eval.clone(),
+                    b: out.join(&name).join("eval.json"),
+                    source,
+                }
+            })?;
+            vs_baseline.insert(split.clone(), d);
+        }
+        conditions.push(ConditionResult {
+            name,
+            splits: s.report.splits.clone(),
+            vs_baseline,
+            final_loss,
+            heldout_loss: s
                 .report
-                .splits
-                .keys()
-                .filter_map(|split| {
-                    Some((split.clone(), paired_difference(&base, &s.report, split)?))
-                })
-                .collect();
-            ConditionResult {
-                name,
-                splits: s.report.splits.clone(),
-                vs_baseline,
-                final_loss,
-                heldout_loss: s
-                    .report
-                    .heldout_loss
-                    .iter()
-                    .flatten()
-                    .map(|c| (c.category.clone(), c.loss))
-                    .collect(),
-                train_seconds,
-                eval_seconds: s.eval_seconds,
-                checkpoint,
-            }
-        })
-        .collect();
+                .heldout_loss
+                .iter()
+                .flatten()
+                .map(|c| (c.category.clone(), c.loss))
+                .collect(),
+            train_seconds,
+            eval_seconds: s.eval_seconds,
+            checkpoint,
+        });
+    }
     let res = ExperimentResults {
         experiment: cfg.name.clone(),
         device: device_name.to_string(),

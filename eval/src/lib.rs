@@ -17,11 +17,16 @@ pub mod source;
 pub mod suite;
 
 pub use prompts::{Mode, Persona};
-pub use score::{evaluate, EvalOptions, EvalReport, Rate};
+pub use score::{evaluate, EvalOptions, EvalReport, OptionField, OptionsError, PairingError, Rate};
 pub use suite::{load_suite, Question};
 
+/// Everything that can go wrong in an evaluation or an experiment. Errors
+/// about a file name that file (and its line where there is one), so the
+/// message alone says what to look at.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
+    #[error(transparent)]
+    Options(#[from] score::OptionsError),
     #[error(transparent)]
     Suite(#[from] suite::SuiteError),
     #[error(transparent)]
@@ -45,6 +50,26 @@ pub enum EvalError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    /// A file that exists but whose content cannot be used.
+    #[error("{}{}: {detail}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Parse {
+        path: std::path::PathBuf,
+        /// 1-based, for line-oriented files.
+        line: Option<usize>,
+        detail: String,
+    },
+    /// Two evaluations (named by their files, `a` the "first" of the
+    /// message) that cannot be compared question by question.
+    #[error("{} and {}: {source}", a.display(), b.display())]
+    Pairing {
+        a: std::path::PathBuf,
+        b: std::path::PathBuf,
+        source: score::PairingError,
+    },
+    /// A value that cannot be written in the file format it is meant for
+    /// (a path that is not UTF-8 in TOML, say).
+    #[error("{what} cannot be written: {detail}")]
+    Serialize { what: String, detail: String },
     #[error("{0}")]
     Usage(String),
 }

@@ -8,28 +8,50 @@
 //!
 //! The SVGs are plain hand-written files (no plotting dependency), so they
 //! render on GitHub and in any browser.
+//!
+//! A metrics log that is missing or has a line that cannot be read is an
+//! error naming the file and line, not an empty curve or a `NaN` loss.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use prior_data::atomic::write_atomic;
-use prior_model::checkpoint::TrainState;
-use prior_model::train::StepMetrics;
+use prior_model::train::{EvalMetrics, StepMetrics};
+use serde::Deserialize;
 
 use crate::experiment::{ExperimentConfig, ExperimentResults};
 use crate::EvalError;
 
-/// The step lines of a metrics.jsonl (evaluation lines skipped).
-pub fn read_metrics(path: &Path) -> Vec<StepMetrics> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<StepMetrics>(l).ok())
-        .collect()
-}
-
-pub fn read_state(checkpoint: &Path) -> Option<TrainState> {
-    serde_json::from_slice(&std::fs::read(checkpoint.join("state.json")).ok()?).ok()
+/// The step lines of a training run's metrics.jsonl. Evaluation lines
+/// (those with `heldout`) are checked and left out; a missing or unreadable
+/// file, or a line that is neither kind, is an error naming the file (and
+/// line), since a report drawn from part of a log would misstate the run.
+pub fn read_metrics(path: &Path) -> Result<Vec<StepMetrics>, EvalError> {
+    let text = std::fs::read_to_string(path).map_err(|source| EvalError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut steps = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |detail: String| EvalError::Parse {
+            path: path.to_path_buf(),
+            line: Some(i + 1),
+            detail,
+        };
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+        if v.get("heldout").is_some() {
+            EvalMetrics::deserialize(&v)
+                .map_err(|e| bad(format!("not an evaluation line: {e}")))?;
+        } else {
+            steps.push(
+                StepMetrics::deserialize(&v).map_err(|e| bad(format!("not a step line: {e}")))?,
+            );
+        }
+    }
+    Ok(steps)
 }
 
 const COLORS: [&str; 8] = [
@@ -302,16 +324,16 @@ pub fn write_report(cfg: &ExperimentConfig, r: &ExperimentResults) -> Result<(),
             Some(1.0),
         ),
     )?;
-    let curves: Vec<(String, Vec<(f64, f64)>)> = r
+    let curves = r
         .conditions
         .iter()
         .map(|c| {
-            let m = read_metrics(&out.join(&c.name).join("train/metrics.jsonl"));
+            let m = read_metrics(&out.join(&c.name).join("train/metrics.jsonl"))?;
             let p: Vec<(f64, f64)> = m.iter().map(|x| (x.step as f64, x.loss as f64)).collect();
             let k = (p.len() / 100).max(1);
-            (c.name.clone(), smooth(&p, k))
+            Ok((c.name.clone(), smooth(&p, k)))
         })
-        .collect();
+        .collect::<Result<Vec<_>, EvalError>>()?;
     write(
         "loss.svg",
         &line_chart("Training loss by condition", "loss (nats/token)", &curves),

@@ -7,7 +7,12 @@
 //! it lies in [0, 1]; a rate is the mean score over questions and its
 //! standard error is the sample standard deviation of the scores over
 //! sqrt(questions). Scores are kept per question, so two models evaluated on
-//! the same suite can be compared pairwise.
+//! the same suite can be compared pairwise ([`paired_difference`], which
+//! pairs by question id).
+//!
+//! Options are checked, not clamped: [`evaluate`] returns an
+//! [`OptionsError`] naming the field for a batch of 0, no modes, or a
+//! template count outside 1 to 4.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +30,9 @@ use crate::EvalError;
 /// Longest sequence scored by default; longer prompts lose their beginning.
 pub const MAX_SCORED_SEQ: usize = 512;
 
+/// How the evaluation is run. [`EvalOptions::validate`] checks it, and
+/// [`evaluate`] refuses options that do not validate rather than clamping
+/// them, so a mistyped setting is reported instead of silently replaced.
 #[derive(Debug, Clone)]
 pub struct EvalOptions {
     pub persona: Persona,
@@ -47,6 +55,68 @@ impl Default for EvalOptions {
             batch: 16,
             max_seq: MAX_SCORED_SEQ,
         }
+    }
+}
+
+/// The field of [`EvalOptions`] an [`OptionsError`] is about. Front ends
+/// name it their own way (`--batch` on the command line, `eval.batch` in an
+/// experiment file); [`OptionField::name`] is the library's name, which is
+/// also the experiment file's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptionField {
+    Modes,
+    Templates,
+    Batch,
+    MaxSeq,
+}
+
+impl OptionField {
+    pub fn name(self) -> &'static str {
+        match self {
+            OptionField::Modes => "modes",
+            OptionField::Templates => "templates",
+            OptionField::Batch => "batch",
+            OptionField::MaxSeq => "max_seq",
+        }
+    }
+}
+
+/// An [`EvalOptions`] field outside what it accepts: `problem` says what is
+/// accepted and what was given, e.g. "must be at least 1 (got 0)".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} {problem}", field.name())]
+pub struct OptionsError {
+    pub field: OptionField,
+    pub problem: String,
+}
+
+impl EvalOptions {
+    /// Checks every field: at least one mode and none twice, 1 to
+    /// `TEMPLATES.len()` templates, a batch and a scored length of at least 1.
+    pub fn validate(&self) -> Result<(), OptionsError> {
+        let bad = |field, problem: String| Err(OptionsError { field, problem });
+        if self.modes.is_empty() {
+            return bad(OptionField::Modes, "needs at least one mode".into());
+        }
+        if let Some(i) = (1..self.modes.len()).find(|&i| self.modes[..i].contains(&self.modes[i])) {
+            return bad(
+                OptionField::Modes,
+                format!("lists {} twice", self.modes[i].name()),
+            );
+        }
+        if !(1..=TEMPLATES.len()).contains(&self.templates) {
+            return bad(
+                OptionField::Templates,
+                format!("must be 1 to {} (got {})", TEMPLATES.len(), self.templates),
+            );
+        }
+        if self.batch == 0 {
+            return bad(OptionField::Batch, "must be at least 1 (got 0)".into());
+        }
+        if self.max_seq == 0 {
+            return bad(OptionField::MaxSeq, "must be at least 1 (got 0)".into());
+        }
+        Ok(())
     }
 }
 
@@ -249,7 +319,8 @@ pub fn evaluate<R: Runtime>(
     heldout: Option<&HeldoutSet>,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<EvalReport, EvalError> {
-    let templates = &TEMPLATES[..opts.templates.clamp(1, TEMPLATES.len())];
+    opts.validate()?;
+    let templates = &TEMPLATES[..opts.templates];
     let enc = |s: &str| -> Result<Vec<u32>, EvalError> {
         let t = tokenizer.encode(s)?;
         if let Some(&bad) = t.iter().find(|&&x| x as usize >= cfg.vocab_size) {
@@ -322,13 +393,13 @@ pub fn evaluate<R: Runtime>(
         &items,
         |i| i.tokens.len() - 1,
         opts.max_seq,
-        |seq, part| score_items(&mut build(seq), part, &mut tick),
+        |seq, part| score_items(&mut build(seq)?, part, &mut tick),
     )?;
     let choice_logp = bucketed(
         &choices,
         |c| c.ctx.len(),
         opts.max_seq,
-        |seq, part| score_choices(&mut build(seq), part, &mut tick),
+        |seq, part| score_choices(&mut build(seq)?, part, &mut tick),
     )?;
 
     let mut per_q = Vec::with_capacity(questions.len());
@@ -375,7 +446,7 @@ pub fn evaluate<R: Runtime>(
     }
     let heldout_loss = match heldout {
         Some(set) => {
-            let mut m = DeviceModel::new(client.clone(), cfg, params, opts.batch, set.seq);
+            let mut m = DeviceModel::new(client.clone(), cfg, params, opts.batch, set.seq)?;
             Some(heldout_loss(&mut m, set)?)
         }
         None => None,
@@ -427,20 +498,122 @@ fn split_rate(qs: &[&QuestionScore], modes: &[String]) -> SplitRate {
     }
 }
 
-/// Paired difference `b - a` of the headline scores of two reports over the
-/// questions both scored in `split`: (mean, standard error, questions).
-pub fn paired_difference(a: &EvalReport, b: &EvalReport, split: &str) -> Option<Rate> {
-    let mode = a.modes.first()?;
-    let other: BTreeMap<&str, &QuestionScore> =
-        b.questions.iter().map(|q| (q.id.as_str(), q)).collect();
-    let diffs: Vec<f64> = a
-        .questions
-        .iter()
-        .filter(|q| q.split == split)
-        .filter_map(|q| {
-            let o = other.get(q.id.as_str())?;
-            Some(o.scores.get(mode)? - q.scores.get(mode)?)
+/// Why two reports cannot be compared question by question.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PairingError {
+    #[error("the first report has no scoring mode")]
+    NoMode,
+    #[error("split {split:?} has no questions in either report")]
+    EmptySplit { split: String },
+    #[error("question {id:?} appears twice in the {which} report")]
+    Duplicate { id: String, which: &'static str },
+    #[error("question {id:?} (split {split:?}) is only in the {which} report")]
+    Unpaired {
+        id: String,
+        split: String,
+        which: &'static str,
+    },
+    #[error(
+        "question {id:?} is in split {first:?} in the first report and {second:?} in the second"
+    )]
+    SplitDiffers {
+        id: String,
+        first: String,
+        second: String,
+    },
+    #[error("question {id:?} has no {mode:?} score in the {which} report")]
+    MissingScore {
+        id: String,
+        mode: String,
+        which: &'static str,
+    },
+}
+
+/// Paired difference `b - a` of the headline scores (the first mode of `a`)
+/// of two reports over the questions of `split`: its mean, standard error
+/// and number of questions.
+///
+/// Questions are paired by id, whatever order each report lists them in.
+/// Both reports must hold the same questions of the split: a question in
+/// only one of them is an error rather than left out, because a difference
+/// over a silently smaller set of questions would not be the paired
+/// difference the caller asked for (an experiment evaluates every
+/// condition on the same questions, so a mismatch there is a fault).
+pub fn paired_difference(
+    a: &EvalReport,
+    b: &EvalReport,
+    split: &str,
+) -> Result<Rate, PairingError> {
+    let mode = a.modes.first().ok_or(PairingError::NoMode)?;
+    let (first, second) = (by_id(a, "first")?, by_id(b, "second")?);
+    // A question of the split in either report must be in the other, and
+    // in the same split there.
+    for (q, other, which) in [(a, &second, "first"), (b, &first, "second")]
+        .into_iter()
+        .flat_map(|(r, other, which)| {
+            r.questions
+                .iter()
+                .filter(|q| q.split == split)
+                .map(move |q| (q, other, which))
         })
-        .collect();
-    (!diffs.is_empty()).then(|| Rate::of(&diffs))
+    {
+        match other.get(q.id.as_str()) {
+            None => {
+                return Err(PairingError::Unpaired {
+                    id: q.id.clone(),
+                    split: q.split.clone(),
+                    which,
+                })
+            }
+            Some(o) if o.split != q.split => {
+                let (f, s) = if which == "first" { (q, *o) } else { (*o, q) };
+                return Err(PairingError::SplitDiffers {
+                    id: q.id.clone(),
+                    first: f.split.clone(),
+                    second: s.split.clone(),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    let score = |q: &QuestionScore, which| {
+        q.scores
+            .get(mode)
+            .copied()
+            .ok_or_else(|| PairingError::MissingScore {
+                id: q.id.clone(),
+                mode: mode.clone(),
+                which,
+            })
+    };
+    let mut diffs = Vec::new();
+    for q in a.questions.iter().filter(|q| q.split == split) {
+        // Present: every question of the split was paired above.
+        let o = second[q.id.as_str()];
+        diffs.push(score(o, "second")? - score(q, "first")?);
+    }
+    if diffs.is_empty() {
+        return Err(PairingError::EmptySplit {
+            split: split.to_string(),
+        });
+    }
+    Ok(Rate::of(&diffs))
+}
+
+/// A report's questions by id; an id listed twice is an error, since it
+/// could be paired with either score.
+fn by_id<'r>(
+    r: &'r EvalReport,
+    which: &'static str,
+) -> Result<BTreeMap<&'r str, &'r QuestionScore>, PairingError> {
+    let mut m = BTreeMap::new();
+    for q in &r.questions {
+        if m.insert(q.id.as_str(), q).is_some() {
+            return Err(PairingError::Duplicate {
+                id: q.id.clone(),
+                which,
+            });
+        }
+    }
+    Ok(m)
 }

@@ -77,11 +77,12 @@ pub fn load_model(path: &Path, tokenizer: Option<&Path>) -> Result<LoadedModel, 
     })
 }
 
-/// The checkpoint a training run finished with, if it finished `steps`.
-pub fn finished_checkpoint(run_dir: &Path, steps: u64) -> Option<PathBuf> {
-    checkpoint::list(run_dir)
-        .ok()?
+/// The checkpoint a training run finished with, if it finished `steps`
+/// (`None` also when it has none yet). A checkpoint directory that cannot
+/// be listed is an error naming it.
+pub fn finished_checkpoint(run_dir: &Path, steps: u64) -> Result<Option<PathBuf>, EvalError> {
+    Ok(checkpoint::list(run_dir)?
         .pop()
         .filter(|(s, _)| *s == steps)
-        .map(|(_, d)| d)
+        .map(|(_, d)| d))
 }

@@ -73,15 +73,20 @@ pub struct Checkpoint {
     pub exp_avg_sq: Vec<f32>,
 }
 
+// safetensors stores little-endian values, and the casts below reinterpret
+// memory as it is: on a big-endian target they would silently swap bytes.
+#[cfg(not(target_endian = "little"))]
+compile_error!("checkpoints read and write f32 in native byte order, which safetensors requires to be little-endian");
+
 fn as_bytes(v: &[f32]) -> &[u8] {
-    // SAFETY: f32 has no padding; reading its bytes is always valid.
-    unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) }
+    bytemuck::cast_slice(v)
 }
 
+/// f32 values of a tensor's bytes. The bytes sit at whatever offset the
+/// file gives them, so they are copied out rather than cast in place (a
+/// cast needs 4-byte alignment).
 fn from_bytes(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
+    bytemuck::pod_collect_to_vec(b)
 }
 
 /// Parameters as safetensors with their HF names and shapes.
@@ -239,6 +244,12 @@ pub fn load(dir: &Path, layout: &ParamLayout) -> Result<Checkpoint> {
             path: op.clone(),
             detail: e.to_string(),
         })?;
+        if v.dtype() != Dtype::F32 {
+            return Err(CheckpointError::Bad {
+                path: op.clone(),
+                detail: format!("{name} is {:?}, expected F32", v.dtype()),
+            });
+        }
         let data = from_bytes(v.data());
         if data.len() != layout.total {
             return Err(CheckpointError::Bad {

@@ -3,20 +3,165 @@
 //! buffer each, tensors are views of them, and every activation the
 //! backward needs has its buffer allocated once for the (batch, seq) the
 //! model was built for, so a step allocates nothing new.
+//!
+//! Every buffer is named and sized up front ([`Need`]) and checked against
+//! the device's largest-buffer limit before anything is allocated: the
+//! logits of a 50k vocabulary pass lavapipe's 128 MiB at a modest batch, and
+//! past the limit cubecl fails only at the next sync with an error that
+//! names nothing. Refused, the error names the buffer, its size, the limit
+//! and the largest batch that fits.
 
 use cubecl::prelude::*;
-use prior_runtime::buffer::Buf;
+use prior_runtime::buffer::{Buf, BufferLimit};
 use prior_runtime::kernels::{
     attention, cross_entropy, elementwise, embedding, layernorm, matmul, rotary,
 };
 use prior_runtime::reference::AttnShape;
-use prior_runtime::Result;
+use prior_runtime::{Result, RuntimeError};
 
 use crate::config::ModelConfig;
 use crate::cpu::attn_shape;
 use crate::params::{layer_name, ParamLayout};
 
 type B<R> = Buf<R, f32>;
+
+/// One kind of f32 buffer of the model: its name in messages and its
+/// length, `per_token` elements for each of the batch * seq positions plus
+/// `fixed` ones.
+#[derive(Debug, Clone, Copy)]
+struct Need {
+    name: &'static str,
+    per_token: usize,
+    fixed: usize,
+}
+
+impl Need {
+    fn len(&self, tokens: usize) -> usize {
+        self.per_token * tokens + self.fixed
+    }
+
+    /// As the runtime allocates: at least one element.
+    fn bytes(&self, tokens: usize) -> u64 {
+        (self.len(tokens).max(1) as u64).saturating_mul(4)
+    }
+
+    /// The most positions this buffer fits in `limit` (`usize::MAX` when it
+    /// does not grow with them, 0 when even its fixed part does not fit).
+    fn max_tokens(&self, limit: &BufferLimit) -> usize {
+        let elems = (limit.bytes / 4) as usize;
+        match elems.checked_sub(self.fixed) {
+            None => 0,
+            Some(_) if self.per_token == 0 => usize::MAX,
+            Some(room) => room / self.per_token,
+        }
+    }
+}
+
+/// Every buffer [`DeviceModel::new`] allocates, by kind; the sizes the
+/// limit check and the allocation both read.
+#[derive(Debug, Clone, Copy)]
+struct Needs {
+    params: Need,
+    grads: Need,
+    row: Need,
+    qkv: Need,
+    mlp: Need,
+    stats: Need,
+    lse: Need,
+    logits: Need,
+    losses: Need,
+    dw: Need,
+}
+
+impl Needs {
+    fn new(cfg: &ModelConfig, layout: &ParamLayout) -> Self {
+        let (c, v) = (cfg.d_model, cfg.vocab_size);
+        let per = |name, per_token| Need {
+            name,
+            per_token,
+            fixed: 0,
+        };
+        let fixed = |name, fixed| Need {
+            name,
+            per_token: 0,
+            fixed,
+        };
+        Needs {
+            params: fixed("parameters [n_params] f32", layout.total),
+            grads: fixed("gradients [n_params] f32", layout.total),
+            row: per("activation [batch*seq, d_model] f32", c),
+            qkv: per("qkv [batch*seq, 3*d_model] f32", 3 * c),
+            mlp: per("mlp activation [batch*seq, 4*d_model] f32", 4 * c),
+            stats: per("layernorm stats [batch*seq, 2] f32", 2),
+            lse: per("attention log-sum-exp [batch*heads*seq] f32", cfg.n_head),
+            logits: per("logits [batch*seq, vocab] f32", v),
+            losses: per("losses [batch*seq] f32", 1),
+            dw: fixed(
+                "weight-gradient scratch [largest weight] f32",
+                [v * c, 4 * c * c, 3 * c * c].into_iter().max().unwrap_or(1),
+            ),
+        }
+    }
+
+    fn all(&self) -> [Need; 10] {
+        // Destructured, so a new kind of buffer cannot be left out.
+        let Needs {
+            params,
+            grads,
+            row,
+            qkv,
+            mlp,
+            stats,
+            lse,
+            logits,
+            losses,
+            dw,
+        } = *self;
+        [params, grads, row, qkv, mlp, stats, lse, logits, losses, dw]
+    }
+
+    /// Refuses a (batch, seq) at which some buffer exceeds `limit`, naming
+    /// the largest such buffer and the largest batch that would fit.
+    fn check(&self, limit: &BufferLimit, batch: usize, seq: usize) -> Result<()> {
+        let tokens = batch * seq;
+        let all = self.all();
+        // Reversed, so that of equal sizes the first listed is named.
+        let Some(worst) = all
+            .iter()
+            .rev()
+            .filter(|n| n.bytes(tokens) > limit.bytes)
+            .max_by_key(|n| n.bytes(tokens))
+        else {
+            return Ok(());
+        };
+        let max_tokens = all.iter().map(|n| n.max_tokens(limit)).min().unwrap_or(0);
+        let advice = if all
+            .iter()
+            .any(|n| n.per_token == 0 && n.max_tokens(limit) == 0)
+        {
+            "it does not shrink with the batch or the sequence: this model does not fit \
+             this device's buffers"
+                .to_string()
+        } else if max_tokens / seq >= 1 {
+            format!(
+                "the largest batch that fits at seq {seq} is {} (lower the batch, or \
+                 accumulate micro-batches of that size)",
+                max_tokens / seq
+            )
+        } else {
+            format!(
+                "not even batch 1 fits at seq {seq}: at batch 1 the longest sequence \
+                 that fits is {max_tokens}"
+            )
+        };
+        Err(RuntimeError::BufferTooLarge {
+            name: worst.name.to_string(),
+            bytes: worst.bytes(tokens),
+            limit: *limit,
+            advice,
+        })
+    }
+}
 
 struct LayerActs<R: Runtime> {
     h: B<R>,
@@ -70,57 +215,62 @@ pub struct KernelProfile {
 }
 
 impl<R: Runtime> DeviceModel<R> {
+    /// Allocates the model for `batch` sequences of `seq` tokens, or
+    /// refuses with [`RuntimeError::BufferTooLarge`] (before allocating
+    /// anything) when a buffer would exceed the device's limit.
     pub fn new(
         client: ComputeClient<R>,
         cfg: ModelConfig,
         params: &[f32],
         batch: usize,
         seq: usize,
-    ) -> Self {
+    ) -> Result<Self> {
         let layout = ParamLayout::new(&cfg);
         assert_eq!(
             params.len(),
             layout.total,
             "parameter buffer does not match the layout"
         );
-        let (c, v, n) = (cfg.d_model, cfg.vocab_size, batch * seq);
+        let needs = Needs::new(&cfg, &layout);
+        needs.check(&BufferLimit::of(&client), batch, seq)?;
+        let n = batch * seq;
         let shape = attn_shape(&cfg, batch, seq);
-        let e = |len: usize| B::<R>::empty(&client, len);
-        let bh = batch * cfg.n_head * seq;
+        let e = |need: Need| B::<R>::empty_named(&client, need.len(n), need.name);
         let layers = (0..cfg.n_layer)
-            .map(|_| LayerActs {
-                h: e(n * c),
-                a_in: e(n * c),
-                st1: e(2 * n),
-                qkv: e(3 * n * c),
-                y: e(n * c),
-                lse: e(bh),
-                m_in: e(n * c),
-                st2: e(2 * n),
-                u: e(4 * n * c),
-                gact: e(4 * n * c),
+            .map(|_| {
+                Ok(LayerActs {
+                    h: e(needs.row)?,
+                    a_in: e(needs.row)?,
+                    st1: e(needs.stats)?,
+                    qkv: e(needs.qkv)?,
+                    y: e(needs.row)?,
+                    lse: e(needs.lse)?,
+                    m_in: e(needs.row)?,
+                    st2: e(needs.stats)?,
+                    u: e(needs.mlp)?,
+                    gact: e(needs.mlp)?,
+                })
             })
-            .collect();
-        let grads = B::<R>::upload(&client, &vec![0.0; layout.total]);
-        let biggest = [v * c, 4 * c * c, 3 * c * c].into_iter().max().unwrap_or(1);
-        DeviceModel {
+            .collect::<Result<Vec<_>>>()?;
+        let grads = B::<R>::upload_named(&client, &vec![0.0; layout.total], needs.grads.name)?;
+        Ok(DeviceModel {
             tables: rotary::RotaryTables::new(&client, seq, cfg.rotary_dims()),
-            params: B::<R>::upload(&client, params),
+            params: B::<R>::upload_named(&client, params, needs.params.name)?,
             grads,
             layers,
-            h_last: e(n * c),
-            hf: e(n * c),
-            stf: e(2 * n),
-            logits: e(n * v),
-            losses: e(n),
-            dh: e(n * c),
-            dtmp: e(n * c),
-            d4: e(4 * n * c),
-            du: e(4 * n * c),
-            dqkv: e(3 * n * c),
-            delta: e(bh),
-            dw: e(biggest),
-            a_out: e(n * c),
+            h_last: e(needs.row)?,
+            hf: e(needs.row)?,
+            stf: e(needs.stats)?,
+            logits: e(needs.logits)?,
+            losses: e(needs.losses)?,
+            dh: e(needs.row)?,
+            dtmp: e(needs.row)?,
+            d4: e(needs.mlp)?,
+            du: e(needs.mlp)?,
+            dqkv: e(needs.qkv)?,
+            delta: e(needs.lse)?,
+            dw: e(needs.dw)?,
+            a_out: e(needs.row)?,
             profile: std::cell::RefCell::new(None),
             shape,
             layout,
@@ -128,7 +278,7 @@ impl<R: Runtime> DeviceModel<R> {
             client,
             batch,
             seq,
-        }
+        })
     }
 
     fn p(&self, name: &str) -> B<R> {
@@ -268,6 +418,7 @@ impl<R: Runtime> DeviceModel<R> {
             v,
             grad_scale / n as f32,
         );
+        self.mark("cross_entropy::cross_entropy");
         let losses = self.losses.download(cl)?;
         Ok((losses.iter().map(|&x| x as f64).sum::<f64>() / n as f64) as f32)
     }
@@ -587,5 +738,61 @@ impl<R: Runtime> DeviceModel<R> {
     /// overwrites them with their gradient).
     pub fn download_logits(&self) -> Result<Vec<f32>> {
         self.logits.download(&self.client)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lavapipe's: wgpu's maxStorageBufferBindingSize there.
+    const LAVAPIPE: BufferLimit = BufferLimit {
+        bytes: 128 << 20,
+        what: "storage-binding limit",
+    };
+
+    fn needs(preset: &str, vocab: usize) -> Needs {
+        let cfg = ModelConfig::preset(preset, vocab).unwrap();
+        Needs::new(&cfg, &ParamLayout::new(&cfg))
+    }
+
+    #[test]
+    fn the_logits_past_the_limit_are_refused_with_the_largest_batch_that_fits() {
+        let n = needs("tiny", 50304);
+        let msg = n.check(&LAVAPIPE, 8, 128).unwrap_err().to_string();
+        for part in [
+            "logits [batch*seq, vocab] f32 buffer of 196.5 MiB (206045184 bytes)",
+            "128.0 MiB storage-binding limit (134217728 bytes)",
+            "the largest batch that fits at seq 128 is 5",
+        ] {
+            assert!(msg.contains(part), "{part:?} missing from {msg:?}");
+        }
+        // The batch it names does fit, and one more does not.
+        assert!(n.check(&LAVAPIPE, 5, 128).is_ok());
+        assert!(n.check(&LAVAPIPE, 6, 128).is_err());
+    }
+
+    #[test]
+    fn a_sequence_too_long_for_batch_one_says_the_longest_that_fits() {
+        let msg = needs("tiny", 50304)
+            .check(&LAVAPIPE, 1, 1024)
+            .unwrap_err()
+            .to_string();
+        // 33,554,432 floats / 50,304 per position.
+        assert!(
+            msg.contains("not even batch 1 fits at seq 1024")
+                && msg.contains("the longest sequence that fits is 667"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn parameters_past_the_limit_say_no_batch_helps() {
+        let msg = needs("pythia-1b", 50304)
+            .check(&LAVAPIPE, 1, 16)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.starts_with("parameters [n_params] f32 buffer"), "{msg}");
+        assert!(msg.contains("does not fit this device's buffers"), "{msg}");
     }
 }

@@ -7,7 +7,9 @@
 //! - [`params`]: the flat layout and GPT-NeoX initialisation.
 //! - [`cpu`]: the CPU reference model, forward and backward.
 //! - [`device`]: the same model on runtime kernels, forward and backward.
-//! - [`train`]: the training loop; [`checkpoint`]: safetensors checkpoints.
+//! - [`train`]: the training loop, and the pieces of its step that
+//!   `prior bench step` times (accumulation, optimizer, loader options);
+//!   [`checkpoint`]: safetensors checkpoints.
 //! - [`hf`]: Hugging Face `config.json` + safetensors export and import.
 //! - [`heldout`]: held-out loss per corpus category.
 

@@ -1,6 +1,12 @@
 //! The trainer: mix -> loader -> device model -> AdamW, with metrics,
 //! checkpoints and bit-exact resume. Read it top to bottom: [`train`] is
 //! the whole loop.
+//!
+//! The pieces of a step are public so that `prior bench step` times the
+//! very code a run executes rather than a copy of it: [`loader_options`]
+//! (how the loader is driven), [`accumulate_gradients`] (forward and
+//! backward over the micro-batches of one batch) and [`Optimizer::step`]
+//! (gradient norm, clipping, learning rate, AdamW per parameter group).
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -10,6 +16,7 @@ use std::time::Instant;
 
 use cubecl::prelude::*;
 use prior_loader::{Loader, LoaderOptions, MixSpec, Sampler, Start};
+use prior_runtime::buffer::sync;
 use prior_runtime::buffer::Buf;
 use prior_runtime::kernels::optim;
 use prior_runtime::reference::AdamW;
@@ -25,6 +32,14 @@ use crate::params::ParamLayout;
 pub enum TrainError {
     #[error("config {}: {detail}", path.display())]
     Config { path: PathBuf, detail: String },
+    /// A `[model]` section built in code rather than read from a file
+    /// ([`ModelSection::source`] unset), so there is no file to name.
+    #[error("[model] (not read from a file): {detail}")]
+    Model { detail: String },
+    /// A batch (or optimizer state) whose shape does not fit the model it
+    /// is given to.
+    #[error("shape: {detail}")]
+    Shape { detail: String },
     #[error(transparent)]
     Loader(#[from] prior_loader::LoaderError),
     #[error(transparent)]
@@ -59,22 +74,36 @@ pub struct ModelSection {
     /// e.g. a Pythia checkpoint or `prior export-hf` output) to start from,
     /// relative to this config. Excludes the keys above.
     pub init: Option<PathBuf>,
+    /// The file this section was read from; errors found in it later (when
+    /// the corpus's vocabulary or `init`'s weights are read) name it. Set by
+    /// [`TrainConfig::load`]; a loader of another file holding a `[model]`
+    /// section sets it to that file.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 impl ModelSection {
+    /// Checks what can be checked without reading other files: `init`
+    /// excludes the dimension keys.
+    pub fn check_keys(&self) -> std::result::Result<(), String> {
+        if self.init.is_some()
+            && (self.preset.is_some()
+                || self.n_layer.is_some()
+                || self.d_model.is_some()
+                || self.n_head.is_some())
+        {
+            return Err("model.init takes the dimensions from the Hugging Face config.json; remove model.preset, n_layer, d_model and n_head".into());
+        }
+        Ok(())
+    }
+
     /// The model's dimensions and, with `init`, its starting weights.
     pub fn resolve(
         &self,
         vocab: usize,
     ) -> std::result::Result<(ModelConfig, Option<Vec<f32>>), String> {
+        self.check_keys()?;
         if let Some(dir) = &self.init {
-            if self.preset.is_some()
-                || self.n_layer.is_some()
-                || self.d_model.is_some()
-                || self.n_head.is_some()
-            {
-                return Err("model.init takes the dimensions from the Hugging Face config.json; remove model.preset, n_layer, d_model and n_head".into());
-            }
             let (cfg, params) = crate::hf::load_dir(dir).map_err(|e| format!("model.init: {e}"))?;
             if vocab > cfg.vocab_size {
                 return Err(format!(
@@ -202,6 +231,7 @@ impl TrainConfig {
         if let Some(i) = cfg.model.init.as_mut().filter(|i| i.is_relative()) {
             *i = base.join(&*i);
         }
+        cfg.model.source = Some(path.to_path_buf());
         let t = &cfg.train;
         let checks: [(bool, &str); 10] = [
             (
@@ -239,6 +269,7 @@ impl TrainConfig {
         if let Some((_, why)) = checks.iter().find(|c| c.0) {
             return Err(bad(why.to_string()));
         }
+        cfg.model.check_keys().map_err(bad)?;
         if cfg.model.init.is_none() {
             cfg.model.resolve(256).map_err(bad)?;
         }
@@ -246,7 +277,11 @@ impl TrainConfig {
     }
 }
 
-/// Linear warm-up to `lr`, then cosine decay to `min_lr` at the last step.
+/// The learning rate of step `step` (0-based): linear warm-up over
+/// `warmup_steps` (step 0 gets `lr / warmup_steps`, step `warmup_steps - 1`
+/// the full `lr`), then a cosine from `lr` at step `warmup_steps` down to
+/// `min_lr` at step `steps`, one past the last update (the convention of
+/// Hugging Face's cosine schedule); `min_lr` after that.
 pub fn learning_rate(t: &TrainSection, step: u64) -> f32 {
     if step < t.warmup_steps {
         return t.lr * (step + 1) as f32 / t.warmup_steps as f32;
@@ -255,6 +290,207 @@ pub fn learning_rate(t: &TrainSection, step: u64) -> f32 {
     let progress = ((step - t.warmup_steps) as f64 / span).min(1.0);
     let cos = 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
     (t.min_lr as f64 + (t.lr - t.min_lr) as f64 * cos) as f32
+}
+
+/// How the trainer drives the loader: two worker threads, four batches
+/// built ahead, one rank, stopping before `end_step`.
+pub fn loader_options(end_step: u64) -> LoaderOptions {
+    LoaderOptions {
+        threads: 2,
+        prefetch: 4,
+        rank: 0,
+        world: 1,
+        end_step: Some(end_step),
+    }
+}
+
+/// Where the time of one [`accumulate_gradients`] went, summed over its
+/// micro-batches, when the caller asks. Asking adds a device sync at the
+/// end of each phase (a training step has none), so that each phase's time
+/// is its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PhaseTimes {
+    pub h2d_ms: f64,
+    pub forward_ms: f64,
+    pub backward_ms: f64,
+}
+
+/// Forward and backward over every micro-batch of one batch (`tokens`:
+/// sequences of `seq_tokens` = seq + 1 tokens, row-major, as the loader
+/// delivers them), in micro-batches of the `model.batch` sequences the
+/// model was built for. Gradients start from zero and add up, each
+/// micro-batch's loss scaled by 1 / (number of micro-batches), so `grads`
+/// ends holding the gradient of the whole batch's mean loss, which is
+/// returned.
+pub fn accumulate_gradients<R: Runtime>(
+    model: &mut DeviceModel<R>,
+    tokens: &[u32],
+    seq_tokens: usize,
+    mut times: Option<&mut PhaseTimes>,
+) -> Result<f32> {
+    let (micro, seq) = (model.batch, model.seq);
+    let sequences = tokens.len().checked_div(seq_tokens).unwrap_or(0);
+    if seq_tokens != seq + 1
+        || sequences * seq_tokens != tokens.len()
+        || sequences == 0
+        || !sequences.is_multiple_of(micro)
+    {
+        return Err(TrainError::Shape {
+            detail: format!(
+                "{} tokens in sequences of {seq_tokens} do not split into micro-batches of {micro} sequences of {} tokens (the model's seq {seq} + 1)",
+                tokens.len(),
+                seq + 1
+            ),
+        });
+    }
+    let micro_steps = sequences / micro;
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+    model.zero_grads();
+    let mut loss = 0f64;
+    for k in 0..micro_steps {
+        let (ids, targets) = split_micro(tokens, seq_tokens, k * micro, micro);
+        let t0 = Instant::now();
+        let ids_b = Buf::<R, u32>::upload(&model.client, &ids);
+        let targets_b = Buf::<R, u32>::upload(&model.client, &targets);
+        if let Some(t) = times.as_deref_mut() {
+            sync(&model.client)?;
+            t.h2d_ms += ms(t0);
+        }
+        let t1 = Instant::now();
+        // The loss comes back to the host, so the forward has finished here.
+        let l = model.forward_device(&ids_b, &targets_b, 1.0 / micro_steps as f32)?;
+        if let Some(t) = times.as_deref_mut() {
+            t.forward_ms += ms(t1);
+        }
+        let t2 = Instant::now();
+        model.backward(&ids)?;
+        if let Some(t) = times.as_deref_mut() {
+            sync(&model.client)?;
+            t.backward_ms += ms(t2);
+        }
+        loss += l as f64 / micro_steps as f64;
+    }
+    Ok(loss as f32)
+}
+
+/// What one [`Optimizer::step`] did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OptimizerUpdate {
+    /// The learning rate of the step.
+    pub lr: f32,
+    /// The global L2 norm of the gradients before clipping.
+    pub grad_norm: f32,
+}
+
+/// AdamW on the device: both moments in the parameters' flat layout, and
+/// the parameter groups of [`ParamLayout`] (weight decay on the matrices in
+/// `[0, decay_end)`, none on the norms and biases after).
+pub struct Optimizer<R: Runtime> {
+    client: ComputeClient<R>,
+    exp_avg: Buf<R, f32>,
+    exp_avg_sq: Buf<R, f32>,
+    norm: Buf<R, f32>,
+    decay_end: usize,
+    total: usize,
+}
+
+impl<R: Runtime> Optimizer<R> {
+    /// Moments from a checkpoint (or zeros for a fresh run), each
+    /// `layout.total` long.
+    pub fn new(
+        client: &ComputeClient<R>,
+        layout: &ParamLayout,
+        exp_avg: &[f32],
+        exp_avg_sq: &[f32],
+    ) -> Result<Self> {
+        if exp_avg.len() != layout.total || exp_avg_sq.len() != layout.total {
+            return Err(TrainError::Shape {
+                detail: format!(
+                    "optimizer moments of {} and {} values for a model of {}",
+                    exp_avg.len(),
+                    exp_avg_sq.len(),
+                    layout.total
+                ),
+            });
+        }
+        Ok(Self::upload(client, layout, exp_avg, exp_avg_sq))
+    }
+
+    /// Zero moments: the start of a run.
+    pub fn zeros(client: &ComputeClient<R>, layout: &ParamLayout) -> Self {
+        let zeros = vec![0f32; layout.total];
+        Self::upload(client, layout, &zeros, &zeros)
+    }
+
+    fn upload(
+        client: &ComputeClient<R>,
+        layout: &ParamLayout,
+        exp_avg: &[f32],
+        exp_avg_sq: &[f32],
+    ) -> Self {
+        Optimizer {
+            client: client.clone(),
+            exp_avg: Buf::upload(client, exp_avg),
+            exp_avg_sq: Buf::upload(client, exp_avg_sq),
+            norm: Buf::empty(client, 1),
+            decay_end: layout.decay_end,
+            total: layout.total,
+        }
+    }
+
+    /// Step `step` (0-based) of a run configured by `t`, on `params` with
+    /// `grads` (flat, in the layout this optimizer was made for): the global
+    /// gradient norm (read back: it is reported), gradients clipped to
+    /// `t.grad_clip`, the learning rate of [`learning_rate`], then AdamW
+    /// with `t.weight_decay` on the matrices and none on norms and biases.
+    pub fn step(
+        &self,
+        params: &Buf<R, f32>,
+        grads: &Buf<R, f32>,
+        t: &TrainSection,
+        step: u64,
+    ) -> prior_runtime::Result<OptimizerUpdate> {
+        let client = &self.client;
+        optim::grad_norm(client, grads, &self.norm);
+        let grad_norm = self.norm.download(client)?[0];
+        optim::clip(client, grads, &self.norm, t.grad_clip);
+        let lr = learning_rate(t, step);
+        let decayed = AdamW {
+            lr,
+            beta1: t.beta1,
+            beta2: t.beta2,
+            eps: t.eps,
+            weight_decay: t.weight_decay,
+            step: (step + 1) as u32,
+        };
+        let plain = AdamW {
+            weight_decay: 0.0,
+            ..decayed
+        };
+        let (d, total) = (self.decay_end, self.total);
+        for (start, len, h) in [(0, d, decayed), (d, total - d, plain)] {
+            if len == 0 {
+                continue;
+            }
+            optim::adamw(
+                client,
+                &params.view(start, len),
+                &grads.view(start, len),
+                &self.exp_avg.view(start, len),
+                &self.exp_avg_sq.view(start, len),
+                h,
+            );
+        }
+        Ok(OptimizerUpdate { lr, grad_norm })
+    }
+
+    /// Both moments, for a checkpoint.
+    pub fn download(&self) -> prior_runtime::Result<(Vec<f32>, Vec<f32>)> {
+        Ok((
+            self.exp_avg.download(&self.client)?,
+            self.exp_avg_sq.download(&self.client)?,
+        ))
+    }
 }
 
 /// One line of metrics.jsonl.
@@ -310,9 +546,12 @@ pub fn train<R: Runtime>(
     let (model_cfg, init_params) =
         cfg.model
             .resolve(vocab)
-            .map_err(|detail| TrainError::Config {
-                path: PathBuf::from("[model]"),
-                detail,
+            .map_err(|detail| match &cfg.model.source {
+                Some(path) => TrainError::Config {
+                    path: path.clone(),
+                    detail,
+                },
+                None => TrainError::Model { detail },
             })?;
     let layout = ParamLayout::new(&model_cfg);
     let (batch, seq) = (spec.global_batch as usize, spec.seq_len as usize);
@@ -325,7 +564,6 @@ pub fn train<R: Runtime>(
             ),
         });
     }
-    let micro_steps = batch / t.micro_batch;
     let root = &t.checkpoint_dir;
     std::fs::create_dir_all(root).map_err(|source| TrainError::Io {
         path: root.clone(),
@@ -367,18 +605,9 @@ pub fn train<R: Runtime>(
         )?),
         _ => None,
     };
-    let mut model = DeviceModel::new(client.clone(), model_cfg, &params, t.micro_batch, seq);
-    let m_buf = Buf::<R, f32>::upload(&client, &m);
-    let v_buf = Buf::<R, f32>::upload(&client, &v);
-    let norm = Buf::<R, f32>::empty(&client, 1);
-    let opts = LoaderOptions {
-        threads: 2,
-        prefetch: 4,
-        rank: 0,
-        world: 1,
-        end_step: Some(t.steps),
-    };
-    let mut loader = Loader::new(sampler, loader_start, &opts)?;
+    let mut model = DeviceModel::new(client.clone(), model_cfg, &params, t.micro_batch, seq)?;
+    let optimizer = Optimizer::new(&client, &layout, &m, &v)?;
+    let mut loader = Loader::new(sampler, loader_start, &loader_options(t.steps))?;
     let mut last_ck: Option<PathBuf> = checkpoint::list(root)?
         .pop()
         .map(|c| c.1)
@@ -395,16 +624,7 @@ pub fn train<R: Runtime>(
         let t0 = Instant::now();
         let Some(b) = loader.next_batch()? else { break };
         let wait = t0.elapsed().as_secs_f64() * 1e3;
-        model.zero_grads();
-        let mut loss = 0f64;
-        for k in 0..micro_steps {
-            let (ids, targets) =
-                split_micro(&b.tokens, b.seq_tokens, k * t.micro_batch, t.micro_batch);
-            let l = model.forward(&ids, &targets, 1.0 / micro_steps as f32)?;
-            model.backward(&ids)?;
-            loss += l as f64 / micro_steps as f64;
-        }
-        let loss = loss as f32;
+        let loss = accumulate_gradients(&mut model, &b.tokens, b.seq_tokens, None)?;
         if !loss.is_finite() {
             return Err(TrainError::NonFinite {
                 step,
@@ -414,39 +634,8 @@ pub fn train<R: Runtime>(
                     .unwrap_or_else(|| "none (no checkpoint was written)".into()),
             });
         }
-        optim::grad_norm(&client, &model.grads, &norm);
-        let grad_norm = norm.download(&client)?[0];
-        optim::clip(&client, &model.grads, &norm, t.grad_clip);
-        let lr = learning_rate(t, step);
-        let h = AdamW {
-            lr,
-            beta1: t.beta1,
-            beta2: t.beta2,
-            eps: t.eps,
-            weight_decay: t.weight_decay,
-            step: (step + 1) as u32,
-        };
-        let (d, total) = (layout.decay_end, layout.total);
-        optim::adamw(
-            &client,
-            &model.params.view(0, d),
-            &model.grads.view(0, d),
-            &m_buf.view(0, d),
-            &v_buf.view(0, d),
-            h,
-        );
-        let h0 = AdamW {
-            weight_decay: 0.0,
-            ..h
-        };
-        optim::adamw(
-            &client,
-            &model.params.view(d, total - d),
-            &model.grads.view(d, total - d),
-            &m_buf.view(d, total - d),
-            &v_buf.view(d, total - d),
-            h0,
-        );
+        let OptimizerUpdate { lr, grad_norm } =
+            optimizer.step(&model.params, &model.grads, t, step)?;
         step += 1;
         let secs = t0.elapsed().as_secs_f64();
         let metrics = StepMetrics {
@@ -480,6 +669,7 @@ pub fn train<R: Runtime>(
             )?;
         }
         if step % t.checkpoint_every == 0 || step == t.steps {
+            let (exp_avg, exp_avg_sq) = optimizer.download()?;
             let ck = Checkpoint {
                 dir: PathBuf::new(),
                 state: TrainState {
@@ -495,8 +685,8 @@ pub fn train<R: Runtime>(
                     corpus: Some(corpus_dir.clone()),
                 },
                 params: model.download_params()?,
-                exp_avg: m_buf.download(&client)?,
-                exp_avg_sq: v_buf.download(&client)?,
+                exp_avg,
+                exp_avg_sq,
             };
             last_ck = Some(checkpoint::save(root, &layout, &ck, t.keep_checkpoints)?);
         }

@@ -107,9 +107,9 @@ pub fn bench_kernels<R: Runtime>(
         });
     };
 
-    let x = Buf::<R, f32>::upload(client, &rand(n * c));
-    let w = Buf::<R, f32>::upload(client, &rand(4 * c * c));
-    let y4 = Buf::<R, f32>::empty(client, n * 4 * c);
+    let x = Buf::<R, f32>::upload_named(client, &rand(n * c), "x [batch*seq, d_model] f32")?;
+    let w = Buf::<R, f32>::upload_named(client, &rand(4 * c * c), "w [4*d_model, d_model] f32")?;
+    let y4 = Buf::<R, f32>::empty_named(client, n * 4 * c, "y4 [batch*seq, 4*d_model] f32")?;
     let ms = time(client, reps, || {
         matmul::matmul(client, &x, &w, &y4, n, c, 4 * c, false, true)
     })?;
@@ -120,7 +120,7 @@ pub fn bench_kernels<R: Runtime>(
         2.0 * (n * c * 4 * c) as f64,
         true,
     );
-    let dx = Buf::<R, f32>::empty(client, n * c);
+    let dx = Buf::<R, f32>::empty_named(client, n * c, "dx [batch*seq, d_model] f32")?;
     let ms = time(client, reps, || {
         matmul::matmul(client, &y4, &w, &dx, n, 4 * c, c, false, false)
     })?;
@@ -145,7 +145,7 @@ pub fn bench_kernels<R: Runtime>(
 
     let g = Buf::<R, f32>::upload(client, &rand(c));
     let b = Buf::<R, f32>::upload(client, &rand(c));
-    let y = Buf::<R, f32>::empty(client, n * c);
+    let y = Buf::<R, f32>::empty_named(client, n * c, "y [batch*seq, d_model] f32")?;
     let stats = Buf::<R, f32>::empty(client, 2 * n);
     let ms = time(client, reps, || {
         layernorm::layernorm_fwd(client, &x, &g, &b, &y, &stats, 1e-5);
@@ -170,7 +170,7 @@ pub fn bench_kernels<R: Runtime>(
         false,
     );
 
-    let h4 = Buf::<R, f32>::empty(client, n * 4 * c);
+    let h4 = Buf::<R, f32>::empty_named(client, n * 4 * c, "h4 [batch*seq, 4*d_model] f32")?;
     let ms = time(client, reps, || {
         elementwise::gelu_fwd(client, &y4, &h4);
         Ok(())
@@ -190,8 +190,9 @@ pub fn bench_kernels<R: Runtime>(
         head_dim: c / s.heads,
         rotary_dims: c / s.heads / 4,
     };
-    let qkv = Buf::<R, f32>::upload(client, &rand(n * 3 * c));
-    let ao = Buf::<R, f32>::empty(client, n * c);
+    let qkv =
+        Buf::<R, f32>::upload_named(client, &rand(n * 3 * c), "qkv [batch*seq, 3*d_model] f32")?;
+    let ao = Buf::<R, f32>::empty_named(client, n * c, "attention out [batch*seq, d_model] f32")?;
     let lse = Buf::<R, f32>::empty(client, s.batch * s.heads * s.seq);
     let attn_flops =
         4.0 * (s.batch * s.heads) as f64 * (s.seq * s.seq) as f64 / 2.0 * shape.head_dim as f64;
@@ -210,7 +211,7 @@ pub fn bench_kernels<R: Runtime>(
         true,
     );
     let delta = Buf::<R, f32>::empty(client, s.batch * s.heads * s.seq);
-    let dqkv = Buf::<R, f32>::empty(client, n * 3 * c);
+    let dqkv = Buf::<R, f32>::empty_named(client, n * 3 * c, "dqkv [batch*seq, 3*d_model] f32")?;
     let ms = time(client, reps, || {
         attention::attention_bwd(client, &ao, &qkv, &ao, &lse, &delta, &dqkv, shape);
         Ok(())
@@ -224,7 +225,8 @@ pub fn bench_kernels<R: Runtime>(
     );
 
     let rows = n.min(4096);
-    let logits = Buf::<R, f32>::upload(client, &rand(rows * s.vocab));
+    let logits =
+        Buf::<R, f32>::upload_named(client, &rand(rows * s.vocab), "logits [rows, vocab] f32")?;
     let targets: Vec<u32> = (0..rows as u32).map(|i| i * 7 % s.vocab as u32).collect();
     let t = Buf::<R, u32>::upload(client, &targets);
     let losses = Buf::<R, f32>::empty(client, rows);
@@ -240,7 +242,11 @@ pub fn bench_kernels<R: Runtime>(
         false,
     );
 
-    let table = Buf::<R, f32>::upload(client, &rand(s.vocab.min(8192) * c));
+    let table = Buf::<R, f32>::upload_named(
+        client,
+        &rand(s.vocab.min(8192) * c),
+        "embedding table [vocab, d_model] f32",
+    )?;
     let ids: Vec<u32> = (0..n as u32)
         .map(|i| i * 13 % s.vocab.min(8192) as u32)
         .collect();
@@ -258,10 +264,10 @@ pub fn bench_kernels<R: Runtime>(
     );
 
     let params = (12 * c * c).min(64 << 20);
-    let p = Buf::<R, f32>::upload(client, &rand(params));
-    let gr = Buf::<R, f32>::upload(client, &rand(params));
-    let m = Buf::<R, f32>::upload(client, &vec![0.0; params]);
-    let v = Buf::<R, f32>::upload(client, &vec![0.0; params]);
+    let p = Buf::<R, f32>::upload_named(client, &rand(params), "parameters f32")?;
+    let gr = Buf::<R, f32>::upload_named(client, &rand(params), "gradients f32")?;
+    let m = Buf::<R, f32>::upload_named(client, &vec![0.0; params], "AdamW m f32")?;
+    let v = Buf::<R, f32>::upload_named(client, &vec![0.0; params], "AdamW v f32")?;
     let h = AdamW {
         lr: 1e-4,
         beta1: 0.9,

@@ -5,6 +5,13 @@
 //! Error measure: the largest absolute difference over a tensor divided by
 //! the largest magnitude in the reference tensor (`max_rel_err`), which is
 //! stable where single elements are near zero. Any NaN or infinity fails.
+//!
+//! Every check is listed in [`GROUPS`], and [`run_checks`] returns one
+//! [`KernelCheck`] per name there: passed, failed, or skipped with the
+//! reason (a type the device lacks). A listed check that records nothing,
+//! or a result under a name not listed, comes back failed, so no check can
+//! go missing from the report (and from the tests that assert it) without
+//! notice.
 
 use cubecl::prelude::*;
 use rand::{Rng, SeedableRng};
@@ -20,15 +27,73 @@ use crate::reference::{self as cpu, AdamW, AttnShape};
 /// Tolerance on `max_rel_err` for f32 kernels.
 pub const F32_TOLERANCE: f64 = 2e-4;
 
+/// Every check [`run_checks`] records, by group (one check function per
+/// group), in the order they run.
+pub const GROUPS: [(&str, &[&str]); 9] = [
+    ("embedding", &["embedding_fwd", "embedding_bwd"]),
+    (
+        "layernorm",
+        &["layernorm_fwd", "layernorm_bwd", "residual_layernorm_fwd"],
+    ),
+    ("matmul", &["matmul_fwd", "matmul_bwd"]),
+    (
+        "elementwise",
+        &["gelu_fwd", "gelu_bwd", "bias_fwd", "bias_bwd"],
+    ),
+    ("rotary", &["rotary_fwd", "rotary_bwd"]),
+    ("attention", &["attention_fwd", "attention_bwd"]),
+    ("cross_entropy", &["cross_entropy_fwd", "cross_entropy_bwd"]),
+    ("optim", &["adamw", "grad_norm", "grad_clip"]),
+    ("casts", &["cast_f32_bf16", "cast_f32_f16"]),
+];
+
+/// The names of every check, in order (what [`run_checks`] returns one
+/// result for each of).
+pub fn check_names() -> impl Iterator<Item = &'static str> {
+    GROUPS.iter().flat_map(|(_, names)| names.iter().copied())
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct KernelCheck {
     pub name: String,
+    /// Ran and stayed within tolerance. False for a failed or skipped check.
     pub ok: bool,
     pub max_rel_err: f64,
     /// Shapes the kernel ran at.
     pub cases: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why the check could not run on this device; `None` when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+impl KernelCheck {
+    pub fn failed(&self) -> bool {
+        !self.ok && self.skipped.is_none()
+    }
+}
+
+/// How many checks passed, failed and were skipped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CheckSummary {
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+pub fn summarize(results: &[KernelCheck]) -> CheckSummary {
+    let mut s = CheckSummary::default();
+    for r in results {
+        if r.skipped.is_some() {
+            s.skipped += 1;
+        } else if r.ok {
+            s.passed += 1;
+        } else {
+            s.failed += 1;
+        }
+    }
+    s
 }
 
 /// Largest |a - b| over the largest |b|; infinite if `a` holds NaN/inf or
@@ -69,22 +134,13 @@ impl<R: Runtime> Checker<'_, R> {
         b.download(self.client).map_err(|e| e.to_string())
     }
 
+    fn entry(&mut self, name: &str) -> &mut KernelCheck {
+        entry(&mut self.results, name)
+    }
+
     /// Records `errs` (one per compared tensor, per case) under `name`.
     fn record(&mut self, name: &str, case: String, result: Result<Vec<f64>, String>) {
-        let entry = match self.results.iter().position(|r| r.name == name) {
-            Some(i) => i,
-            None => {
-                self.results.push(KernelCheck {
-                    name: name.into(),
-                    ok: true,
-                    max_rel_err: 0.0,
-                    cases: vec![],
-                    error: None,
-                });
-                self.results.len() - 1
-            }
-        };
-        let r = &mut self.results[entry];
+        let r = self.entry(name);
         r.cases.push(case);
         match result {
             Ok(errs) => {
@@ -100,24 +156,96 @@ impl<R: Runtime> Checker<'_, R> {
             }
         }
     }
+
+    /// Records that `name` cannot run here, and why.
+    fn skip(&mut self, name: &str, why: String) {
+        let r = self.entry(name);
+        r.ok = false;
+        r.skipped = Some(why);
+    }
 }
 
-/// Runs every check with inputs drawn from `seed`.
+/// The result recorded under `name`, created (passing, no cases) if none is.
+fn entry<'a>(results: &'a mut Vec<KernelCheck>, name: &str) -> &'a mut KernelCheck {
+    let i = match results.iter().position(|r| r.name == name) {
+        Some(i) => i,
+        None => {
+            results.push(KernelCheck {
+                name: name.into(),
+                ok: true,
+                max_rel_err: 0.0,
+                cases: vec![],
+                error: None,
+                skipped: None,
+            });
+            results.len() - 1
+        }
+    };
+    &mut results[i]
+}
+
+/// After a group ran: each of its `names` that `results[first..]` lacks is
+/// recorded failed with `missing` (why it is absent), and each result there
+/// under a name not in `names` is marked failed.
+fn settle(
+    results: &mut Vec<KernelCheck>,
+    first: usize,
+    group: &str,
+    names: &[&str],
+    missing: &str,
+) {
+    for name in names {
+        if !results[first..].iter().any(|r| r.name == *name) {
+            let r = entry(results, name);
+            r.ok = false;
+            r.max_rel_err = f64::INFINITY;
+            r.error = Some(missing.to_string());
+        }
+    }
+    for r in &mut results[first..] {
+        if !names.contains(&r.name.as_str()) {
+            r.ok = false;
+            r.skipped = None;
+            r.error = Some(format!("not listed under {group} in check::GROUPS"));
+        }
+    }
+}
+
+/// Runs every check with inputs drawn from `seed`: one result per name of
+/// [`GROUPS`], in that order (and any result recorded under a name not
+/// listed there, marked failed).
 pub fn run_checks<R: Runtime>(client: &ComputeClient<R>, seed: u64) -> Vec<KernelCheck> {
     let mut c = Checker {
         client,
         rng: ChaCha8Rng::seed_from_u64(seed),
         results: Vec::new(),
     };
-    check_embedding(&mut c);
-    check_layernorm(&mut c);
-    check_matmul(&mut c);
-    check_elementwise(&mut c);
-    check_rotary(&mut c);
-    check_attention(&mut c);
-    check_cross_entropy(&mut c);
-    check_optim(&mut c);
-    check_casts(&mut c);
+    // In the order of GROUPS.
+    let runs: [fn(&mut Checker<R>); 9] = [
+        check_embedding,
+        check_layernorm,
+        check_matmul,
+        check_elementwise,
+        check_rotary,
+        check_attention,
+        check_cross_entropy,
+        check_optim,
+        check_casts,
+    ];
+    for ((group, names), run) in GROUPS.into_iter().zip(runs) {
+        let first = c.results.len();
+        // A kernel launch cubecl rejects can panic; that fails this group's
+        // unrecorded checks, with the panic's text, instead of ending the run.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&mut c)));
+        let missing = match outcome {
+            Ok(()) => format!("recorded nothing: the {group} checks neither ran nor skipped it"),
+            Err(p) => format!(
+                "the {group} checks panicked: {}",
+                crate::device::panic_message(&p)
+            ),
+        };
+        settle(&mut c.results, first, group, names, &missing);
+    }
     c.results
 }
 
@@ -449,25 +577,129 @@ fn check_optim<R: Runtime>(c: &mut Checker<R>) {
     let _ = sync(client);
 }
 
-/// f32 <-> bf16 round trip, where the device has bf16 (CUDA); the expected
-/// values are the host's `half` conversions (round to nearest even).
+/// f32 <-> bf16 and f32 <-> f16 round trips, each where the device has the
+/// type (bf16: CUDA; f16: CUDA and most Vulkan drivers, lavapipe included);
+/// the expected values are the host's `half` conversions (round to nearest
+/// even).
 fn check_casts<R: Runtime>(c: &mut Checker<R>) {
+    check_cast::<R, half::bf16>(c, "cast_f32_bf16", |v| half::bf16::from_f32(v).to_f32());
+    // The inputs (|x| < 100) are well inside f16's range.
+    check_cast::<R, half::f16>(c, "cast_f32_f16", |v| half::f16::from_f32(v).to_f32());
+}
+
+fn check_cast<R: Runtime, H: Float + CubeElement>(
+    c: &mut Checker<R>,
+    name: &str,
+    round: fn(f32) -> f32,
+) {
     let client = c.client;
-    if !client.properties().supports_type(half::bf16::cube_type()) {
+    if !client
+        .properties()
+        .supports_type(<H as CubeElement>::cube_type())
+    {
+        c.skip(
+            name,
+            format!(
+                "the device ({}) has no {}",
+                R::name(client),
+                <H as CubeElement>::type_name()
+            ),
+        );
         return;
     }
     for n in [1000usize, 4097] {
         let x: Vec<f32> = c.rand(n).iter().map(|v| v * 100.0).collect();
         let xb = c.up(&x);
-        let h = Buf::<R, half::bf16>::empty(client, n);
+        let h = Buf::<R, H>::empty(client, n);
         let back = Buf::<R, f32>::empty(client, n);
         elementwise::cast(client, &xb, &h);
         elementwise::cast(client, &h, &back);
-        let want: Vec<f32> = x
-            .iter()
-            .map(|&v| half::bf16::from_f32(v).to_f32())
-            .collect();
+        let want: Vec<f32> = x.iter().map(|&v| round(v)).collect();
         let res = (|| Ok(vec![rel_err(&c.down(&back)?, &want)]))();
-        c.record("cast_f32_bf16", format!("{n} elements"), res);
+        c.record(name, format!("{n} elements"), res);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn passed(name: &str) -> KernelCheck {
+        KernelCheck {
+            name: name.into(),
+            ok: true,
+            max_rel_err: 1e-7,
+            cases: vec!["a".into(), "b".into()],
+            error: None,
+            skipped: None,
+        }
+    }
+
+    #[test]
+    fn a_listed_check_that_records_nothing_comes_back_failed_with_the_reason() {
+        let mut results = vec![passed("grad_norm")];
+        settle(
+            &mut results,
+            0,
+            "optim",
+            &["adamw", "grad_norm", "grad_clip"],
+            "recorded nothing",
+        );
+        let names: Vec<&str> = results.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["grad_norm", "adamw", "grad_clip"]);
+        assert!(results[0].ok);
+        for r in &results[1..] {
+            assert!(r.failed(), "{r:?}");
+            assert_eq!(r.error.as_deref(), Some("recorded nothing"));
+        }
+        assert_eq!(
+            summarize(&results),
+            CheckSummary {
+                passed: 1,
+                failed: 2,
+                skipped: 0
+            }
+        );
+    }
+
+    #[test]
+    fn a_result_under_an_unlisted_name_fails_and_a_skip_stays_a_skip() {
+        let mut results = vec![passed("earlier group")];
+        let mut skipped = passed("cast_f32_bf16");
+        skipped.ok = false;
+        skipped.skipped = Some("no bf16".into());
+        results.extend([skipped, passed("cast_f32_f8")]);
+        settle(
+            &mut results,
+            1,
+            "casts",
+            &["cast_f32_bf16", "cast_f32_f16"],
+            "missing",
+        );
+        assert!(results[0].ok, "results before `first` are left alone");
+        assert!(!results[1].failed() && results[1].skipped.is_some());
+        assert!(results[2].failed());
+        assert!(results[2].error.as_deref().unwrap().contains("not listed"));
+        assert!(results[3].failed() && results[3].name == "cast_f32_f16");
+        assert_eq!(
+            summarize(&results),
+            CheckSummary {
+                passed: 1,
+                failed: 2,
+                skipped: 1
+            }
+        );
+    }
+
+    #[test]
+    fn the_list_names_every_check_once() {
+        let names: Vec<&str> = check_names().collect();
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        for must in ["residual_layernorm_fwd", "grad_clip", "cast_f32_bf16"] {
+            assert!(names.contains(&must), "{must}");
+        }
     }
 }

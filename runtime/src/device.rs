@@ -157,14 +157,16 @@ fn client_or_error<R: Runtime>(
     make: impl FnOnce() -> ComputeClient<R> + std::panic::UnwindSafe,
     what: &str,
 ) -> Result<ComputeClient<R>> {
-    std::panic::catch_unwind(make).map_err(|p| {
-        let msg = p
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "unknown reason".into());
-        RuntimeError::Device(format!("could not start {what}: {msg}"))
-    })
+    std::panic::catch_unwind(make)
+        .map_err(|p| RuntimeError::Device(format!("could not start {what}: {}", panic_message(&p))))
+}
+
+/// The text a caught panic carried.
+pub(crate) fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown reason".into())
 }
 
 /// Chooses the device and runs `task` on it.

@@ -68,7 +68,7 @@ pub fn cross_entropy<R: Runtime, F: Float + CubeElement>(
     vocab: usize,
     grad_scale: f32,
 ) {
-    let rows = targets.len;
+    let rows = targets.len();
     let (count, dim, block) = rows_launch(rows, vocab);
     cross_entropy_kernel::launch::<F, R>(
         client,

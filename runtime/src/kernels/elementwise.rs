@@ -34,7 +34,7 @@ pub fn gelu_fwd<R: Runtime, F: Float + CubeElement>(
     x: &Buf<R, F>,
     y: &Buf<R, F>,
 ) {
-    let (count, dim) = elementwise_launch(client, y.len);
+    let (count, dim) = elementwise_launch(client, y.len());
     gelu_fwd_kernel::launch::<F, R>(client, count, dim, x.arg(), y.arg());
 }
 
@@ -45,7 +45,7 @@ pub fn gelu_bwd<R: Runtime, F: Float + CubeElement>(
     x: &Buf<R, F>,
     dx: &Buf<R, F>,
 ) {
-    let (count, dim) = elementwise_launch(client, dx.len);
+    let (count, dim) = elementwise_launch(client, dx.len());
     gelu_bwd_kernel::launch::<F, R>(client, count, dim, dy.arg(), x.arg(), dx.arg());
 }
 
@@ -86,8 +86,8 @@ pub fn bias_add<R: Runtime, F: Float + CubeElement>(
     x: &Buf<R, F>,
     bias: &Buf<R, F>,
 ) {
-    let (count, dim) = elementwise_launch(client, x.len);
-    bias_add_kernel::launch::<F, R>(client, count, dim, x.arg(), bias.arg(), bias.len);
+    let (count, dim) = elementwise_launch(client, x.len());
+    bias_add_kernel::launch::<F, R>(client, count, dim, x.arg(), bias.arg(), bias.len());
 }
 
 /// dbias = sum over rows of dy (added to what `dbias` holds if `accumulate`).
@@ -97,7 +97,7 @@ pub fn bias_bwd<R: Runtime, F: Float + CubeElement>(
     dbias: &Buf<R, F>,
     accumulate: bool,
 ) {
-    let cols = dbias.len;
+    let cols = dbias.len();
     let (count, dim) = elementwise_launch(client, cols);
     column_sum_kernel::launch::<F, R>(
         client,
@@ -105,7 +105,7 @@ pub fn bias_bwd<R: Runtime, F: Float + CubeElement>(
         dim,
         dy.arg(),
         dbias.arg(),
-        dy.len / cols,
+        dy.len() / cols,
         cols,
         accumulate as u32,
     );
@@ -134,13 +134,13 @@ pub fn axpy<R: Runtime, F: Float + CubeElement>(
     x: &Buf<R, F>,
     a: f32,
 ) {
-    let (count, dim) = elementwise_launch(client, y.len);
+    let (count, dim) = elementwise_launch(client, y.len());
     axpy_kernel::launch::<F, R>(client, count, dim, y.arg(), x.arg(), F::new(a));
 }
 
 /// y = v everywhere.
 pub fn fill<R: Runtime, F: Float + CubeElement>(client: &ComputeClient<R>, y: &Buf<R, F>, v: f32) {
-    let (count, dim) = elementwise_launch(client, y.len);
+    let (count, dim) = elementwise_launch(client, y.len());
     fill_kernel::launch::<F, R>(client, count, dim, y.arg(), F::new(v));
 }
 
@@ -159,6 +159,6 @@ pub fn cast<R: Runtime, A: Float + CubeElement, B: Float + CubeElement>(
     x: &Buf<R, A>,
     y: &Buf<R, B>,
 ) {
-    let (count, dim) = elementwise_launch(client, y.len);
+    let (count, dim) = elementwise_launch(client, y.len());
     cast_kernel::launch::<A, B, R>(client, count, dim, x.arg(), y.arg());
 }

@@ -56,7 +56,7 @@ pub fn embedding_fwd<R: Runtime, F: Float + CubeElement>(
     out: &Buf<R, F>,
     dim: usize,
 ) {
-    let (count, cube) = elementwise_launch(client, out.len);
+    let (count, cube) = elementwise_launch(client, out.len());
     embedding_fwd_kernel::launch::<F, R>(
         client,
         count,

@@ -125,7 +125,7 @@ fn layernorm_bwd_params_kernel<F: Float + CubeElement>(
     }
 }
 
-/// y = LayerNorm(x) * gamma + beta over rows of `gamma.len` columns;
+/// y = LayerNorm(x) * gamma + beta over rows of `gamma.len()` columns;
 /// `stats` receives (mean, rstd) per row.
 #[allow(clippy::too_many_arguments)]
 pub fn layernorm_fwd<R: Runtime, F: Float + CubeElement>(
@@ -137,8 +137,8 @@ pub fn layernorm_fwd<R: Runtime, F: Float + CubeElement>(
     stats: &Buf<R, F>,
     eps: f32,
 ) {
-    let cols = gamma.len;
-    let rows = x.len / cols;
+    let cols = gamma.len();
+    let rows = x.len() / cols;
     let (count, dim, block) = rows_launch(rows, cols);
     layernorm_fwd_kernel::launch::<F, R>(
         client,
@@ -169,8 +169,8 @@ pub fn layernorm_bwd<R: Runtime, F: Float + CubeElement>(
     dbeta: &Buf<R, F>,
     accumulate: bool,
 ) {
-    let cols = gamma.len;
-    let rows = x.len / cols;
+    let cols = gamma.len();
+    let rows = x.len() / cols;
     let (count, dim, block) = rows_launch(rows, cols);
     layernorm_bwd_dx_kernel::launch::<F, R>(
         client,
@@ -268,8 +268,8 @@ pub fn residual_layernorm_fwd<R: Runtime, F: Float + CubeElement>(
     stats: &Buf<R, F>,
     eps: f32,
 ) {
-    let cols = gamma.len;
-    let rows = x.len / cols;
+    let cols = gamma.len();
+    let rows = x.len() / cols;
     let (count, dim, block) = rows_launch(rows, cols);
     residual_layernorm_fwd_kernel::launch::<F, R>(
         client,

@@ -44,6 +44,20 @@ pub fn matmul<R: Runtime, F: Float + CubeElement>(
     ta: bool,
     tb: bool,
 ) -> Result<()> {
+    // The tensor handles below carry shapes, not bounds: an operand shorter
+    // than its shape would be read (or written) past its end, into the
+    // neighbouring tensor of a flat buffer.
+    for (what, buf, need) in [("a", a, m * k), ("b", b, k * n), ("c", c, m * n)] {
+        if buf.len() < need {
+            return Err(RuntimeError::Kernel {
+                kernel: "matmul",
+                detail: format!(
+                    "operand {what} holds {} elements, the shape m {m}, k {k}, n {n} needs {need}",
+                    buf.len()
+                ),
+            });
+        }
+    }
     let ty = F::as_type_native_unchecked();
     let dt = ty.storage_type();
     // Row-major [m, k] has strides [k, 1]; its transpose view [k, m] stored
@@ -51,9 +65,9 @@ pub fn matmul<R: Runtime, F: Float + CubeElement>(
     let a_strides = if ta { [m * k, 1, m] } else { [m * k, k, 1] };
     let b_strides = if tb { [k * n, 1, k] } else { [k * n, n, 1] };
     let run = |s: &Strategy| {
-        let a = TensorHandle::<R>::new(a.handle.clone(), [1, m, k], a_strides, dt).binding();
-        let b = TensorHandle::<R>::new(b.handle.clone(), [1, k, n], b_strides, dt).binding();
-        let c = TensorHandle::<R>::new(c.handle.clone(), [1, m, n], [m * n, n, 1], dt).binding();
+        let a = TensorHandle::<R>::new(a.handle().clone(), [1, m, k], a_strides, dt).binding();
+        let b = TensorHandle::<R>::new(b.handle().clone(), [1, k, n], b_strides, dt).binding();
+        let c = TensorHandle::<R>::new(c.handle().clone(), [1, m, n], [m * n, n, 1], dt).binding();
         let mut dtypes = MatmulElems::from_single_dtype(ty);
         launch_ref(
             s,

@@ -48,7 +48,7 @@ pub fn adamw<R: Runtime, F: Float + CubeElement>(
 ) {
     let bc1 = 1.0 - (h.beta1 as f64).powi(h.step as i32);
     let bc2 = 1.0 - (h.beta2 as f64).powi(h.step as i32);
-    let (count, dim) = elementwise_launch(client, p.len);
+    let (count, dim) = elementwise_launch(client, p.len());
     adamw_kernel::launch::<F, R>(
         client,
         count,
@@ -136,7 +136,7 @@ pub fn grad_norm<R: Runtime, F: Float + CubeElement>(
     norm: &Buf<R, F>,
 ) {
     let span = ROW_BLOCK as usize * NORM_ITEMS;
-    let cubes = g.len.div_ceil(span).max(1);
+    let cubes = g.len().div_ceil(span).max(1);
     let partials = Buf::<R, F>::empty(client, cubes);
     // Wide vectors are spread over x and y; the kernel reads CUBE_POS.
     let x = cubes.min(65_535);
@@ -147,7 +147,7 @@ pub fn grad_norm<R: Runtime, F: Float + CubeElement>(
         CubeDim::new_1d(ROW_BLOCK),
         g.arg(),
         partials.arg(),
-        g.len,
+        g.len(),
         ROW_BLOCK,
     );
     sum_partials_kernel::launch::<F, R>(
@@ -168,6 +168,6 @@ pub fn clip<R: Runtime, F: Float + CubeElement>(
     norm: &Buf<R, F>,
     max_norm: f32,
 ) {
-    let (count, dim) = elementwise_launch(client, g.len);
+    let (count, dim) = elementwise_launch(client, g.len());
     clip_kernel::launch::<F, R>(client, count, dim, g.arg(), norm.arg(), F::new(max_norm));
 }

@@ -1,0 +1,365 @@
+//! Experiments: configs are checked naming the key, each condition's mix
+//! is a valid spec with the same step count whose names survive any
+//! quoting, and a small experiment runs end to end on wgpu, writes its
+//! report and plots, resumes without retraining or re-evaluating, and
+//! refuses damaged files naming them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use prior_eval::experiment::{
+    run_experiment, ConditionMix, Event, ExperimentConfig, ExperimentResults,
+};
+use prior_loader::MixSpec;
+use prior_runtime::device::{run_on, DeviceKind, OnDevice};
+
+use crate::common::{corpus, suite, CONFIG};
+
+#[test]
+fn configs_are_checked_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("exp.toml");
+    for (edit, want) in [
+        (CONFIG.replace("seed = 3", "seed = 3\nbogus = 1"), "bogus"),
+        (CONFIG.replace("late_fraction = 0.5\n", ""), "late_fraction"),
+        (
+            CONFIG.replace("late_fraction = 0.5", "late_fraction = 1.5"),
+            "late_fraction",
+        ),
+        (
+            CONFIG.replace("\"late_aligned\"", "\"unfiltered\""),
+            "twice",
+        ),
+        (
+            CONFIG.replace("templates = 2", "templates = 9"),
+            "eval.templates must be 1 to 4 (got 9)",
+        ),
+        (
+            CONFIG.replace("templates = 2", "templates = 2\nmodes = [\"logit\"]"),
+            "eval.modes",
+        ),
+        (
+            CONFIG.replace("templates = 2", "templates = 2\nmodes = []"),
+            "eval.modes needs at least one mode",
+        ),
+        (
+            CONFIG.replace("seed = 3", "seed = 3\nbaseline = \"nope\""),
+            "baseline",
+        ),
+        (
+            CONFIG.replace(
+                "templates = 2",
+                "templates = 2\nmodes = [\"text\", \"text\"]",
+            ),
+            "eval.modes lists text twice",
+        ),
+        (
+            CONFIG.replace("templates = 2", "templates = 2\nbatch = 0"),
+            "eval.batch must be at least 1",
+        ),
+        (CONFIG.replace("steps = 4", "steps = 1"), "at least 2"),
+    ] {
+        std::fs::write(&p, edit).unwrap();
+        let err = ExperimentConfig::load(&p).unwrap_err().to_string();
+        assert!(
+            err.contains("exp.toml") && err.contains(want),
+            "{want}: {err}"
+        );
+    }
+}
+
+#[test]
+fn condition_mixes_are_valid_specs_of_the_same_length() {
+    let dir = tempfile::tempdir().unwrap();
+    corpus(dir.path(), "corpus");
+    let p = dir.path().join("exp.toml");
+    std::fs::write(&p, CONFIG.replace("steps = 4", "steps = 10")).unwrap();
+    let cfg = ExperimentConfig::load(&p).unwrap();
+    for c in &cfg.conditions {
+        let text = cfg.mix_toml(c).unwrap();
+        let (spec, _) =
+            MixSpec::from_toml_str(&text, &dir.path().join("mix.toml"), dir.path()).unwrap();
+        let bounded: u64 = spec.phases.iter().filter_map(|ph| ph.steps).sum();
+        if c.late_fraction.is_some() {
+            assert_eq!(spec.phases.len(), 2, "{text}");
+            assert_eq!(bounded, 10, "{text}");
+            assert_eq!(spec.phases[1].steps, Some(5));
+        } else {
+            assert_eq!(spec.phases.len(), 1);
+        }
+    }
+}
+
+/// Category names and a corpus path with a quote, a backslash, non-ASCII
+/// letters (precomposed and combining), a tab and a control character come
+/// back from the written mix exactly; an experiment name with a line break
+/// stays inside the heading comment.
+#[test]
+fn mix_names_round_trip_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("exp.toml");
+    std::fs::write(&p, CONFIG).unwrap();
+    let mut cfg = ExperimentConfig::load(&p).unwrap();
+    let names = [
+        "quo\"te",
+        "back\\slash",
+        "caf\u{e9}",
+        "cafe\u{301}",
+        "tab\there",
+        "del\u{7f}",
+    ];
+    let weights: BTreeMap<String, f64> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.to_string(), 0.1 * (i + 1) as f64))
+        .collect();
+    cfg.name = "ex\"p\\\u{e9}\nseed = 9".into();
+    cfg.corpus = dir.path().join("co\"r\\pus \u{e9}e\u{301}");
+    cfg.conditions[1].weights = weights.clone();
+    let late: BTreeMap<String, f64> = [(names[2].to_string(), 1.0)].into();
+    cfg.conditions[1].late_weights = Some(late.clone());
+    let c = &cfg.conditions[1];
+    let text = cfg.mix_toml(c).unwrap();
+    let doc: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let keys: Vec<&str> = doc.keys().map(|k| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["corpus", "global_batch", "phase", "seed", "seq_len"],
+        "{text}"
+    );
+    assert_eq!(doc["seed"].as_integer(), Some(3), "{text}");
+    assert_eq!(
+        doc["corpus"].as_str(),
+        Some(cfg.corpus.to_str().unwrap()),
+        "{text}"
+    );
+    let phases = doc["phase"].as_array().unwrap();
+    for (ph, want) in phases.iter().zip([&weights, &late]) {
+        let got: BTreeMap<String, f64> = ph["weights"]
+            .as_table()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_float().unwrap()))
+            .collect();
+        assert_eq!(&got, want, "{text}");
+    }
+    // And as the typed mix the experiment compares on a rerun.
+    let back: ConditionMix = toml::from_str(&text).unwrap();
+    assert_eq!(back, cfg.mix(c).unwrap());
+}
+
+/// Runs an experiment; its outcome (the error as text) and what it said it
+/// was doing per condition.
+struct Attempt(ExperimentConfig);
+
+impl OnDevice for Attempt {
+    type Output = (Result<ExperimentResults, String>, Vec<String>);
+    fn run<R: prior_runtime::cubecl::Runtime>(
+        self,
+        client: prior_runtime::cubecl::prelude::ComputeClient<R>,
+        d: &prior_runtime::DeviceInfo,
+    ) -> Self::Output {
+        let mut said = Vec::new();
+        let r = run_experiment(client, &d.name, &self.0, &mut |e| {
+            if let Event::Condition { name, what, .. } = e {
+                said.push(format!("{name}: {what}"));
+            }
+        })
+        .map_err(|e| e.to_string());
+        (r, said)
+    }
+}
+
+fn attempt(cfg: &ExperimentConfig) -> (Result<ExperimentResults, String>, Vec<String>) {
+    run_on(DeviceKind::Wgpu, Attempt(cfg.clone())).unwrap()
+}
+
+/// Mean and standard error of `b - a` of the heldout `text` scores in two
+/// eval.json files, pairing questions by id.
+fn paired_by_hand(a: &Path, b: &Path) -> (f64, f64) {
+    let scores = |p: &Path| -> BTreeMap<String, f64> {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+        v["report"]["questions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|q| q["split"] == "heldout")
+            .map(|q| {
+                (
+                    q["id"].as_str().unwrap().to_string(),
+                    q["scores"]["text"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (sa, sb) = (scores(a), scores(b));
+    assert_eq!(sa.len(), 3);
+    let d: Vec<f64> = sa.iter().map(|(id, x)| sb[id] - x).collect();
+    let n = d.len() as f64;
+    let mean = d.iter().sum::<f64>() / n;
+    let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, (var / n).sqrt())
+}
+
+/// Replaces a file's content for one attempt, then puts it back.
+fn damaged(path: &Path, content: Option<&[u8]>, cfg: &ExperimentConfig) -> (String, Vec<String>) {
+    let saved = std::fs::read(path).unwrap();
+    match content {
+        Some(c) => std::fs::write(path, c).unwrap(),
+        None => std::fs::remove_file(path).unwrap(),
+    }
+    let (r, said) = attempt(cfg);
+    std::fs::write(path, saved).unwrap();
+    match r {
+        Ok(_) => ("no error".into(), said),
+        Err(e) => (e, said),
+    }
+}
+
+#[test]
+fn a_small_experiment_runs_reports_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    corpus(dir.path(), "corpus");
+    corpus(dir.path(), "heldout");
+    suite(dir.path());
+    let p = dir.path().join("exp.toml");
+    std::fs::write(&p, CONFIG).unwrap();
+    let cfg = ExperimentConfig::load(&p).unwrap();
+    let (r, said) = attempt(&cfg);
+    let r = r.unwrap();
+    assert_eq!(
+        said,
+        [
+            "unfiltered: training",
+            "unfiltered: evaluating",
+            "late_aligned: training",
+            "late_aligned: evaluating"
+        ]
+    );
+    assert_eq!(r.conditions.len(), 2);
+    for c in &r.conditions {
+        assert_eq!(c.splits["heldout"].questions, 3);
+        assert_eq!(c.splits["train_like"].questions, 3);
+        assert!(c.final_loss.is_finite());
+        assert_eq!(c.heldout_loss.len(), 3, "{:?}", c.heldout_loss);
+        assert!(c.train_seconds > 0.0);
+    }
+    let out = dir.path().join("small");
+    // The condition's difference from the baseline is the paired one, over
+    // the per-question scores each stored.
+    let (mean, se) = paired_by_hand(
+        &out.join("unfiltered/eval.json"),
+        &out.join("late_aligned/eval.json"),
+    );
+    let d = r.conditions[1].vs_baseline["heldout"];
+    assert_eq!(d.questions, 3);
+    assert!(
+        (d.misalignment_rate - mean).abs() < 1e-12,
+        "{d:?} vs {mean}"
+    );
+    assert!((d.stderr - se).abs() < 1e-12, "{d:?} vs {se}");
+    for f in [
+        "results.json",
+        "report.md",
+        "misalignment.svg",
+        "loss.svg",
+        "heldout_loss.svg",
+    ] {
+        let text = std::fs::read_to_string(out.join(f)).unwrap();
+        assert!(!text.is_empty(), "{f}");
+    }
+    let svg = std::fs::read_to_string(out.join("misalignment.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("late_aligned"));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("| `late_aligned` |"), "{md}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    assert!(json["conditions"][1]["heldout"]["misalignment_rate"].is_number());
+    assert!(json["conditions"][1]["heldout"]["stderr"].is_number());
+    // The late condition's mix switched at step 2.
+    let mix: ConditionMix =
+        toml::from_str(&std::fs::read_to_string(out.join("late_aligned/mix.toml")).unwrap())
+            .unwrap();
+    let steps: Vec<Option<u64>> = mix.phases.iter().map(|p| p.steps).collect();
+    assert_eq!(steps, [Some(2), Some(2)]);
+
+    // Running again trains and evaluates nothing, and reports the same.
+    let (again, said) = attempt(&cfg);
+    let again = again.unwrap();
+    let reused = [
+        "unfiltered: already trained",
+        "unfiltered: already evaluated",
+        "late_aligned: already trained",
+        "late_aligned: already evaluated",
+    ];
+    assert_eq!(said, reused);
+    assert_eq!(
+        serde_json::to_value(&again.conditions[1].splits).unwrap(),
+        serde_json::to_value(&r.conditions[1].splits).unwrap()
+    );
+
+    // A mix.toml in another formatting (integer weights, inline tables, no
+    // heading) with the same content is the same mix.
+    let late_mix = out.join("late_aligned/mix.toml");
+    let corpus_dir = std::path::absolute(dir.path().join("corpus")).unwrap();
+    let same = format!(
+        "corpus = {:?}\nseq_len = 32\nglobal_batch = 4\nseed = 3\n[[phase]]\nname = \"main\"\nsteps = 2\nweights = {{ general = 1 }}\n[[phase]]\nname = \"late\"\nsteps = 2\nweights = {{ general = 0.5, aligned = 0.5 }}\n",
+        corpus_dir.to_str().unwrap()
+    );
+    let (err, said) = damaged(&late_mix, Some(same.as_bytes()), &cfg);
+    assert_eq!(err, "no error");
+    assert_eq!(said, reused);
+
+    // Damaged files are errors naming them, not quietly redone or skipped.
+    let name = |p: &Path| p.display().to_string();
+    let late_eval = out.join("late_aligned/eval.json");
+    let (err, _) = damaged(&late_eval, Some(b"{not json"), &cfg);
+    assert!(
+        err.contains(&name(&late_eval)) && err.contains("remove it"),
+        "{err}"
+    );
+
+    let (err, _) = damaged(&late_mix, Some(b"seed = \xff\n"), &cfg);
+    assert!(
+        err.contains(&name(&late_mix)) && err.contains("retrain"),
+        "{err}"
+    );
+
+    let metrics = out.join("unfiltered/train/metrics.jsonl");
+    let mut bad = std::fs::read(&metrics).unwrap();
+    let lines = bad.iter().filter(|&&b| b == b'\n').count();
+    bad.extend_from_slice(b"not json\n");
+    let (err, _) = damaged(&metrics, Some(&bad), &cfg);
+    let at = format!("{}:{}:", name(&metrics), lines + 1);
+    assert!(err.contains(&at), "{at}: {err}");
+    let (err, _) = damaged(&metrics, None, &cfg);
+    assert!(err.contains(&name(&metrics)), "{err}");
+
+    // A checkpoint whose state cannot be read stops the run before its
+    // condition is evaluated again.
+    let state = Path::new(&r.conditions[1].checkpoint).join("state.json");
+    let (err, said) = damaged(&state, Some(b"{}"), &cfg);
+    assert!(err.contains(&name(&state)), "{err}");
+    assert!(!said.iter().any(|s| s.ends_with("evaluating")), "{said:?}");
+
+    // Everything put back: nothing is redone.
+    let (_, said) = attempt(&cfg);
+    assert_eq!(said, reused);
+
+    // A changed mix for a trained condition is refused, not reused.
+    std::fs::write(
+        &p,
+        CONFIG.replace(
+            "general = 0.5, aligned = 0.5",
+            "general = 0.6, aligned = 0.4",
+        ),
+    )
+    .unwrap();
+    let changed = ExperimentConfig::load(&p).unwrap();
+    let (err, _) = attempt(&changed);
+    let err = err.unwrap_err();
+    assert!(
+        err.contains("late_aligned") && err.contains("mix changed"),
+        "{err}"
+    );
+}
