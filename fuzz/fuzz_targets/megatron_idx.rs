@@ -26,5 +26,6 @@ fuzz_target!(|bytes: &[u8]| {
 
 fn scratch_dir() -> &'static std::path::Path {
     static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().expect("scratch directory")).path()
+    DIR.get_or_init(|| tempfile::tempdir().expect("scratch directory"))
+        .path()
 }

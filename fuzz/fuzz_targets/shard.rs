@@ -17,7 +17,9 @@ fuzz_target!(|bytes: &[u8]| {
     let mut dec = FrameDecoder::new();
     let (mut raw, mut scratch) = (Vec::new(), Vec::new());
     for i in 0..reader.num_frames() + 1 {
-        let mapped = reader.read_frame_raw(i, &mut dec, &mut raw).map(|_| raw.clone());
+        let mapped = reader
+            .read_frame_raw(i, &mut dec, &mut raw)
+            .map(|_| raw.clone());
         let read = reader
             .read_frame_raw_unmapped(i, &mut dec, &mut scratch, &mut raw)
             .map(|_| raw.clone());
@@ -34,5 +36,6 @@ fuzz_target!(|bytes: &[u8]| {
 
 fn scratch_dir() -> &'static std::path::Path {
     static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().expect("scratch directory")).path()
+    DIR.get_or_init(|| tempfile::tempdir().expect("scratch directory"))
+        .path()
 }
