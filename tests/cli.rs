@@ -473,7 +473,22 @@ fn gpu_check_dry_run_prints_the_table() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("runtime check: ok"), "{stdout}");
-    assert!(stdout.contains("| micro"), "{stdout}");
+    // The micro row carries a measured rate: the table read the bench's
+    // (pretty-printed) JSON.
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("| micro"))
+        .unwrap_or_else(|| panic!("no micro row: {stdout}"));
+    assert!(!row.contains("failed"), "{row}");
+    let rate: f64 = row
+        .split('|')
+        .nth(2)
+        .unwrap()
+        .trim()
+        .replace(',', "")
+        .parse()
+        .unwrap_or_else(|e| panic!("{row}: {e}"));
+    assert!(rate > 0.0, "{row}");
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("prior-micro.json")).unwrap())
             .unwrap();
