@@ -237,15 +237,29 @@ pub fn synth_mix(dir: &Path, seq: usize, batch: usize, steps: usize) -> Result<(
             }
             continue;
         }
-        let weights: Vec<String> = SYNTH_MIX
-            .iter()
-            .map(|(c, w)| format!("{c} = {w}"))
-            .collect();
+        #[derive(serde::Serialize)]
+        struct Mix {
+            corpus: &'static str,
+            seq_len: usize,
+            global_batch: usize,
+            seed: u64,
+            phase: [Phase; 1],
+        }
+        #[derive(serde::Serialize)]
+        struct Phase {
+            weights: BTreeMap<&'static str, f64>,
+        }
+        let mix_text = toml::to_string(&Mix {
+            corpus: "corpus",
+            seq_len: seq,
+            global_batch: batch,
+            seed: 0,
+            phase: [Phase {
+                weights: SYNTH_MIX.into_iter().collect(),
+            }],
+        })
+        .map_err(|e| StepBenchError::Usage(format!("synthetic mix: {e}")))?;
         let mix = dir.join("mix.toml");
-        let mix_text = format!(
-            "corpus = \"corpus\"\nseq_len = {seq}\nglobal_batch = {batch}\nseed = 0\n[[phase]]\nweights = {{ {} }}\n",
-            weights.join(", ")
-        );
         std::fs::write(&mix, mix_text).map_err(|e| io(&mix, e))?;
         let shares: Vec<String> = SYNTH_MIX.iter().map(|(c, w)| format!("{c} {w}")).collect();
         let what = format!(
