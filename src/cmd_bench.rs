@@ -59,6 +59,10 @@ pub struct StepArgs {
     /// Skip the profiled step that gives per-kernel times.
     #[arg(long)]
     no_kernels: bool,
+    /// How f32 matmuls run: tf32 (tensor cores; the default where the
+    /// device has them) or f32 (exact).
+    #[arg(long)]
+    precision: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -102,6 +106,12 @@ fn step(a: StepArgs) -> Result<()> {
         warmup: a.warmup,
         peak_flops: a.peak_tflops.map(|t| t * 1e12),
         kernels: !a.no_kernels,
+        precision: a
+            .precision
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e: String| anyhow::anyhow!("--precision: {e}"))?,
     };
     let r = run_on(kind, StepTask(o, a.json))??;
     if a.json {

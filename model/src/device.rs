@@ -13,6 +13,7 @@
 
 use cubecl::prelude::*;
 use prior_runtime::buffer::{Buf, BufferLimit};
+use prior_runtime::kernels::matmul::Precision;
 use prior_runtime::kernels::{
     attention, cross_entropy, elementwise, embedding, layernorm, matmul, rotary,
 };
@@ -184,6 +185,9 @@ pub struct DeviceModel<R: Runtime> {
     pub grads: B<R>,
     pub batch: usize,
     pub seq: usize,
+    /// How f32 matmuls run (TF32 tensor cores or exact f32); by default
+    /// [`Precision::default_for`] the device.
+    pub precision: Precision,
     shape: AttnShape,
     tables: rotary::RotaryTables<R, f32>,
     layers: Vec<LayerActs<R>>,
@@ -275,6 +279,7 @@ impl<R: Runtime> DeviceModel<R> {
             shape,
             layout,
             cfg,
+            precision: Precision::default_for(&client),
             client,
             batch,
             seq,
@@ -346,6 +351,7 @@ impl<R: Runtime> DeviceModel<R> {
             n_out,
             false,
             true,
+            self.precision,
         )?;
         self.mark("matmul::matmul");
         if let Some(b) = b {
@@ -366,7 +372,18 @@ impl<R: Runtime> DeviceModel<R> {
         n_out: usize,
     ) -> Result<()> {
         let dw = self.dw.view(0, n_out * n_in);
-        matmul::matmul(&self.client, dy, x, &dw, n_out, rows, n_in, true, false)?;
+        matmul::matmul(
+            &self.client,
+            dy,
+            x,
+            &dw,
+            n_out,
+            rows,
+            n_in,
+            true,
+            false,
+            self.precision,
+        )?;
         self.mark("matmul::matmul");
         elementwise::axpy(&self.client, &self.g(w), &dw, 1.0);
         self.mark("elementwise::axpy");
@@ -549,6 +566,7 @@ impl<R: Runtime> DeviceModel<R> {
             c,
             false,
             false,
+            self.precision,
         )?;
         self.mark("matmul::matmul");
         layernorm::layernorm_bwd(
@@ -587,6 +605,7 @@ impl<R: Runtime> DeviceModel<R> {
                 4 * c,
                 false,
                 false,
+                self.precision,
             )?;
             self.mark("matmul::matmul");
             elementwise::gelu_bwd(cl, &self.d4, &a.u, &self.du);
@@ -612,6 +631,7 @@ impl<R: Runtime> DeviceModel<R> {
                 c,
                 false,
                 false,
+                self.precision,
             )?;
             self.mark("matmul::matmul");
             layernorm::layernorm_bwd(
@@ -641,6 +661,7 @@ impl<R: Runtime> DeviceModel<R> {
                 c,
                 false,
                 false,
+                self.precision,
             )?;
             self.mark("matmul::matmul");
             // The MLP's LayerNorm gradient joins the residual now that dh
@@ -686,6 +707,7 @@ impl<R: Runtime> DeviceModel<R> {
                 c,
                 false,
                 false,
+                self.precision,
             )?;
             self.mark("matmul::matmul");
             layernorm::layernorm_bwd(

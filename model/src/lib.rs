@@ -12,8 +12,11 @@
 //!   [`checkpoint`]: safetensors checkpoints.
 //! - [`hf`]: Hugging Face `config.json` + safetensors export and import.
 //! - [`heldout`]: held-out loss per corpus category.
+//! - [`compile_check`]: a training step's kernels as CUDA for a named
+//!   architecture, without a GPU (`prior runtime compile-check`).
 
 pub mod checkpoint;
+pub mod compile_check;
 pub mod config;
 pub mod cpu;
 pub mod device;

@@ -8,6 +8,7 @@
 //! backward over the micro-batches of one batch) and [`Optimizer::step`]
 //! (gradient norm, clipping, learning rate, AdamW per parameter group).
 
+use prior_runtime::kernels::matmul::Precision;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -170,6 +171,9 @@ pub struct TrainSection {
     pub eval_corpus: Option<PathBuf>,
     /// Tokens per category in the held-out loss.
     pub eval_tokens: usize,
+    /// How f32 matmuls run: "tf32" (tensor cores, where the device has
+    /// them) or "f32" (exact). Unset: tf32 where the device has it.
+    pub precision: Option<Precision>,
 }
 
 impl Default for TrainSection {
@@ -193,6 +197,7 @@ impl Default for TrainSection {
             eval_every: 0,
             eval_corpus: None,
             eval_tokens: 16384,
+            precision: None,
         }
     }
 }
@@ -606,6 +611,9 @@ pub fn train<R: Runtime>(
         _ => None,
     };
     let mut model = DeviceModel::new(client.clone(), model_cfg, &params, t.micro_batch, seq)?;
+    if let Some(p) = t.precision {
+        model.precision = p;
+    }
     let optimizer = Optimizer::new(&client, &layout, &m, &v)?;
     let mut loader = Loader::new(sampler, loader_start, &loader_options(t.steps))?;
     let mut last_ck: Option<PathBuf> = checkpoint::list(root)?

@@ -23,6 +23,7 @@
 //! counted in full as PaLM's MFU does). MFU divides the achieved model
 //! FLOP/s by the device's dense bf16 peak from [`peak_flops`] or an override.
 
+use prior_runtime::kernels::matmul::Precision;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -76,6 +77,8 @@ pub struct StepBenchOptions {
     pub peak_flops: Option<f64>,
     /// Also run one profiled step for per-kernel times.
     pub kernels: bool,
+    /// How f32 matmuls run (`None`: the trainer's default for the device).
+    pub precision: Option<Precision>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -340,6 +343,10 @@ pub fn bench_step<R: Runtime>(
     let layout = ParamLayout::new(&cfg);
     let params = layout.init(&cfg, 0);
     let mut model = DeviceModel::new(client.clone(), cfg, &params, micro, seq)?;
+    if let Some(p) = o.precision {
+        model.precision = p;
+    }
+    let precision = model.precision.effective(&client);
     let optimizer = Optimizer::zeros(&client, &layout);
     // The trainer's defaults, over a run as long as the benchmark.
     let hyper = TrainSection {
@@ -466,7 +473,7 @@ pub fn bench_step<R: Runtime>(
             optimizer_ms: phase[4] / n,
         },
         kernels,
-        precision: "f32 (bf16 compute is not wired yet)".into(),
+        precision: format!("f32, matmuls in {precision}"),
     })
 }
 

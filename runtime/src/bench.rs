@@ -91,6 +91,8 @@ pub fn bench_kernels<R: Runtime>(
         |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect() };
     let n = s.batch * s.seq;
     let c = s.d_model;
+    // What training uses on this device (TF32 on CUDA).
+    let precision = crate::kernels::matmul::Precision::default_for(client);
     let mut out = Vec::new();
     let mut push = |name: &str, what: String, ms: f64, amount: f64, compute: bool| {
         let (rate, unit) = if compute {
@@ -111,7 +113,7 @@ pub fn bench_kernels<R: Runtime>(
     let w = Buf::<R, f32>::upload_named(client, &rand(4 * c * c), "w [4*d_model, d_model] f32")?;
     let y4 = Buf::<R, f32>::empty_named(client, n * 4 * c, "y4 [batch*seq, 4*d_model] f32")?;
     let ms = time(client, reps, || {
-        matmul::matmul(client, &x, &w, &y4, n, c, 4 * c, false, true)
+        matmul::matmul(client, &x, &w, &y4, n, c, 4 * c, false, true, precision).map(|_| ())
     })?;
     push(
         "matmul_fwd",
@@ -122,7 +124,7 @@ pub fn bench_kernels<R: Runtime>(
     );
     let dx = Buf::<R, f32>::empty_named(client, n * c, "dx [batch*seq, d_model] f32")?;
     let ms = time(client, reps, || {
-        matmul::matmul(client, &y4, &w, &dx, n, 4 * c, c, false, false)
+        matmul::matmul(client, &y4, &w, &dx, n, 4 * c, c, false, false, precision).map(|_| ())
     })?;
     push(
         "matmul_bwd_dx",
@@ -133,7 +135,7 @@ pub fn bench_kernels<R: Runtime>(
     );
     let dw = Buf::<R, f32>::empty(client, 4 * c * c);
     let ms = time(client, reps, || {
-        matmul::matmul(client, &y4, &x, &dw, 4 * c, n, c, true, false)
+        matmul::matmul(client, &y4, &x, &dw, 4 * c, n, c, true, false, precision).map(|_| ())
     })?;
     push(
         "matmul_bwd_dw",

@@ -19,6 +19,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::buffer::{sync, Buf};
+use crate::kernels::matmul::Precision;
 use crate::kernels::{
     attention, cross_entropy, elementwise, embedding, layernorm, matmul, optim, rotary,
 };
@@ -26,6 +27,26 @@ use crate::reference::{self as cpu, AdamW, AttnShape};
 
 /// Tolerance on `max_rel_err` for f32 kernels.
 pub const F32_TOLERANCE: f64 = 2e-4;
+/// Tolerance for matmuls in TF32 (inputs rounded to a 10-bit mantissa,
+/// relative error about 1e-3 per product; sums stay f32).
+pub const TF32_TOLERANCE: f64 = 5e-3;
+
+/// The tolerance of a check at `precision`.
+pub fn tolerance(precision: Precision) -> f64 {
+    match precision {
+        Precision::F32 => F32_TOLERANCE,
+        Precision::Tf32 => TF32_TOLERANCE,
+    }
+}
+
+/// The precision a check runs at, by its name (`*_tf32` in TF32).
+pub fn precision_of(name: &str) -> Precision {
+    if name.ends_with("_tf32") {
+        Precision::Tf32
+    } else {
+        Precision::F32
+    }
+}
 
 /// Every check [`run_checks`] records, by group (one check function per
 /// group), in the order they run.
@@ -35,7 +56,15 @@ pub const GROUPS: [(&str, &[&str]); 9] = [
         "layernorm",
         &["layernorm_fwd", "layernorm_bwd", "residual_layernorm_fwd"],
     ),
-    ("matmul", &["matmul_fwd", "matmul_bwd"]),
+    (
+        "matmul",
+        &[
+            "matmul_fwd",
+            "matmul_bwd",
+            "matmul_fwd_tf32",
+            "matmul_bwd_tf32",
+        ],
+    ),
     (
         "elementwise",
         &["gelu_fwd", "gelu_bwd", "bias_fwd", "bias_bwd"],
@@ -58,6 +87,10 @@ pub struct KernelCheck {
     pub name: String,
     /// Ran and stayed within tolerance. False for a failed or skipped check.
     pub ok: bool,
+    /// What the kernel computed in (`tf32` only for TF32 matmuls).
+    pub precision: Precision,
+    /// The bound on `max_rel_err` for that precision.
+    pub tolerance: f64,
     pub max_rel_err: f64,
     /// Shapes the kernel ran at.
     pub cases: Vec<String>,
@@ -147,7 +180,7 @@ impl<R: Runtime> Checker<'_, R> {
                 for e in errs {
                     r.max_rel_err = r.max_rel_err.max(e);
                 }
-                r.ok &= r.max_rel_err <= F32_TOLERANCE;
+                r.ok &= r.max_rel_err <= r.tolerance;
             }
             Err(e) => {
                 r.ok = false;
@@ -170,9 +203,12 @@ fn entry<'a>(results: &'a mut Vec<KernelCheck>, name: &str) -> &'a mut KernelChe
     let i = match results.iter().position(|r| r.name == name) {
         Some(i) => i,
         None => {
+            let precision = precision_of(name);
             results.push(KernelCheck {
                 name: name.into(),
                 ok: true,
+                precision,
+                tolerance: tolerance(precision),
                 max_rel_err: 0.0,
                 cases: vec![],
                 error: None,
@@ -347,6 +383,20 @@ fn check_layernorm<R: Runtime>(c: &mut Checker<R>) {
 }
 
 fn check_matmul<R: Runtime>(c: &mut Checker<R>) {
+    check_matmul_at(c, Precision::F32, "");
+    if matmul::supports_tf32(c.client) {
+        check_matmul_at(c, Precision::Tf32, "_tf32");
+    } else {
+        for name in ["matmul_fwd_tf32", "matmul_bwd_tf32"] {
+            c.skip(
+                name,
+                "the device has no TF32 tensor cores (its f32 matmuls are exact f32)".into(),
+            );
+        }
+    }
+}
+
+fn check_matmul_at<R: Runtime>(c: &mut Checker<R>, precision: Precision, suffix: &str) {
     let client = c.client;
     for (m, k, n) in [(33usize, 47usize, 29usize), (64, 128, 96), (1, 70, 130)] {
         // Forward of a linear layer: y = x W^T (W stored [n, k]), and the
@@ -357,8 +407,19 @@ fn check_matmul<R: Runtime>(c: &mut Checker<R>) {
             let a = c.rand(m * k);
             let b = c.rand(k * n);
             let out = Buf::<R, f32>::empty(client, m * n);
-            match matmul::matmul(client, &c.up(&a), &c.up(&b), &out, m, k, n, ta, tb) {
-                Ok(()) => match c.down(&out) {
+            match matmul::matmul(
+                client,
+                &c.up(&a),
+                &c.up(&b),
+                &out,
+                m,
+                k,
+                n,
+                ta,
+                tb,
+                precision,
+            ) {
+                Ok(_) => match c.down(&out) {
                     Ok(v) => errs.push(rel_err(&v, &cpu::matmul(&a, &b, m, k, n, ta, tb))),
                     Err(e) => failure = Some(e),
                 },
@@ -366,7 +427,11 @@ fn check_matmul<R: Runtime>(c: &mut Checker<R>) {
             }
         }
         let case = format!("m {m}, k {k}, n {n}, all transposes");
-        c.record("matmul_fwd", case, failure.map_or(Ok(errs), Err));
+        c.record(
+            &format!("matmul_fwd{suffix}"),
+            case,
+            failure.map_or(Ok(errs), Err),
+        );
         // Backward of y = x W^T: dx = dy W, dW = dy^T x.
         let x = c.rand(m * k);
         let w = c.rand(n * k);
@@ -375,16 +440,20 @@ fn check_matmul<R: Runtime>(c: &mut Checker<R>) {
             let (xb, wb, dyb) = (c.up(&x), c.up(&w), c.up(&dy));
             let dx = Buf::<R, f32>::empty(client, m * k);
             let dw = Buf::<R, f32>::empty(client, n * k);
-            matmul::matmul(client, &dyb, &wb, &dx, m, n, k, false, false)
+            matmul::matmul(client, &dyb, &wb, &dx, m, n, k, false, false, precision)
                 .map_err(|e| e.to_string())?;
-            matmul::matmul(client, &dyb, &xb, &dw, n, m, k, true, false)
+            matmul::matmul(client, &dyb, &xb, &dw, n, m, k, true, false, precision)
                 .map_err(|e| e.to_string())?;
             Ok(vec![
                 rel_err(&c.down(&dx)?, &cpu::matmul(&dy, &w, m, n, k, false, false)),
                 rel_err(&c.down(&dw)?, &cpu::matmul(&dy, &x, n, m, k, true, false)),
             ])
         })();
-        c.record("matmul_bwd", format!("linear {k} -> {n}, {m} rows"), bwd);
+        c.record(
+            &format!("matmul_bwd{suffix}"),
+            format!("linear {k} -> {n}, {m} rows"),
+            bwd,
+        );
     }
 }
 
@@ -628,6 +697,8 @@ mod tests {
         KernelCheck {
             name: name.into(),
             ok: true,
+            precision: Precision::F32,
+            tolerance: F32_TOLERANCE,
             max_rel_err: 1e-7,
             cases: vec!["a".into(), "b".into()],
             error: None,

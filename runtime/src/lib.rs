@@ -9,10 +9,15 @@
 //! - [`reference`]: the plain-Rust CPU definition of every op.
 //! - [`check`]: kernels against the reference on fresh random inputs, the
 //!   engine behind `prior runtime check` and the tests.
+//! - [`cuda_offline`]: CUDA without a GPU: a runtime that compiles every
+//!   kernel it is asked to launch for a named architecture, NVRTC for
+//!   registers, spills and shared memory, and the occupancy they imply;
+//!   the engine behind `prior runtime compile-check`.
 
 pub mod bench;
 pub mod buffer;
 pub mod check;
+pub mod cuda_offline;
 pub mod device;
 pub mod error;
 pub mod kernels;

@@ -26,6 +26,7 @@ fn options(mix: Option<&Path>) -> StepBenchOptions {
         warmup: 1,
         peak_flops: None,
         kernels: false,
+        precision: None,
     }
 }
 

@@ -1,37 +1,214 @@
 //! Matrix multiplication with the transposes a linear layer's backward
 //! needs, on cubek's matmul. A transpose is a stride change, never a copy.
 //!
-//! Strategies differ per device: tensor-core kernels on CUDA, unit kernels
-//! elsewhere. [`matmul`] tries the device's fast strategy and falls back to
-//! simpler ones when a strategy is unsupported (never panicking, unlike
-//! cubek's `Auto`), remembering per client which one worked.
+//! **Precision is explicit.** On CUDA, cubek runs f32 operands on tensor
+//! cores as TF32 (10-bit mantissa, about 1e-3 relative error; `adjust_dtypes`
+//! in cubek-matmul), so f32 callers choose: [`Precision::F32`] never uses a
+//! tensor-core strategy for f32 operands (exact f32 products, f32 sums),
+//! [`Precision::Tf32`] allows it where the device has TF32. Half-precision
+//! operands always accumulate in f32 (`MatmulElems::from_globals`).
+//!
+//! **Strategies** differ per device: tensor cores (CUDA), then unit
+//! kernels, then the naive kernel every device runs. [`matmul`] tries the
+//! fastest allowed and falls back when cubek refuses one (never panicking,
+//! unlike cubek's `Auto`). What failed is remembered per device, operand
+//! type, precision and [`ShapeClass`] (what makes a strategy's launch fail:
+//! transposes and alignment), so one shape a strategy refuses does not
+//! demote every other matmul of the process; each demotion is logged once
+//! with cubek's reason, and [`demotions`] lists them.
 
+use cubecl::ir::StorageType;
 use cubecl::prelude::*;
 use cubecl::std::tensor::TensorHandle;
-use cubek::matmul::definition::MatmulElems;
+use cubek::matmul::definition::{MatmulElems, MatmulGlobalElems};
 use cubek::matmul::launch::{launch_ref, Strategy};
 use cubek::std::InputBinding;
 
 use crate::buffer::Buf;
 use crate::error::{Result, RuntimeError};
 
-/// Fastest first: tensor cores (CUDA), then unit kernels, then the naive
-/// kernel every device runs.
-fn strategies() -> [Strategy; 3] {
-    [
-        Strategy::SimpleCyclicCmma(Default::default()),
-        Strategy::SimpleUnit(Default::default()),
-        Strategy::Naive,
-    ]
+/// How f32 operands are multiplied; see the module doc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// f32 products and sums: no tensor cores for f32 operands.
+    F32,
+    /// Tensor cores in TF32 where the device has them (CUDA); f32 elsewhere.
+    Tf32,
 }
 
-/// The first strategy worth trying per runtime, learned from failures.
-static CHOSEN: std::sync::LazyLock<
-    std::sync::Mutex<std::collections::HashMap<std::any::TypeId, usize>>,
-> = std::sync::LazyLock::new(Default::default);
+impl Precision {
+    /// TF32 where the device supports it (the fast path on CUDA), else f32.
+    pub fn default_for<R: Runtime>(client: &ComputeClient<R>) -> Precision {
+        if supports_tf32(client) {
+            Precision::Tf32
+        } else {
+            Precision::F32
+        }
+    }
+
+    /// The precision that actually runs for f32 operands on this device.
+    pub fn effective<R: Runtime>(self, client: &ComputeClient<R>) -> Precision {
+        match self {
+            Precision::Tf32 if supports_tf32(client) => Precision::Tf32,
+            _ => Precision::F32,
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Precision::F32 => "f32",
+            Precision::Tf32 => "tf32",
+        })
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Precision, String> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "tf32" => Ok(Precision::Tf32),
+            other => Err(format!(
+                "unknown matmul precision {other:?}: use f32 or tf32"
+            )),
+        }
+    }
+}
+
+/// Whether the device can run TF32 tensor-core math.
+pub fn supports_tf32<R: Runtime>(client: &ComputeClient<R>) -> bool {
+    client
+        .properties()
+        .supports_type(tf32::as_type_native_unchecked().storage_type())
+}
+
+/// cubek's strategies, fastest first.
+const STRATEGIES: [(&str, bool); 3] = [
+    ("simple_cyclic_cmma", true),
+    ("simple_unit", false),
+    ("naive", false),
+];
+
+fn strategy(i: usize) -> Strategy {
+    match i {
+        0 => Strategy::SimpleCyclicCmma(Default::default()),
+        1 => Strategy::SimpleUnit(Default::default()),
+        _ => Strategy::Naive,
+    }
+}
+
+/// What decides whether cubek accepts a strategy for a problem, besides
+/// the device and types: the operands' layouts and how their dimensions
+/// align (the largest power of two up to 16 dividing m, k and n, which
+/// bounds the vector width cubek can load with).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ShapeClass {
+    pub ta: bool,
+    pub tb: bool,
+    pub align: [u8; 3],
+}
+
+impl ShapeClass {
+    pub fn of(m: usize, k: usize, n: usize, ta: bool, tb: bool) -> ShapeClass {
+        let align = |x: usize| (x.trailing_zeros().min(4)) as u8;
+        ShapeClass {
+            ta,
+            tb,
+            align: [align(m), align(k), align(n)],
+        }
+    }
+}
+
+/// A device (the address of its client's shared properties, one per
+/// server), the operand type, the precision and the shape class.
+type CacheKey = (std::any::TypeId, usize, StorageType, Precision, ShapeClass);
+
+/// A strategy cubek refused, and for what.
+#[derive(Debug, Clone)]
+pub struct Demotion {
+    pub runtime: &'static str,
+    pub operands: String,
+    pub precision: Precision,
+    pub shape: ShapeClass,
+    pub from: &'static str,
+    pub to: &'static str,
+    pub reason: String,
+}
+
+#[derive(Default)]
+struct StrategyCache {
+    first: std::collections::HashMap<CacheKey, usize>,
+    demotions: Vec<Demotion>,
+}
+
+static CACHE: std::sync::LazyLock<std::sync::Mutex<StrategyCache>> =
+    std::sync::LazyLock::new(Default::default);
+
+fn cache() -> std::sync::MutexGuard<'static, StrategyCache> {
+    CACHE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Every demotion so far in this process.
+pub fn demotions() -> Vec<Demotion> {
+    cache().demotions.clone()
+}
+
+/// The strategy [`matmul`] would try first for this problem now, by name.
+pub fn first_strategy<R: Runtime, F: Float + CubeElement>(
+    client: &ComputeClient<R>,
+    m: usize,
+    k: usize,
+    n: usize,
+    ta: bool,
+    tb: bool,
+    precision: Precision,
+) -> &'static str {
+    let key = cache_key::<R, F>(client, ShapeClass::of(m, k, n, ta, tb), precision);
+    let first = cache().first.get(&key).copied();
+    STRATEGIES[first.unwrap_or_else(|| allowed_from::<F>(precision.effective(client)))].0
+}
+
+fn cache_key<R: Runtime, F: Float + CubeElement>(
+    client: &ComputeClient<R>,
+    shape: ShapeClass,
+    precision: Precision,
+) -> CacheKey {
+    key_of(
+        std::any::TypeId::of::<R>(),
+        client.properties() as *const _ as usize,
+        F::as_type_native_unchecked().storage_type(),
+        precision,
+        shape,
+    )
+}
+
+fn key_of(
+    runtime: std::any::TypeId,
+    device: usize,
+    operands: StorageType,
+    precision: Precision,
+    shape: ShapeClass,
+) -> CacheKey {
+    (runtime, device, operands, precision, shape)
+}
+
+/// The first strategy `precision` allows for operands of type `F`.
+fn allowed_from<F: Float + CubeElement>(precision: Precision) -> usize {
+    let is_f32 = F::as_type_native_unchecked().storage_type()
+        == f32::as_type_native_unchecked().storage_type();
+    if is_f32 && precision == Precision::F32 {
+        1
+    } else {
+        0
+    }
+}
 
 /// c[m, n] = op(a) @ op(b): `a` is `[m, k]` (`[k, m]` if `ta`), `b` is
 /// `[k, n]` (`[n, k]` if `tb`), all row-major in memory. `c` is overwritten.
+/// Returns the name of the strategy that ran.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul<R: Runtime, F: Float + CubeElement>(
     client: &ComputeClient<R>,
@@ -43,7 +220,8 @@ pub fn matmul<R: Runtime, F: Float + CubeElement>(
     n: usize,
     ta: bool,
     tb: bool,
-) -> Result<()> {
+    precision: Precision,
+) -> Result<&'static str> {
     // The tensor handles below carry shapes, not bounds: an operand shorter
     // than its shape would be read (or written) past its end, into the
     // neighbouring tensor of a flat buffer.
@@ -60,15 +238,19 @@ pub fn matmul<R: Runtime, F: Float + CubeElement>(
     }
     let ty = F::as_type_native_unchecked();
     let dt = ty.storage_type();
-    // Row-major [m, k] has strides [k, 1]; its transpose view [k, m] stored
-    // as [m, k]... i.e. an operand stored transposed reads with swapped strides.
+    // An operand stored transposed reads with swapped strides.
     let a_strides = if ta { [m * k, 1, m] } else { [m * k, k, 1] };
     let b_strides = if tb { [k * n, 1, k] } else { [k * n, n, 1] };
     let run = |s: &Strategy| {
         let a = TensorHandle::<R>::new(a.handle().clone(), [1, m, k], a_strides, dt).binding();
         let b = TensorHandle::<R>::new(b.handle().clone(), [1, k, n], b_strides, dt).binding();
         let c = TensorHandle::<R>::new(c.handle().clone(), [1, m, n], [m * n, n, 1], dt).binding();
-        let mut dtypes = MatmulElems::from_single_dtype(ty);
+        // Half-precision operands accumulate in f32; f32 ones in f32.
+        let mut dtypes = MatmulElems::from_globals(&MatmulGlobalElems {
+            lhs: dt,
+            rhs: dt,
+            out: dt,
+        });
         launch_ref(
             s,
             client,
@@ -78,28 +260,156 @@ pub fn matmul<R: Runtime, F: Float + CubeElement>(
             &mut dtypes,
         )
     };
-    let strategies = strategies();
-    let key = std::any::TypeId::of::<R>();
-    let first = CHOSEN
-        .lock()
-        .expect("matmul strategy")
-        .get(&key)
-        .copied()
-        .unwrap_or(0);
+    let shape = ShapeClass::of(m, k, n, ta, tb);
+    let key = cache_key::<R, F>(client, shape, precision);
+    let mut allowed = allowed_from::<F>(precision.effective(client));
+    if client.properties().features.matmul.cmma.is_empty() {
+        // No tensor cores at all (wgpu on lavapipe): nothing to demote from.
+        allowed = allowed.max(1);
+    }
+    let describe = || Demotion {
+        runtime: std::any::type_name::<R>(),
+        operands: format!("{dt:?}"),
+        precision,
+        shape,
+        from: "",
+        to: "",
+        reason: String::new(),
+    };
+    let i = first_accepted(key, allowed, describe, |i| {
+        run(&strategy(i)).map_err(|e| format!("{e:?}"))
+    })?;
+    Ok(STRATEGIES[i].0)
+}
+
+/// Runs strategies from the cached first one (else `allowed`) on, until
+/// one is accepted; a demotion is cached under `key` and logged once.
+fn first_accepted(
+    key: CacheKey,
+    allowed: usize,
+    describe: impl Fn() -> Demotion,
+    mut run: impl FnMut(usize) -> std::result::Result<(), String>,
+) -> Result<usize> {
+    let first = cache().first.get(&key).copied().unwrap_or(allowed);
     let mut last = None;
-    for (i, s) in strategies.iter().enumerate().skip(first) {
-        match run(s) {
+    for (i, (name, _)) in STRATEGIES.iter().enumerate().skip(first) {
+        match run(i) {
             Ok(()) => {
                 if i != first {
-                    CHOSEN.lock().expect("matmul strategy").insert(key, i);
+                    let demotion = Demotion {
+                        from: STRATEGIES[first].0,
+                        to: name,
+                        reason: last.take().unwrap_or_default(),
+                        ..describe()
+                    };
+                    eprintln!(
+                        "prior-runtime: matmul {} operands, {} precision, {:?}: {} refused ({}); using {} for this device, type, precision and shape class",
+                        demotion.operands,
+                        demotion.precision,
+                        demotion.shape,
+                        demotion.from,
+                        first_line(&demotion.reason),
+                        demotion.to
+                    );
+                    let mut cache = cache();
+                    cache.first.insert(key, i);
+                    cache.demotions.push(demotion);
                 }
-                return Ok(());
+                return Ok(i);
             }
-            Err(e) => last = Some(format!("{e:?}")),
+            Err(e) => last = Some(e),
         }
     }
     Err(RuntimeError::Kernel {
         kernel: "matmul",
         detail: last.unwrap_or_default(),
     })
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fake device whose tensor-core strategy refuses operands with an
+    /// odd m: one such matmul demotes its shape class only, and an aligned
+    /// matmul on the same device afterwards still gets tensor cores.
+    #[test]
+    fn a_shape_refused_by_tensor_cores_demotes_only_its_shape_class() {
+        let f32_type = f32::as_type_native_unchecked().storage_type();
+        let key = |m, k, n| {
+            key_of(
+                std::any::TypeId::of::<()>(),
+                0x5eed_usize,
+                f32_type,
+                Precision::Tf32,
+                ShapeClass::of(m, k, n, false, true),
+            )
+        };
+        let describe = |shape| {
+            move || Demotion {
+                runtime: "test",
+                operands: "f32".into(),
+                precision: Precision::Tf32,
+                shape,
+                from: "",
+                to: "",
+                reason: String::new(),
+            }
+        };
+        let calls = std::cell::RefCell::new(Vec::new());
+        let device = |m: usize| {
+            let calls = &calls;
+            move |i: usize| {
+                calls.borrow_mut().push((m, i));
+                if i == 0 && m % 2 == 1 {
+                    Err("odd rows: no tensor-core tiling".to_string())
+                } else {
+                    Ok(())
+                }
+            }
+        };
+        let odd = ShapeClass::of(33, 64, 64, false, true);
+        let got = first_accepted(key(33, 64, 64), 0, describe(odd), device(33)).unwrap();
+        assert_eq!(got, 1, "the odd shape falls back to the unit strategy");
+        let aligned = ShapeClass::of(64, 64, 64, false, true);
+        let got = first_accepted(key(64, 64, 64), 0, describe(aligned), device(64)).unwrap();
+        assert_eq!(
+            got, 0,
+            "an aligned shape after a refused one keeps tensor cores"
+        );
+        calls.borrow_mut().clear();
+        let got = first_accepted(key(35, 64, 64), 0, describe(odd), device(35)).unwrap();
+        assert_eq!(got, 1);
+        assert_eq!(
+            *calls.borrow(),
+            vec![(35, 1)],
+            "the same class starts at the strategy that worked"
+        );
+        let logged: Vec<Demotion> = demotions()
+            .into_iter()
+            .filter(|d| d.runtime == "test")
+            .collect();
+        assert_eq!(logged.len(), 1, "logged once: {logged:?}");
+        assert_eq!(
+            (logged[0].from, logged[0].to),
+            ("simple_cyclic_cmma", "simple_unit")
+        );
+        assert!(logged[0].reason.contains("odd rows"));
+    }
+
+    #[test]
+    fn exact_f32_skips_tensor_cores_and_half_types_use_them() {
+        assert_eq!(allowed_from::<f32>(Precision::F32), 1);
+        assert_eq!(allowed_from::<f32>(Precision::Tf32), 0);
+        assert_eq!(allowed_from::<half::bf16>(Precision::F32), 0);
+        assert_eq!(
+            ShapeClass::of(33, 64, 48, true, false).align,
+            [0, 4, 4],
+            "alignment is capped at 16"
+        );
+    }
 }

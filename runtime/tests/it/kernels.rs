@@ -5,7 +5,7 @@
 //! replayed with `prior runtime check --device wgpu --seed N` or with
 //! `PRIOR_CHECK_SEED=N cargo test -p prior-runtime`.
 
-use prior_runtime::check::{check_names, summarize, KernelCheck, F32_TOLERANCE};
+use prior_runtime::check::{check_names, summarize, KernelCheck};
 use prior_runtime::device::{run_on, DeviceKind};
 use prior_runtime::CheckTask;
 
@@ -32,8 +32,8 @@ fn problem(r: &KernelCheck) -> Option<String> {
     }
     if !r.ok {
         return Some(format!(
-            "max_rel_err {:.3e} (tolerance {F32_TOLERANCE:e}), error {:?}",
-            r.max_rel_err, r.error
+            "max_rel_err {:.3e} (tolerance {:e} at {}), error {:?}",
+            r.max_rel_err, r.tolerance, r.precision, r.error
         ));
     }
     if r.cases.len() < 2 {

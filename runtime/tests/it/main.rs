@@ -2,5 +2,6 @@
 //! wgpu instead of one per file): kernels against the CPU reference, and
 //! device limits met as clear errors.
 
+mod cuda_offline;
 mod kernels;
 mod limits;
