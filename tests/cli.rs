@@ -771,7 +771,10 @@ fn runtime_check_counts_a_skipped_check_and_says_why() {
         "{tf32}"
     );
     let f32_row = rows.iter().find(|l| l.starts_with("matmul_fwd ")).unwrap();
-    assert!(f32_row.contains(" ok ") && f32_row.contains(" f32 "), "{f32_row}");
+    assert!(
+        f32_row.contains(" ok ") && f32_row.contains(" f32 "),
+        "{f32_row}"
+    );
     let skipped = rows.iter().filter(|r| r.contains(" skip ")).count();
     assert_eq!(skipped, 3, "bf16 cast and two TF32 matmuls: {out}");
     assert_eq!(
