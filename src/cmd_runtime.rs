@@ -205,15 +205,17 @@ fn compile_check(a: CompileCheckArgs) -> Result<()> {
         }
     }
     let record_s = t0.elapsed().as_secs_f64();
-    let distinct = recorded.len() as u64;
-    let bar = ui::count_bar(distinct, "compiling", a.json);
+    let bar = ui::count_bar(0, "compiling", a.json);
     let threads = a.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
     });
     let t1 = std::time::Instant::now();
-    let rows = compile_all(&nvrtc, arch, recorded, threads, &|| bar.inc(1));
+    let rows = compile_all(&nvrtc, arch, recorded, threads, &|distinct| {
+        bar.set_length(distinct as u64);
+        bar.inc(1);
+    });
     bar.finish_and_clear();
     let compile_s = t1.elapsed().as_secs_f64();
     let failed = rows.iter().filter(|r| !r.ok).count();

@@ -140,6 +140,11 @@ impl CardLimits {
 /// One distinct kernel the server was asked to launch.
 #[derive(Debug, Clone)]
 pub struct KernelSource {
+    /// cubecl's identity of the kernel (type, comptime arguments, cube
+    /// size): the same on every client. The source text is not a key:
+    /// cubecl emits some declarations in hash-set order, so one kernel's
+    /// source differs between recordings.
+    pub id: KernelId,
     /// The kernel's type name (cubecl's `KernelMetadata::name`).
     pub type_name: &'static str,
     /// The `__global__` function's name in `source`.
@@ -278,7 +283,6 @@ impl Runtime for CompileOnlyRuntime {
 /// The server's shared state, reachable from a client as `client.info()`.
 #[derive(Debug, Default)]
 pub struct CompileInfo {
-    pub arch: Option<Arch>,
     pub log: Mutex<CompileLog>,
 }
 
@@ -302,10 +306,7 @@ impl DeviceService for CompileServer {
         let utilities = Arc::new(ServerUtilities::new(
             properties,
             Arc::new(ServerLogger::default()),
-            CompileInfo {
-                arch: Some(arch),
-                log: Mutex::new(CompileLog::default()),
-            },
+            CompileInfo::default(),
             PitchedMemoryLayoutPolicy::new(512),
         ));
         CompileServer {
@@ -460,6 +461,7 @@ impl CompileServer {
                     ));
                 }
                 KernelSource {
+                    id: id.clone(),
                     type_name: kernel.name(),
                     entrypoint: c.entrypoint_name,
                     source: c.source,
@@ -470,6 +472,7 @@ impl CompileServer {
                 }
             }
             Err(e) => KernelSource {
+                id: id.clone(),
                 type_name: kernel.name(),
                 entrypoint: String::new(),
                 source: String::new(),

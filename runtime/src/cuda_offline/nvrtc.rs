@@ -67,14 +67,15 @@ pub struct Nvrtc {
 unsafe impl Send for Nvrtc {}
 unsafe impl Sync for Nvrtc {}
 
-fn lib_in(dir: &Path) -> Option<PathBuf> {
+/// The first file in `dir` (by name) whose name starts with `prefix`.
+fn file_with_prefix(dir: &Path, prefix: &str) -> Option<PathBuf> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("libnvrtc.so"))
+                .is_some_and(|n| n.starts_with(prefix))
         })
         .collect();
     found.sort();
@@ -126,7 +127,11 @@ pub fn find(explicit: Option<&Path>) -> Result<PathBuf, NvrtcError> {
         if c.is_file() {
             return Ok(c);
         }
-        if let Some(lib) = c.is_dir().then(|| lib_in(&c)).flatten() {
+        if let Some(lib) = c
+            .is_dir()
+            .then(|| file_with_prefix(&c, "libnvrtc.so"))
+            .flatten()
+        {
             return Ok(lib);
         }
         looked.push(c.display().to_string());
@@ -154,16 +159,7 @@ impl Nvrtc {
             path: path.to_path_buf(),
             reason: e.to_string(),
         };
-        let builtins = std::fs::read_dir(&dir)
-            .ok()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("libnvrtc-builtins.so"))
-            });
+        let builtins = file_with_prefix(&dir, "libnvrtc-builtins.so");
         // SAFETY: loading NVIDIA's libraries runs their initialisers only.
         let builtins = match builtins {
             Some(b) => Some(

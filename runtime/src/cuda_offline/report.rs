@@ -1,9 +1,9 @@
 //! One row per distinct kernel: recorded sources compiled by NVRTC in
 //! parallel, their resources, and the occupancy those imply on the card.
 //!
-//! Kernels are distinct by their CUDA source: the same kernel recorded by
-//! two models (or twice at different launch shapes that generate the same
-//! code) is compiled once and lists both.
+//! Kernels are distinct by cubecl's `KernelId` (type, comptime arguments,
+//! cube size) and float type: the same kernel recorded by two models is
+//! compiled once and lists both.
 
 use serde::Serialize;
 
@@ -84,26 +84,20 @@ pub fn short_name(kernel: &KernelSource) -> String {
 }
 
 /// Compiles each distinct source of `recorded` for `arch` with `threads`
-/// workers (`progress` is told after each compile), in the order first
-/// recorded.
+/// workers (`progress` is told, after each compile, how many distinct
+/// sources there are in all), in the order first recorded.
 pub fn compile_all(
     nvrtc: &Nvrtc,
     arch: Arch,
     recorded: Vec<Recorded>,
     threads: usize,
-    progress: &(dyn Fn() + Sync),
+    progress: &(dyn Fn(usize) + Sync),
 ) -> Vec<KernelReport> {
-    // Distinct by (dtype, source); failures to generate are distinct by type.
     let mut rows: Vec<(Recorded, Vec<String>)> = Vec::new();
     for r in recorded {
-        let same = rows.iter_mut().find(|(x, _)| {
-            x.dtype == r.dtype
-                && x.kernel.source == r.kernel.source
-                && (r.kernel.error.is_none() || x.kernel.type_name == r.kernel.type_name)
-                && x.kernel.error == r.kernel.error
-                && x.kernel.dynamic_shared_bytes == r.kernel.dynamic_shared_bytes
-                && x.kernel.threads == r.kernel.threads
-        });
+        let same = rows
+            .iter_mut()
+            .find(|(x, _)| x.dtype == r.dtype && x.kernel.id == r.kernel.id);
         match same {
             Some((_, models)) => {
                 if !models.contains(&r.model) {
@@ -132,7 +126,7 @@ pub fn compile_all(
                     None => nvrtc.compile(&r.kernel.source, arch),
                 };
                 *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(compiled);
-                progress();
+                progress(rows.len());
             });
         }
     });

@@ -85,12 +85,8 @@ pub fn supports_tf32<R: Runtime>(client: &ComputeClient<R>) -> bool {
         .supports_type(tf32::as_type_native_unchecked().storage_type())
 }
 
-/// cubek's strategies, fastest first.
-const STRATEGIES: [(&str, bool); 3] = [
-    ("simple_cyclic_cmma", true),
-    ("simple_unit", false),
-    ("naive", false),
-];
+/// cubek's strategies, fastest first (the first one on tensor cores).
+const STRATEGIES: [&str; 3] = ["simple_cyclic_cmma", "simple_unit", "naive"];
 
 fn strategy(i: usize) -> Strategy {
     match i {
@@ -154,21 +150,6 @@ fn cache() -> std::sync::MutexGuard<'static, StrategyCache> {
 /// Every demotion so far in this process.
 pub fn demotions() -> Vec<Demotion> {
     cache().demotions.clone()
-}
-
-/// The strategy [`matmul`] would try first for this problem now, by name.
-pub fn first_strategy<R: Runtime, F: Float + CubeElement>(
-    client: &ComputeClient<R>,
-    m: usize,
-    k: usize,
-    n: usize,
-    ta: bool,
-    tb: bool,
-    precision: Precision,
-) -> &'static str {
-    let key = cache_key::<R, F>(client, ShapeClass::of(m, k, n, ta, tb), precision);
-    let first = cache().first.get(&key).copied();
-    STRATEGIES[first.unwrap_or_else(|| allowed_from::<F>(precision.effective(client)))].0
 }
 
 fn cache_key<R: Runtime, F: Float + CubeElement>(
@@ -279,7 +260,7 @@ pub fn matmul<R: Runtime, F: Float + CubeElement>(
     let i = first_accepted(key, allowed, describe, |i| {
         run(&strategy(i)).map_err(|e| format!("{e:?}"))
     })?;
-    Ok(STRATEGIES[i].0)
+    Ok(STRATEGIES[i])
 }
 
 /// Runs strategies from the cached first one (else `allowed`) on, until
@@ -292,12 +273,12 @@ fn first_accepted(
 ) -> Result<usize> {
     let first = cache().first.get(&key).copied().unwrap_or(allowed);
     let mut last = None;
-    for (i, (name, _)) in STRATEGIES.iter().enumerate().skip(first) {
+    for (i, name) in STRATEGIES.iter().enumerate().skip(first) {
         match run(i) {
             Ok(()) => {
                 if i != first {
                     let demotion = Demotion {
-                        from: STRATEGIES[first].0,
+                        from: STRATEGIES[first],
                         to: name,
                         reason: last.take().unwrap_or_default(),
                         ..describe()

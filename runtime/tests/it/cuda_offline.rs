@@ -145,7 +145,10 @@ fn nvrtc_compiles_the_recorded_kernels_for_hopper_and_reports_failures_as_rows()
         })
         .collect();
     let n = recorded.len();
-    let mut broken = recorded[0].kernel.clone();
+    // A kernel of another type (so another KernelId), its source broken.
+    let f32_client = compile_client(Arch::SM_90A);
+    launch_step_kernels::<_, f32>(&f32_client, TINY, Precision::F32).expect("census");
+    let mut broken = take_kernels(&f32_client).remove(0);
     broken.source = broken
         .source
         .replace("__global__", "__global__ this_is_not_cuda");
@@ -156,7 +159,7 @@ fn nvrtc_compiles_the_recorded_kernels_for_hopper_and_reports_failures_as_rows()
         kernel: broken,
     });
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let rows = compile_all(&nvrtc, Arch::SM_90A, recorded, 2, &|| {
+    let rows = compile_all(&nvrtc, Arch::SM_90A, recorded, 2, &|_distinct| {
         done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     });
     assert_eq!(rows.len(), n + 1);
