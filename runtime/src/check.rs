@@ -530,9 +530,26 @@ fn check_rotary<R: Runtime>(c: &mut Checker<R>) {
     }
 }
 
+/// Attention at the tiny test sizes and at Pythia's head sizes 64 (160m,
+/// 410m), 80 (2.8b), 128 (1.4b, 6.9b) and 256 (1b), each at a sequence
+/// length that is no multiple of any tile.
+fn attention_shapes() -> Vec<AttnShape> {
+    let mut shapes = attn_shapes().to_vec();
+    for (seq, heads, head_dim) in [(70, 2, 64), (21, 1, 80), (45, 1, 128), (33, 1, 256)] {
+        shapes.push(AttnShape {
+            batch: 1,
+            seq,
+            heads,
+            head_dim,
+            rotary_dims: head_dim / 4,
+        });
+    }
+    shapes
+}
+
 fn check_attention<R: Runtime>(c: &mut Checker<R>) {
     let client = c.client;
-    for s in attn_shapes() {
+    for s in attention_shapes() {
         let qkv: Vec<f32> = c
             .rand(s.tokens() * s.heads * 3 * s.head_dim)
             .iter()

@@ -54,7 +54,11 @@ pub fn launch_step_kernels<R: Runtime, F: Float + CubeElement>(
     let (gamma, beta, stats) = (e(c), e(c), e(2 * n));
     let (qkv, dqkv) = (e(3 * n * c), e(3 * n * c));
     let (u, du, gact) = (e(n * s.d_ff), e(n * s.d_ff), e(n * s.d_ff));
-    let (lse, delta) = (e(n * s.heads), e(n * s.heads));
+    // The softmax statistics are f32 whatever the storage type.
+    let (lse, delta) = (
+        Buf::<R, f32>::empty(client, n * s.heads),
+        Buf::<R, f32>::empty(client, n * s.heads),
+    );
     let logits = e(n * s.vocab);
     let losses = e(n);
     let tables = rotary::RotaryTables::<R, F>::new(client, s.seq, s.rotary_dims);

@@ -1,80 +1,462 @@
-//! Causal self-attention over GPT-NeoX's fused qkv rows, forward and
-//! backward, without ever materialising the T x T score matrix.
+//! Causal self-attention over GPT-NeoX's fused qkv rows `[B, T, H, 3, D]`,
+//! read in place: FlashAttention-2's forward and backward, never holding
+//! the T x T score matrix.
 //!
-//! Forward: one unit per (batch, head, query) streams over the keys with an
-//! online softmax (running max and sum, rescaling the accumulator), writes
-//! the output and saves the log-sum-exp. Backward recomputes the
-//! probabilities from q, k and the saved log-sum-exp: one kernel gives
-//! `delta = dO . O` per query, one dq per query, one dk and dv per key
-//! (walking the queries that see it). Each unit writes only its own
-//! outputs, so there are no atomics and the result is deterministic.
+//! **Forward** (one cube per block of `br` queries of one (batch, head)):
+//! the query tile is staged in shared memory once; key and value tiles of
+//! `bc` rows stream through shared memory; `S = Q Kᵀ` is one tile product;
+//! the online softmax (running row max `m` and sum `l`, rescaling the
+//! output accumulator by `exp(m_old - m_new)`) runs in registers; `O += P V`
+//! is the second tile product; the log-sum-exp `m + ln l` is saved. Key
+//! tiles wholly past the block's last query are never loaded.
 //!
-//! This is the simple, memory-light form (one row per unit, no tiling in
-//! shared memory); it is correct at any length and fast enough on CPUs and
-//! for short sequences. A tiled version is the next step for GPU speed.
+//! **Backward** (FA2's, from Q, K, V, O, dO and the saved log-sum-exp):
+//! `delta = rowsum(dO ∘ O)` first, then two passes that each own what they
+//! write, so there are no atomics and the bits are the same every run:
+//! one cube per key block walks the query blocks that can see it and
+//! accumulates dK and dV (`dV += Pᵀ dO`, `dK += dSᵀ Q`); one cube per
+//! query block walks the key blocks up to its diagonal and accumulates dQ
+//! (`dQ += dS K`). P is recomputed from the saved log-sum-exp in both
+//! passes: twice the `Q Kᵀ` work of one fused pass, bought for
+//! determinism (FA2 itself accumulates dQ with atomics).
+//!
+//! **Tile products** ([`tile_mma`]) are the only place the two paths
+//! differ. Where the device has tensor cores for the storage type (cubecl
+//! `cmma`, 16x16x16 with f16/bf16 inputs and f32 accumulation) each plane
+//! computes 16x16 output blocks with `cmma`; elsewhere (f32 anywhere, and
+//! wgpu on lavapipe, which has no cmma) every unit computes output
+//! elements with a scalar loop in f32. The tiles, the masking, the softmax
+//! and the order of every sum are the same in both, so the plain path,
+//! which CI runs, checks the algorithm the tensor-core path runs.
+//!
+//! Every accumulator (scores, O, dQ, dK, dV, the softmax statistics) is
+//! f32 whatever the storage type; tiles of inputs and probabilities are in
+//! the storage type, as the tensor cores take them. The accumulators of
+//! O, dQ, dK and dV live in shared memory rather than in fragments: the
+//! forward must rescale O by row between tile products, which cmma's
+//! opaque fragments do not allow, and one layout for both paths keeps one
+//! algorithm. Keeping dK/dV/dQ in fragments is the next step on a GPU.
+//!
+//! **Launch:** grid `(ceil(T / block), H, B)`, [`THREADS`] units per cube;
+//! tile sizes come from [`plan`], the largest of 64x64 down to the
+//! smallest that fits the device's shared memory (capped at
+//! [`SMEM_BUDGET`] so two cubes share an SM), halving the key tile first.
 
+use cubecl::features::MmaConfig;
 use cubecl::prelude::*;
 
 use super::elementwise_launch;
 use crate::buffer::Buf;
 use crate::reference::AttnShape;
 
-#[cube(launch)]
+/// Units per cube of every flash kernel: four planes of 32 on CUDA.
+pub const THREADS: usize = 128;
+/// Shared memory a flash cube may use, at most: half of an H100 SM's, so
+/// two cubes stay resident (a device with less gets what it has).
+pub const SMEM_BUDGET: usize = 112 * 1024;
+
+/// Which kernel a [`Tiles`] plan is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    Forward,
+    /// The dK/dV pass (one cube per key block).
+    BackwardKv,
+    /// The dQ pass (one cube per query block).
+    BackwardQ,
+}
+
+/// Tile geometry of one flash launch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tiles {
+    /// Query rows per tile.
+    pub br: usize,
+    /// Key rows per tile.
+    pub bc: usize,
+    /// Tile products on tensor cores (`cmma`), else the scalar loop.
+    pub cmma: bool,
+    /// Shared memory per cube, bytes.
+    pub smem_bytes: usize,
+}
+
+/// Bytes of shared memory `pass` needs with `br x bc` tiles, head size `d`
+/// and `elem` bytes per stored element.
+fn smem_bytes(pass: Pass, d: usize, br: usize, bc: usize, elem: usize) -> usize {
+    match pass {
+        // q, k, v, p in the storage type; s, o, the row reduction in f32.
+        Pass::Forward => elem * (br * d + 2 * bc * d + br * bc) + 4 * (br * bc + br * d + THREADS),
+        // k, v, q, dO, Pᵀ, dSᵀ stored; Sᵀ, dPᵀ, dK, dV, lse, delta in f32.
+        Pass::BackwardKv => {
+            elem * (2 * bc * d + 2 * br * d + 2 * bc * br) + 4 * (2 * bc * br + 2 * bc * d + 2 * br)
+        }
+        // q, dO, k, v, dS stored; S, dP, dQ, lse, delta in f32.
+        Pass::BackwardQ => {
+            elem * (2 * br * d + 2 * bc * d + br * bc) + 4 * (2 * br * bc + br * d + 2 * br)
+        }
+    }
+}
+
+/// The largest tiles from 64x64 down, halving the key tile first, whose
+/// shared memory fits `budget`; none when even `min x min` does not.
+fn fit(pass: Pass, d: usize, elem: usize, budget: usize, min: usize) -> Option<(usize, usize)> {
+    let (mut br, mut bc) = (64usize, 64usize);
+    while smem_bytes(pass, d, br, bc, elem) > budget {
+        if bc >= br && bc > min {
+            bc /= 2;
+        } else if br > min {
+            br /= 2;
+        } else {
+            return None;
+        }
+    }
+    Some((br, bc))
+}
+
+/// Whether `client` has 16x16x16 tensor-core products of `F` into f32.
+pub fn has_cmma<R: Runtime, F: Float>(client: &ComputeClient<R>) -> bool {
+    let ty = F::as_type_native_unchecked().storage_type();
+    let f32_ty = f32::as_type_native_unchecked().storage_type();
+    ty != f32_ty
+        && client
+            .properties()
+            .features
+            .matmul
+            .cmma
+            .contains(&MmaConfig {
+                a_type: ty,
+                b_type: ty,
+                cd_type: f32_ty,
+                m: 16,
+                n: 16,
+                k: 16,
+            })
+}
+
+/// The tiles `pass` runs with on `client` for head size `head_dim` and
+/// storage type `F`: the largest of 64x64 that fits, halving the key tile
+/// first. Tensor cores need both tiles and the head size to be multiples
+/// of 16; where that does not fit, the scalar path runs.
+pub fn plan<R: Runtime, F: Float>(client: &ComputeClient<R>, head_dim: usize, pass: Pass) -> Tiles {
+    let budget = client
+        .properties()
+        .hardware
+        .max_shared_memory_size
+        .min(SMEM_BUDGET);
+    let elem = F::as_type_native_unchecked().storage_type().size();
+    let cmma_tiles = (has_cmma::<R, F>(client) && head_dim % 16 == 0)
+        .then(|| fit(pass, head_dim, elem, budget, 16))
+        .flatten();
+    let (br, bc, cmma) = match cmma_tiles {
+        Some((br, bc)) => (br, bc, true),
+        None => {
+            let (br, bc) = fit(pass, head_dim, elem, budget, 1).unwrap_or((1, 1));
+            (br, bc, false)
+        }
+    };
+    Tiles {
+        br,
+        bc,
+        cmma,
+        smem_bytes: smem_bytes(pass, head_dim, br, bc, elem),
+    }
+}
+
+/// `c[m x n] (+)= a[m x k] · b[k x n]` on tiles in shared memory, row-major
+/// with leading dimensions `lda`, `ldb`, `ldc`; `b` is read transposed
+/// (`b[j * ldb + kk]`) when `b_col_major`. Every unit of the cube takes
+/// part; the caller syncs before and after.
+///
+/// Tensor cores: plane `p` computes 16x16 output blocks `p, p + planes,
+/// ...` with k in ascending steps of 16. Scalar: unit `u` computes
+/// elements `u, u + THREADS, ...`, each a sum over k in ascending order.
+#[cube]
 #[allow(clippy::too_many_arguments)]
-fn attention_fwd_kernel<F: Float + CubeElement>(
-    qkv: &Array<F>,
-    out: &mut Array<F>,
-    lse: &mut Array<F>,
-    batch: usize,
+fn tile_mma<F: Float + CubeElement>(
+    a: &SharedMemory<F>,
+    b: &SharedMemory<F>,
+    c: &mut SharedMemory<f32>,
+    #[comptime] m: usize,
+    #[comptime] n: usize,
+    #[comptime] k: usize,
+    #[comptime] lda: usize,
+    #[comptime] ldb: usize,
+    #[comptime] ldc: usize,
+    #[comptime] b_col_major: bool,
+    #[comptime] accumulate: bool,
+    #[comptime] use_cmma: bool,
+) {
+    if use_cmma {
+        let planes = (CUBE_DIM / PLANE_DIM) as usize;
+        let mut blk = (UNIT_POS / PLANE_DIM) as usize;
+        let n_blocks = comptime!((m / 16) * (n / 16));
+        let blocks_per_row = comptime!(n / 16);
+        while blk < n_blocks {
+            let i0 = (blk / blocks_per_row) * 16;
+            let j0 = (blk % blocks_per_row) * 16;
+            let c_at = i0 * ldc + j0;
+            let acc = cmma::Matrix::<f32>::from_value(
+                cmma::MatrixIdent::Accumulator,
+                16usize,
+                16usize,
+                16usize,
+                cmma::MatrixLayout::Undefined,
+                0.0f32,
+            );
+            if accumulate {
+                cmma::load_with_layout(
+                    &acc,
+                    &c.slice(c_at, c_at + 15 * ldc + 16),
+                    ldc as u32,
+                    cmma::MatrixLayout::RowMajor,
+                );
+            }
+            for kk in 0..comptime!(k / 16) {
+                let a_at = i0 * lda + kk * 16;
+                let a_frag = cmma::Matrix::<F>::from_slice(
+                    cmma::MatrixIdent::A,
+                    16usize,
+                    16usize,
+                    16usize,
+                    cmma::MatrixLayout::RowMajor,
+                    &a.slice(a_at, a_at + 15 * lda + 16),
+                    lda as u32,
+                );
+                if b_col_major {
+                    let b_at = j0 * ldb + kk * 16;
+                    let b_frag = cmma::Matrix::<F>::from_slice(
+                        cmma::MatrixIdent::B,
+                        16usize,
+                        16usize,
+                        16usize,
+                        cmma::MatrixLayout::ColMajor,
+                        &b.slice(b_at, b_at + 15 * ldb + 16),
+                        ldb as u32,
+                    );
+                    cmma::execute::<F, F, f32, f32>(&a_frag, &b_frag, &acc, &acc);
+                } else {
+                    let b_at = kk * 16 * ldb + j0;
+                    let b_frag = cmma::Matrix::<F>::from_slice(
+                        cmma::MatrixIdent::B,
+                        16usize,
+                        16usize,
+                        16usize,
+                        cmma::MatrixLayout::RowMajor,
+                        &b.slice(b_at, b_at + 15 * ldb + 16),
+                        ldb as u32,
+                    );
+                    cmma::execute::<F, F, f32, f32>(&a_frag, &b_frag, &acc, &acc);
+                }
+            }
+            cmma::store(
+                &mut c.slice_mut(c_at, c_at + 15 * ldc + 16),
+                &acc,
+                ldc as u32,
+                cmma::MatrixLayout::RowMajor,
+            );
+            blk += planes;
+        }
+    } else {
+        let mut idx = UNIT_POS as usize;
+        while idx < comptime!(m * n) {
+            let i = idx / n;
+            let j = idx % n;
+            let mut sum = f32::new(0.0);
+            for kk in 0..k {
+                let mut bv = b[kk * ldb + j];
+                if b_col_major {
+                    bv = b[j * ldb + kk];
+                }
+                sum += f32::cast_from(a[i * lda + kk]) * f32::cast_from(bv);
+            }
+            if accumulate {
+                c[i * ldc + j] += sum;
+            } else {
+                c[i * ldc + j] = sum;
+            }
+            idx += CUBE_DIM as usize;
+        }
+    }
+}
+
+/// Stages `rows` rows of `d` elements, `src[base + (first + r) * stride +
+/// c]`, in `dst` (row-major); rows at or past `seq` are zeros.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn load_rows<F: Float + CubeElement>(
+    src: &Array<F>,
+    dst: &mut SharedMemory<F>,
+    base: usize,
+    stride: usize,
+    first: usize,
     seq: usize,
-    heads: usize,
-    scale: F,
+    #[comptime] rows: usize,
     #[comptime] d: usize,
 ) {
-    let idx = ABSOLUTE_POS;
-    if idx < batch * heads * seq {
-        let i = idx % seq;
-        let bh = idx / seq;
-        let h = bh % heads;
-        let b = bh / heads;
-        let ti = b * seq + i;
-        let qo = (ti * heads + h) * 3 * d;
-        let mut acc = Array::<F>::new(d);
-        for c in 0..d {
-            acc[c] = F::new(0.0);
+    let mut idx = UNIT_POS as usize;
+    while idx < comptime!(rows * d) {
+        let t = first + idx / d;
+        let mut v = F::new(0.0);
+        if t < seq {
+            v = src[base + t * stride + idx % d];
         }
-        let mut m = F::min_value();
-        let mut l = F::new(0.0);
-        for j in 0..i + 1 {
-            let ko = ((b * seq + j) * heads + h) * 3 * d + d;
-            let vo = ko + d;
-            let mut s = F::new(0.0);
-            for c in 0..d {
-                s += qkv[qo + c] * qkv[ko + c];
-            }
-            s *= scale;
-            let m_new = max(m, s);
-            let corr = F::exp(m - m_new);
-            let p = F::exp(s - m_new);
-            l = l * corr + p;
-            for c in 0..d {
-                acc[c] = acc[c] * corr + p * qkv[vo + c];
-            }
-            m = m_new;
+        dst[idx] = v;
+        idx += CUBE_DIM as usize;
+    }
+}
+
+/// Sets `n` f32 of shared memory to zero.
+#[cube]
+fn zero_f32(dst: &mut SharedMemory<f32>, #[comptime] n: usize) {
+    let mut idx = UNIT_POS as usize;
+    while idx < n {
+        dst[idx] = 0.0f32;
+        idx += CUBE_DIM as usize;
+    }
+}
+
+/// Per-row f32 values of rows `first..first + rows` of `(batch, head)`'s
+/// `[B, H, T]` statistics, zero past `seq`.
+#[cube]
+fn load_stats(
+    src: &Array<f32>,
+    dst: &mut SharedMemory<f32>,
+    base: usize,
+    first: usize,
+    seq: usize,
+    #[comptime] rows: usize,
+) {
+    let mut idx = UNIT_POS as usize;
+    while idx < rows {
+        let mut v = f32::new(0.0);
+        if first + idx < seq {
+            v = src[base + first + idx];
         }
-        let oo = (ti * heads + h) * d;
-        for c in 0..d {
-            out[oo + c] = acc[c] / l;
-        }
-        lse[idx] = m + F::ln(l);
+        dst[idx] = v;
+        idx += CUBE_DIM as usize;
     }
 }
 
 #[cube(launch)]
-fn attention_delta_kernel<F: Float + CubeElement>(
+#[allow(clippy::too_many_arguments)]
+fn flash_fwd_kernel<F: Float + CubeElement>(
+    qkv: &Array<F>,
+    out: &mut Array<F>,
+    lse: &mut Array<f32>,
+    seq: usize,
+    heads: usize,
+    scale: f32,
+    #[comptime] d: usize,
+    #[comptime] br: usize,
+    #[comptime] bc: usize,
+    #[comptime] use_cmma: bool,
+) {
+    let q0 = CUBE_POS_X as usize * br;
+    let h = CUBE_POS_Y as usize;
+    let b = CUBE_POS_Z as usize;
+    let tid = UNIT_POS as usize;
+    // Units per query row in the softmax; each row's units hold the same
+    // running max, and partial sums of its own columns.
+    let tpr = comptime!(THREADS / br);
+    let r = tid / tpr;
+    let lane = tid % tpr;
+    let qi = q0 + r;
+    let stride = heads * 3 * d;
+    let base = (b * seq * heads + h) * 3 * d;
+
+    let mut q_s = SharedMemory::<F>::new(comptime!(br * d)); // [br, d]
+    let mut k_s = SharedMemory::<F>::new(comptime!(bc * d)); // [bc, d]
+    let mut v_s = SharedMemory::<F>::new(comptime!(bc * d)); // [bc, d]
+    let mut p_s = SharedMemory::<F>::new(comptime!(br * bc)); // [br, bc]
+    let mut s_s = SharedMemory::<f32>::new(comptime!(br * bc)); // [br, bc]
+    let mut o_s = SharedMemory::<f32>::new(comptime!(br * d)); // [br, d]
+    let mut red = SharedMemory::<f32>::new(THREADS); // [br, tpr]
+
+    load_rows::<F>(qkv, &mut q_s, base, stride, q0, seq, br, d);
+    zero_f32(&mut o_s, comptime!(br * d));
+    sync_cube();
+
+    let last = min(q0 + br, seq) - 1;
+    let n_tiles = last / bc + 1;
+    // The initial row maximum and that of a fully masked tile are finite
+    // (-3e38): WGSL has no infinity literal, and exp(m_old - m_new) stays 0.
+    let mut m = f32::new(-3.0e38);
+    let mut l = f32::new(0.0);
+    for kt in 0..n_tiles {
+        let k0 = kt * bc;
+        load_rows::<F>(qkv, &mut k_s, base + d, stride, k0, seq, bc, d);
+        load_rows::<F>(qkv, &mut v_s, base + 2 * d, stride, k0, seq, bc, d);
+        sync_cube();
+        tile_mma::<F>(
+            &q_s, &k_s, &mut s_s, br, bc, d, d, d, bc, true, false, use_cmma,
+        );
+        sync_cube();
+
+        let mut tile_max = f32::new(-3.0e38);
+        let mut j = lane;
+        while j < bc {
+            if k0 + j <= qi {
+                tile_max = max(tile_max, s_s[r * bc + j] * scale);
+            }
+            j += tpr;
+        }
+        red[tid] = tile_max;
+        sync_cube();
+        let mut row_max = red[r * tpr];
+        for x in 1..tpr {
+            row_max = max(row_max, red[r * tpr + x]);
+        }
+        let m_new = max(m, row_max);
+        let corr = f32::exp(m - m_new);
+        let mut sum = f32::new(0.0);
+        j = lane;
+        while j < bc {
+            let mut p = f32::new(0.0);
+            if k0 + j <= qi {
+                p = f32::exp(s_s[r * bc + j] * scale - m_new);
+            }
+            p_s[r * bc + j] = F::cast_from(p);
+            sum += p;
+            j += tpr;
+        }
+        l = l * corr + sum;
+        m = m_new;
+        let mut c = lane;
+        while c < d {
+            o_s[r * d + c] *= corr;
+            c += tpr;
+        }
+        sync_cube();
+        tile_mma::<F>(
+            &p_s, &v_s, &mut o_s, br, d, bc, bc, d, d, false, true, use_cmma,
+        );
+        sync_cube();
+    }
+
+    red[tid] = l;
+    sync_cube();
+    let mut l_row = f32::new(0.0);
+    for x in 0..tpr {
+        l_row += red[r * tpr + x];
+    }
+    if qi < seq {
+        let out_at = ((b * seq + qi) * heads + h) * d;
+        let inv = f32::new(1.0) / l_row;
+        let mut c = lane;
+        while c < d {
+            out[out_at + c] = F::cast_from(o_s[r * d + c] * inv);
+            c += tpr;
+        }
+        if lane == 0 {
+            lse[(b * heads + h) * seq + qi] = m + f32::ln(l_row);
+        }
+    }
+}
+
+/// `delta[b, h, t] = sum_c dO[b, t, h, c] * O[b, t, h, c]`, in f32.
+#[cube(launch)]
+fn flash_delta_kernel<F: Float + CubeElement>(
     dout: &Array<F>,
     out: &Array<F>,
-    delta: &mut Array<F>,
+    delta: &mut Array<f32>,
     batch: usize,
     seq: usize,
     heads: usize,
@@ -86,10 +468,10 @@ fn attention_delta_kernel<F: Float + CubeElement>(
         let bh = idx / seq;
         let h = bh % heads;
         let b = bh / heads;
-        let oo = ((b * seq + i) * heads + h) * d;
-        let mut s = F::new(0.0);
+        let at = ((b * seq + i) * heads + h) * d;
+        let mut s = f32::new(0.0);
         for c in 0..d {
-            s += dout[oo + c] * out[oo + c];
+            s += f32::cast_from(dout[at + c]) * f32::cast_from(out[at + c]);
         }
         delta[idx] = s;
     }
@@ -97,150 +479,238 @@ fn attention_delta_kernel<F: Float + CubeElement>(
 
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
-fn attention_dq_kernel<F: Float + CubeElement>(
+fn flash_bwd_kv_kernel<F: Float + CubeElement>(
     qkv: &Array<F>,
     dout: &Array<F>,
-    lse: &Array<F>,
-    delta: &Array<F>,
+    lse: &Array<f32>,
+    delta: &Array<f32>,
     dqkv: &mut Array<F>,
-    batch: usize,
     seq: usize,
     heads: usize,
-    scale: F,
+    scale: f32,
     #[comptime] d: usize,
+    #[comptime] br: usize,
+    #[comptime] bc: usize,
+    #[comptime] use_cmma: bool,
 ) {
-    let idx = ABSOLUTE_POS;
-    if idx < batch * heads * seq {
-        let i = idx % seq;
-        let bh = idx / seq;
-        let h = bh % heads;
-        let b = bh / heads;
-        let ti = b * seq + i;
-        let qo = (ti * heads + h) * 3 * d;
-        let oo = (ti * heads + h) * d;
-        let l = lse[idx];
-        let di = delta[idx];
-        let mut acc = Array::<F>::new(d);
-        for c in 0..d {
-            acc[c] = F::new(0.0);
-        }
-        for j in 0..i + 1 {
-            let ko = ((b * seq + j) * heads + h) * 3 * d + d;
-            let vo = ko + d;
-            let mut s = F::new(0.0);
-            let mut dp = F::new(0.0);
-            for c in 0..d {
-                s += qkv[qo + c] * qkv[ko + c];
-                dp += dout[oo + c] * qkv[vo + c];
+    let k0 = CUBE_POS_X as usize * bc;
+    let h = CUBE_POS_Y as usize;
+    let b = CUBE_POS_Z as usize;
+    let stride = heads * 3 * d;
+    let base = (b * seq * heads + h) * 3 * d;
+    let do_stride = heads * d;
+    let do_base = (b * seq * heads + h) * d;
+    let stat_base = (b * heads + h) * seq;
+
+    let mut k_s = SharedMemory::<F>::new(comptime!(bc * d)); // [bc, d]
+    let mut v_s = SharedMemory::<F>::new(comptime!(bc * d)); // [bc, d]
+    let mut q_s = SharedMemory::<F>::new(comptime!(br * d)); // [br, d]
+    let mut do_s = SharedMemory::<F>::new(comptime!(br * d)); // [br, d]
+    let mut pt_s = SharedMemory::<F>::new(comptime!(bc * br)); // Pᵀ [bc, br]
+    let mut dst_s = SharedMemory::<F>::new(comptime!(bc * br)); // dSᵀ [bc, br]
+    let mut st_s = SharedMemory::<f32>::new(comptime!(bc * br)); // Sᵀ [bc, br]
+    let mut dpt_s = SharedMemory::<f32>::new(comptime!(bc * br)); // dPᵀ [bc, br]
+    let mut dk_s = SharedMemory::<f32>::new(comptime!(bc * d)); // [bc, d]
+    let mut dv_s = SharedMemory::<f32>::new(comptime!(bc * d)); // [bc, d]
+    let mut lse_s = SharedMemory::<f32>::new(br);
+    let mut delta_s = SharedMemory::<f32>::new(br);
+
+    load_rows::<F>(qkv, &mut k_s, base + d, stride, k0, seq, bc, d);
+    load_rows::<F>(qkv, &mut v_s, base + 2 * d, stride, k0, seq, bc, d);
+    zero_f32(&mut dk_s, comptime!(bc * d));
+    zero_f32(&mut dv_s, comptime!(bc * d));
+
+    // Query blocks before the one holding key k0 see none of these keys.
+    let first = k0 / br;
+    let n_tiles = seq.div_ceil(br);
+    for qt in first..n_tiles {
+        let q0 = qt * br;
+        load_rows::<F>(qkv, &mut q_s, base, stride, q0, seq, br, d);
+        load_rows::<F>(dout, &mut do_s, do_base, do_stride, q0, seq, br, d);
+        load_stats(lse, &mut lse_s, stat_base, q0, seq, br);
+        load_stats(delta, &mut delta_s, stat_base, q0, seq, br);
+        sync_cube();
+        tile_mma::<F>(
+            &k_s, &q_s, &mut st_s, bc, br, d, d, d, br, true, false, use_cmma,
+        );
+        tile_mma::<F>(
+            &v_s, &do_s, &mut dpt_s, bc, br, d, d, d, br, true, false, use_cmma,
+        );
+        sync_cube();
+        let mut idx = UNIT_POS as usize;
+        while idx < comptime!(bc * br) {
+            let j = idx / br;
+            let i = idx % br;
+            let mut p = f32::new(0.0);
+            let mut ds = f32::new(0.0);
+            if q0 + i < seq && k0 + j <= q0 + i {
+                p = f32::exp(st_s[idx] * scale - lse_s[i]);
+                ds = p * (dpt_s[idx] - delta_s[i]) * scale;
             }
-            let p = F::exp(s * scale - l);
-            let ds = p * (dp - di) * scale;
-            for c in 0..d {
-                acc[c] += ds * qkv[ko + c];
-            }
+            pt_s[idx] = F::cast_from(p);
+            dst_s[idx] = F::cast_from(ds);
+            idx += CUBE_DIM as usize;
         }
-        for c in 0..d {
-            dqkv[qo + c] = acc[c];
+        sync_cube();
+        tile_mma::<F>(
+            &pt_s, &do_s, &mut dv_s, bc, d, br, br, d, d, false, true, use_cmma,
+        );
+        tile_mma::<F>(
+            &dst_s, &q_s, &mut dk_s, bc, d, br, br, d, d, false, true, use_cmma,
+        );
+        sync_cube();
+    }
+
+    let mut idx = UNIT_POS as usize;
+    while idx < comptime!(bc * d) {
+        let t = k0 + idx / d;
+        if t < seq {
+            let at = base + t * stride + idx % d;
+            dqkv[at + d] = F::cast_from(dk_s[idx]);
+            dqkv[at + 2 * d] = F::cast_from(dv_s[idx]);
         }
+        idx += CUBE_DIM as usize;
     }
 }
 
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
-fn attention_dkv_kernel<F: Float + CubeElement>(
+fn flash_bwd_q_kernel<F: Float + CubeElement>(
     qkv: &Array<F>,
     dout: &Array<F>,
-    lse: &Array<F>,
-    delta: &Array<F>,
+    lse: &Array<f32>,
+    delta: &Array<f32>,
     dqkv: &mut Array<F>,
-    batch: usize,
     seq: usize,
     heads: usize,
-    scale: F,
+    scale: f32,
     #[comptime] d: usize,
+    #[comptime] br: usize,
+    #[comptime] bc: usize,
+    #[comptime] use_cmma: bool,
 ) {
-    let idx = ABSOLUTE_POS;
-    if idx < batch * heads * seq {
-        let j = idx % seq;
-        let bh = idx / seq;
-        let h = bh % heads;
-        let b = bh / heads;
-        let ko = ((b * seq + j) * heads + h) * 3 * d + d;
-        let vo = ko + d;
-        let mut dk = Array::<F>::new(d);
-        let mut dv = Array::<F>::new(d);
-        for c in 0..d {
-            dk[c] = F::new(0.0);
-            dv[c] = F::new(0.0);
-        }
-        for i in j..seq {
-            let ti = b * seq + i;
-            let qo = (ti * heads + h) * 3 * d;
-            let oo = (ti * heads + h) * d;
-            let row = bh * seq + i;
-            let mut s = F::new(0.0);
-            let mut dp = F::new(0.0);
-            for c in 0..d {
-                s += qkv[qo + c] * qkv[ko + c];
-                dp += dout[oo + c] * qkv[vo + c];
+    let q0 = CUBE_POS_X as usize * br;
+    let h = CUBE_POS_Y as usize;
+    let b = CUBE_POS_Z as usize;
+    let stride = heads * 3 * d;
+    let base = (b * seq * heads + h) * 3 * d;
+    let do_stride = heads * d;
+    let do_base = (b * seq * heads + h) * d;
+    let stat_base = (b * heads + h) * seq;
+
+    let mut q_s = SharedMemory::<F>::new(comptime!(br * d)); // [br, d]
+    let mut do_s = SharedMemory::<F>::new(comptime!(br * d)); // [br, d]
+    let mut k_s = SharedMemory::<F>::new(comptime!(bc * d)); // [bc, d]
+    let mut v_s = SharedMemory::<F>::new(comptime!(bc * d)); // [bc, d]
+    let mut ds_s = SharedMemory::<F>::new(comptime!(br * bc)); // dS [br, bc]
+    let mut s_s = SharedMemory::<f32>::new(comptime!(br * bc)); // S [br, bc]
+    let mut dp_s = SharedMemory::<f32>::new(comptime!(br * bc)); // dP [br, bc]
+    let mut dq_s = SharedMemory::<f32>::new(comptime!(br * d)); // [br, d]
+    let mut lse_s = SharedMemory::<f32>::new(br);
+    let mut delta_s = SharedMemory::<f32>::new(br);
+
+    load_rows::<F>(qkv, &mut q_s, base, stride, q0, seq, br, d);
+    load_rows::<F>(dout, &mut do_s, do_base, do_stride, q0, seq, br, d);
+    load_stats(lse, &mut lse_s, stat_base, q0, seq, br);
+    load_stats(delta, &mut delta_s, stat_base, q0, seq, br);
+    zero_f32(&mut dq_s, comptime!(br * d));
+
+    let last = min(q0 + br, seq) - 1;
+    let n_tiles = last / bc + 1;
+    for kt in 0..n_tiles {
+        let k0 = kt * bc;
+        load_rows::<F>(qkv, &mut k_s, base + d, stride, k0, seq, bc, d);
+        load_rows::<F>(qkv, &mut v_s, base + 2 * d, stride, k0, seq, bc, d);
+        sync_cube();
+        tile_mma::<F>(
+            &q_s, &k_s, &mut s_s, br, bc, d, d, d, bc, true, false, use_cmma,
+        );
+        tile_mma::<F>(
+            &do_s, &v_s, &mut dp_s, br, bc, d, d, d, bc, true, false, use_cmma,
+        );
+        sync_cube();
+        let mut idx = UNIT_POS as usize;
+        while idx < comptime!(br * bc) {
+            let i = idx / bc;
+            let j = idx % bc;
+            let mut ds = f32::new(0.0);
+            if q0 + i < seq && k0 + j <= q0 + i {
+                let p = f32::exp(s_s[idx] * scale - lse_s[i]);
+                ds = p * (dp_s[idx] - delta_s[i]) * scale;
             }
-            let p = F::exp(s * scale - lse[row]);
-            let ds = p * (dp - delta[row]) * scale;
-            for c in 0..d {
-                dk[c] += ds * qkv[qo + c];
-                dv[c] += p * dout[oo + c];
-            }
+            ds_s[idx] = F::cast_from(ds);
+            idx += CUBE_DIM as usize;
         }
-        for c in 0..d {
-            dqkv[ko + c] = dk[c];
-            dqkv[vo + c] = dv[c];
+        sync_cube();
+        tile_mma::<F>(
+            &ds_s, &k_s, &mut dq_s, br, d, bc, bc, d, d, false, true, use_cmma,
+        );
+        sync_cube();
+    }
+
+    let mut idx = UNIT_POS as usize;
+    while idx < comptime!(br * d) {
+        let t = q0 + idx / d;
+        if t < seq {
+            dqkv[base + t * stride + idx % d] = F::cast_from(dq_s[idx]);
         }
+        idx += CUBE_DIM as usize;
     }
 }
 
-/// out `[tokens, heads, head_dim]` and lse `[batch, heads, seq]` from qkv.
+fn grid(s: AttnShape, block: usize) -> CubeCount {
+    CubeCount::Static(s.seq.div_ceil(block) as u32, s.heads as u32, s.batch as u32)
+}
+
+fn scale_of(s: AttnShape) -> f32 {
+    1.0 / (s.head_dim as f32).sqrt()
+}
+
+/// out `[tokens, heads, head_dim]` and lse `[batch, heads, seq]` (f32)
+/// from the fused qkv `[tokens, heads, 3, head_dim]`.
 pub fn attention_fwd<R: Runtime, F: Float + CubeElement>(
     client: &ComputeClient<R>,
     qkv: &Buf<R, F>,
     out: &Buf<R, F>,
-    lse: &Buf<R, F>,
+    lse: &Buf<R, f32>,
     s: AttnShape,
 ) {
-    let (count, dim) = elementwise_launch(client, s.batch * s.heads * s.seq);
-    attention_fwd_kernel::launch::<F, R>(
+    let t = plan::<R, F>(client, s.head_dim, Pass::Forward);
+    flash_fwd_kernel::launch::<F, R>(
         client,
-        count,
-        dim,
+        grid(s, t.br),
+        CubeDim::new_1d(THREADS as u32),
         qkv.arg(),
         out.arg(),
         lse.arg(),
-        s.batch,
         s.seq,
         s.heads,
-        F::new(1.0 / (s.head_dim as f32).sqrt()),
+        scale_of(s),
         s.head_dim,
+        t.br,
+        t.bc,
+        t.cmma,
     );
 }
 
-/// d(qkv) (overwritten) from d(out), recomputing the probabilities.
-/// `delta` is scratch of `batch * heads * seq` elements.
+/// d(qkv) (every element overwritten) from d(out), recomputing the
+/// probabilities from the saved lse. `delta` is f32 scratch of `batch *
+/// heads * seq` elements.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_bwd<R: Runtime, F: Float + CubeElement>(
     client: &ComputeClient<R>,
     dout: &Buf<R, F>,
     qkv: &Buf<R, F>,
     out: &Buf<R, F>,
-    lse: &Buf<R, F>,
-    delta: &Buf<R, F>,
+    lse: &Buf<R, f32>,
+    delta: &Buf<R, f32>,
     dqkv: &Buf<R, F>,
     s: AttnShape,
 ) {
-    let rows = s.batch * s.heads * s.seq;
-    let scale = F::new(1.0 / (s.head_dim as f32).sqrt());
-    let (count, dim) = elementwise_launch(client, rows);
-    attention_delta_kernel::launch::<F, R>(
+    let (count, dim) = elementwise_launch(client, s.batch * s.heads * s.seq);
+    flash_delta_kernel::launch::<F, R>(
         client,
-        count.clone(),
+        count,
         dim,
         dout.arg(),
         out.arg(),
@@ -250,34 +720,65 @@ pub fn attention_bwd<R: Runtime, F: Float + CubeElement>(
         s.heads,
         s.head_dim,
     );
-    attention_dq_kernel::launch::<F, R>(
+    let kv = plan::<R, F>(client, s.head_dim, Pass::BackwardKv);
+    flash_bwd_kv_kernel::launch::<F, R>(
         client,
-        count.clone(),
-        dim,
+        grid(s, kv.bc),
+        CubeDim::new_1d(THREADS as u32),
         qkv.arg(),
         dout.arg(),
         lse.arg(),
         delta.arg(),
         dqkv.arg(),
-        s.batch,
         s.seq,
         s.heads,
-        scale,
+        scale_of(s),
         s.head_dim,
+        kv.br,
+        kv.bc,
+        kv.cmma,
     );
-    attention_dkv_kernel::launch::<F, R>(
+    let q = plan::<R, F>(client, s.head_dim, Pass::BackwardQ);
+    flash_bwd_q_kernel::launch::<F, R>(
         client,
-        count,
-        dim,
+        grid(s, q.br),
+        CubeDim::new_1d(THREADS as u32),
         qkv.arg(),
         dout.arg(),
         lse.arg(),
         delta.arg(),
         dqkv.arg(),
-        s.batch,
         s.seq,
         s.heads,
-        scale,
+        scale_of(s),
         s.head_dim,
+        q.br,
+        q.bc,
+        q.cmma,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_pythia_head_size_gets_tiles_on_lavapipe_and_tensor_cores_on_hopper() {
+        for d in [16, 32, 64, 80, 128, 256] {
+            for pass in [Pass::Forward, Pass::BackwardKv, Pass::BackwardQ] {
+                // lavapipe: 32 KiB, f32 and f16, scalar path.
+                for elem in [4, 2] {
+                    let (br, bc) = fit(pass, d, elem, 32 * 1024, 1).expect("fits");
+                    assert!(br >= 4 && bc >= 4, "{pass:?} d {d}: {br}x{bc}");
+                    assert!(smem_bytes(pass, d, br, bc, elem) <= 32 * 1024);
+                    assert_eq!(THREADS % br, 0);
+                }
+                // Hopper, bf16 on tensor cores: multiples of 16.
+                let (br, bc) = fit(pass, d, 2, SMEM_BUDGET, 16).expect("fits");
+                assert!(br % 16 == 0 && bc % 16 == 0 && br >= 32, "{pass:?} d {d}");
+            }
+        }
+        assert_eq!(fit(Pass::Forward, 64, 2, SMEM_BUDGET, 16), Some((64, 64)));
+        assert_eq!(fit(Pass::Forward, 256, 4, 1024, 16), None);
+    }
 }

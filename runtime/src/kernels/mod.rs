@@ -8,6 +8,7 @@
 //! in order, no atomics), so the same inputs give the same bits every run.
 
 pub mod attention;
+pub mod attention_naive;
 pub mod cross_entropy;
 pub mod elementwise;
 pub mod embedding;
