@@ -41,7 +41,7 @@ fn a_step_is_recorded_as_cuda_source_once_per_kernel_with_launches_counted() {
         assert!(k.threads > 0 && k.threads <= 1024);
     }
     assert!(
-        once.iter().any(|k| k.type_name.contains("attention_fwd")),
+        once.iter().any(|k| k.type_name.contains("flash_fwd")),
         "the attention forward was recorded"
     );
     // The same step again: the same kernels, each launched twice as often.
@@ -67,13 +67,42 @@ fn bf16_kernels_are_cuda_bf16_code() {
     let kernels = take_kernels(&client);
     let attention = kernels
         .iter()
-        .find(|k| k.type_name.contains("attention_fwd"))
+        .find(|k| k.type_name.contains("flash_fwd"))
         .expect("attention recorded");
     assert!(
         attention.source.contains("bfloat16"),
         "{}",
         attention.source
     );
+}
+
+/// On Hopper the bf16 attention's tile products run on tensor cores and
+/// the f32 ones (which have no cmma) on the scalar path; each flash kernel
+/// takes its tiles in dynamic shared memory.
+#[test]
+fn bf16_flash_attention_uses_tensor_cores_and_f32_does_not() {
+    let uses_wmma = |k: &prior_runtime::cuda_offline::KernelSource| k.source.contains("wmma::");
+    for bf16 in [true, false] {
+        let client = compile_client(Arch::SM_90A);
+        if bf16 {
+            launch_step_kernels::<_, half::bf16>(&client, TINY, Precision::F32).expect("census");
+        } else {
+            launch_step_kernels::<_, f32>(&client, TINY, Precision::F32).expect("census");
+        }
+        let flash: Vec<_> = take_kernels(&client)
+            .into_iter()
+            .filter(|k| k.type_name.contains("flash_") && !k.type_name.contains("delta"))
+            .collect();
+        assert_eq!(flash.len(), 3, "forward, dK/dV and dQ kernels");
+        for k in &flash {
+            assert_eq!(uses_wmma(k), bf16, "{} (bf16: {bf16})", k.type_name);
+            assert!(
+                k.dynamic_shared_bytes > 0,
+                "{} has no shared memory",
+                k.type_name
+            );
+        }
+    }
 }
 
 fn f32_matmul_source(precision: Precision) -> (&'static str, String) {

@@ -2,6 +2,7 @@
 //! wgpu instead of one per file): kernels against the CPU reference, and
 //! device limits met as clear errors.
 
+mod attention;
 mod cuda_offline;
 mod kernels;
 mod limits;
