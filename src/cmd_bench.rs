@@ -225,8 +225,11 @@ fn kernels(a: KernelsArgs) -> Result<()> {
     );
     println!("{:<16} {:>10} {:>12}  size", "kernel", "ms", "rate");
     for t in &timings {
+        let beside = t.baseline.as_ref().map_or(String::new(), |b| {
+            format!("; {} {:.3} ms, speedup {:.2}x", b.name, b.ms, b.speedup)
+        });
         println!(
-            "{:<16} {:>10.3} {:>8.3} {:<8} {}",
+            "{:<16} {:>10.3} {:>8.3} {:<8} {}{beside}",
             t.name, t.ms, t.rate, t.unit, t.what
         );
     }

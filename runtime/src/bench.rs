@@ -12,7 +12,9 @@ use serde::Serialize;
 
 use crate::buffer::{sync, Buf};
 use crate::error::Result;
-use crate::kernels::{attention, cross_entropy, elementwise, embedding, layernorm, matmul, optim};
+use crate::kernels::{
+    attention, attention_naive, cross_entropy, elementwise, embedding, layernorm, matmul, optim,
+};
 use crate::reference::{AdamW, AttnShape};
 
 /// Sizes of one transformer layer's work.
@@ -61,6 +63,78 @@ pub struct KernelTiming {
     /// Achieved rate: TFLOP/s for compute-bound kernels, GB/s otherwise.
     pub rate: f64,
     pub unit: &'static str,
+    /// The kernel this one replaced, timed in the same run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Baseline>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Baseline {
+    pub name: String,
+    pub ms: f64,
+    /// `baseline ms / this kernel's ms`.
+    pub speedup: f64,
+}
+
+/// Sequence lengths at which FlashAttention is timed beside the naive
+/// kernels (head_dim 64, 4 heads).
+pub const COMPARE_SEQS: [usize; 2] = [512, 1024];
+
+/// FLOPs of causal attention's forward, each unmasked score counted once:
+/// `Q Kᵀ` and `P V`, 2 FLOPs per multiply-add, over `T (T + 1) / 2` pairs.
+/// The backward is 2.5x this (five products to the forward's two).
+pub fn attention_flops(s: AttnShape) -> f64 {
+    let pairs = (s.seq * (s.seq + 1) / 2) as f64;
+    4.0 * (s.batch * s.heads) as f64 * pairs * s.head_dim as f64
+}
+
+/// `flops` done in `ms` as TFLOP/s, or GFLOP/s below 0.1 TFLOP/s (a
+/// software device), so that the figure keeps its digits.
+fn compute_rate(flops: f64, ms: f64) -> (f64, &'static str) {
+    let tflops = flops / ms / 1e9;
+    if tflops < 0.1 {
+        (tflops * 1e3, "GFLOP/s")
+    } else {
+        (tflops, "TFLOP/s")
+    }
+}
+
+/// Median forward and backward times of attention at `s`, FlashAttention
+/// or (`naive`) the first kernels.
+fn time_attention<R: Runtime>(
+    client: &ComputeClient<R>,
+    s: AttnShape,
+    reps: usize,
+    naive: bool,
+) -> Result<(f64, f64)> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let n = s.tokens() * s.heads * s.head_dim;
+    let qkv: Vec<f32> = (0..3 * n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    let qkv = Buf::<R, f32>::upload_named(client, &qkv, "qkv [batch*seq, heads, 3, head_dim] f32")?;
+    let ao =
+        Buf::<R, f32>::empty_named(client, n, "attention out [batch*seq, heads, head_dim] f32")?;
+    let lse = Buf::<R, f32>::empty(client, s.batch * s.heads * s.seq);
+    let delta = Buf::<R, f32>::empty(client, s.batch * s.heads * s.seq);
+    let dqkv =
+        Buf::<R, f32>::empty_named(client, 3 * n, "dqkv [batch*seq, heads, 3, head_dim] f32")?;
+    let fwd = time(client, reps, || {
+        if naive {
+            attention_naive::attention_fwd(client, &qkv, &ao, &lse, s);
+        } else {
+            attention::attention_fwd(client, &qkv, &ao, &lse, s);
+        }
+        Ok(())
+    })?;
+    // d(out) = out: any values serve for timing.
+    let bwd = time(client, reps, || {
+        if naive {
+            attention_naive::attention_bwd(client, &ao, &qkv, &ao, &lse, &delta, &dqkv, s);
+        } else {
+            attention::attention_bwd(client, &ao, &qkv, &ao, &lse, &delta, &dqkv, s);
+        }
+        Ok(())
+    })?;
+    Ok((fwd, bwd))
 }
 
 fn time<R: Runtime>(
@@ -96,7 +170,7 @@ pub fn bench_kernels<R: Runtime>(
     let mut out = Vec::new();
     let mut push = |name: &str, what: String, ms: f64, amount: f64, compute: bool| {
         let (rate, unit) = if compute {
-            (amount / ms / 1e9, "TFLOP/s")
+            compute_rate(amount, ms)
         } else {
             (amount / ms / 1e6, "GB/s")
         };
@@ -106,6 +180,7 @@ pub fn bench_kernels<R: Runtime>(
             ms,
             rate,
             unit,
+            baseline: None,
         });
     };
 
@@ -192,40 +267,27 @@ pub fn bench_kernels<R: Runtime>(
         head_dim: c / s.heads,
         rotary_dims: c / s.heads / 4,
     };
-    let qkv =
-        Buf::<R, f32>::upload_named(client, &rand(n * 3 * c), "qkv [batch*seq, 3*d_model] f32")?;
-    let ao = Buf::<R, f32>::empty_named(client, n * c, "attention out [batch*seq, d_model] f32")?;
-    let lse = Buf::<R, f32>::empty(client, s.batch * s.heads * s.seq);
-    let attn_flops =
-        4.0 * (s.batch * s.heads) as f64 * (s.seq * s.seq) as f64 / 2.0 * shape.head_dim as f64;
-    let ms = time(client, reps, || {
-        attention::attention_fwd(client, &qkv, &ao, &lse, shape);
-        Ok(())
-    })?;
-    push(
-        "attention_fwd",
+    let what = |sh: AttnShape| {
         format!(
             "batch {}, seq {}, heads {}, head_dim {}",
-            s.batch, s.seq, s.heads, shape.head_dim
-        ),
-        ms,
-        attn_flops,
+            sh.batch, sh.seq, sh.heads, sh.head_dim
+        )
+    };
+    let (fwd, bwd) = time_attention(client, shape, reps, false)?;
+    push(
+        "attention_fwd",
+        what(shape),
+        fwd,
+        attention_flops(shape),
         true,
     );
-    let delta = Buf::<R, f32>::empty(client, s.batch * s.heads * s.seq);
-    let dqkv = Buf::<R, f32>::empty_named(client, n * 3 * c, "dqkv [batch*seq, 3*d_model] f32")?;
-    let ms = time(client, reps, || {
-        attention::attention_bwd(client, &ao, &qkv, &ao, &lse, &delta, &dqkv, shape);
-        Ok(())
-    })?;
     push(
         "attention_bwd",
-        "as attention_fwd".into(),
-        ms,
-        2.5 * attn_flops,
+        what(shape),
+        bwd,
+        2.5 * attention_flops(shape),
         true,
     );
-
     let rows = n.min(4096);
     let logits =
         Buf::<R, f32>::upload_named(client, &rand(rows * s.vocab), "logits [rows, vocab] f32")?;
@@ -301,5 +363,35 @@ pub fn bench_kernels<R: Runtime>(
         (params * 4) as f64,
         false,
     );
+    // FlashAttention beside the first kernels, at the sizes they were
+    // measured at, in the same run.
+    for seq in COMPARE_SEQS {
+        let sh = AttnShape {
+            batch: 1,
+            seq,
+            heads: 4,
+            head_dim: 64,
+            rotary_dims: 16,
+        };
+        let (fwd, bwd) = time_attention(client, sh, reps, false)?;
+        let (old_fwd, old_bwd) = time_attention(client, sh, reps, true)?;
+        for (name, ms, old, flops) in [
+            ("attention_fwd", fwd, old_fwd, attention_flops(sh)),
+            ("attention_bwd", bwd, old_bwd, 2.5 * attention_flops(sh)),
+        ] {
+            out.push(KernelTiming {
+                name: name.into(),
+                what: what(sh),
+                ms,
+                rate: compute_rate(flops, ms).0,
+                unit: compute_rate(flops, ms).1,
+                baseline: Some(Baseline {
+                    name: format!("{name} (naive)"),
+                    ms: old,
+                    speedup: old / ms,
+                }),
+            });
+        }
+    }
     Ok(out)
 }

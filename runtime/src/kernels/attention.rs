@@ -78,19 +78,36 @@ pub struct Tiles {
     pub smem_bytes: usize,
 }
 
+impl Tiles {
+    /// Elements between rows of a staged q/k/v/dO tile. The scalar path
+    /// reads `k[j][kk]` with `j` varying across units: a stride of `d + 1`
+    /// puts those reads in different banks (with `d`, a multiple of 32,
+    /// all 32 units of a warp hit one bank). Tensor cores load 16x16
+    /// fragments that must start 32-byte aligned, so there rows are `d`.
+    pub fn tile_stride(&self, d: usize) -> usize {
+        if self.cmma {
+            d
+        } else {
+            d + 1
+        }
+    }
+}
+
 /// Bytes of shared memory `pass` needs with `br x bc` tiles, head size `d`
 /// and `elem` bytes per stored element.
 fn smem_bytes(pass: Pass, d: usize, br: usize, bc: usize, elem: usize) -> usize {
+    // Stored d-wide tiles may be padded by one column (see `tile_stride`).
+    let (w, d) = (d + 1, d);
     match pass {
         // q, k, v, p in the storage type; s, o, the row reduction in f32.
-        Pass::Forward => elem * (br * d + 2 * bc * d + br * bc) + 4 * (br * bc + br * d + THREADS),
+        Pass::Forward => elem * (br * w + 2 * bc * w + br * bc) + 4 * (br * bc + br * d + THREADS),
         // k, v, q, dO, Pᵀ, dSᵀ stored; Sᵀ, dPᵀ, dK, dV, lse, delta in f32.
         Pass::BackwardKv => {
-            elem * (2 * bc * d + 2 * br * d + 2 * bc * br) + 4 * (2 * bc * br + 2 * bc * d + 2 * br)
+            elem * (2 * bc * w + 2 * br * w + 2 * bc * br) + 4 * (2 * bc * br + 2 * bc * d + 2 * br)
         }
         // q, dO, k, v, dS stored; S, dP, dQ, lse, delta in f32.
         Pass::BackwardQ => {
-            elem * (2 * br * d + 2 * bc * d + br * bc) + 4 * (2 * br * bc + br * d + 2 * br)
+            elem * (2 * br * w + 2 * bc * w + br * bc) + 4 * (2 * br * bc + br * d + 2 * br)
         }
     }
 }
@@ -166,8 +183,8 @@ pub fn plan<R: Runtime, F: Float>(client: &ComputeClient<R>, head_dim: usize, pa
 /// part; the caller syncs before and after.
 ///
 /// Tensor cores: plane `p` computes 16x16 output blocks `p, p + planes,
-/// ...` with k in ascending steps of 16. Scalar: unit `u` computes
-/// elements `u, u + THREADS, ...`, each a sum over k in ascending order.
+/// ...` with k in ascending steps of 16. Scalar: each unit computes up to
+/// four elements of one row, each a sum over k in ascending order.
 #[cube]
 #[allow(clippy::too_many_arguments)]
 fn tile_mma<F: Float + CubeElement>(
@@ -255,22 +272,41 @@ fn tile_mma<F: Float + CubeElement>(
             blk += planes;
         }
     } else {
+        // Each unit owns `rj` outputs of a row, `n / rj` apart, so that
+        // across units the b reads stay consecutive and each a read serves
+        // `rj` products.
+        let rj = comptime!(if n % 4 == 0 { 4usize } else { 1usize });
+        let units_per_row = comptime!(n / rj);
         let mut idx = UNIT_POS as usize;
-        while idx < comptime!(m * n) {
-            let i = idx / n;
-            let j = idx % n;
-            let mut sum = f32::new(0.0);
-            for kk in 0..k {
-                let mut bv = b[kk * ldb + j];
-                if b_col_major {
-                    bv = b[j * ldb + kk];
-                }
-                sum += f32::cast_from(a[i * lda + kk]) * f32::cast_from(bv);
+        while idx < comptime!(m * units_per_row) {
+            let i = idx / units_per_row;
+            let j0 = idx % units_per_row;
+            let mut sum = Array::<f32>::new(rj);
+            #[unroll]
+            for q in 0..rj {
+                sum[q] = f32::new(0.0);
             }
-            if accumulate {
-                c[i * ldc + j] += sum;
-            } else {
-                c[i * ldc + j] = sum;
+            for kk in 0..k {
+                let av = f32::cast_from(a[i * lda + kk]);
+                #[unroll]
+                for q in 0..rj {
+                    let j = j0 + q * units_per_row;
+                    let bv = if b_col_major {
+                        b[j * ldb + kk]
+                    } else {
+                        b[kk * ldb + j]
+                    };
+                    sum[q] += av * f32::cast_from(bv);
+                }
+            }
+            #[unroll]
+            for q in 0..rj {
+                let at = i * ldc + j0 + q * units_per_row;
+                if accumulate {
+                    c[at] += sum[q];
+                } else {
+                    c[at] = sum[q];
+                }
             }
             idx += CUBE_DIM as usize;
         }
@@ -278,7 +314,7 @@ fn tile_mma<F: Float + CubeElement>(
 }
 
 /// Stages `rows` rows of `d` elements, `src[base + (first + r) * stride +
-/// c]`, in `dst` (row-major); rows at or past `seq` are zeros.
+/// c]`, in `dst` (row-major, `ld` apart); rows at or past `seq` are zeros.
 #[cube]
 #[allow(clippy::too_many_arguments)]
 fn load_rows<F: Float + CubeElement>(
@@ -290,15 +326,18 @@ fn load_rows<F: Float + CubeElement>(
     seq: usize,
     #[comptime] rows: usize,
     #[comptime] d: usize,
+    #[comptime] ld: usize,
 ) {
     let mut idx = UNIT_POS as usize;
     while idx < comptime!(rows * d) {
-        let t = first + idx / d;
+        let r = idx / d;
+        let c = idx % d;
+        let t = first + r;
         let mut v = F::new(0.0);
         if t < seq {
-            v = src[base + t * stride + idx % d];
+            v = src[base + t * stride + c];
         }
-        dst[idx] = v;
+        dst[r * ld + c] = v;
         idx += CUBE_DIM as usize;
     }
 }
@@ -347,6 +386,7 @@ fn flash_fwd_kernel<F: Float + CubeElement>(
     #[comptime] d: usize,
     #[comptime] br: usize,
     #[comptime] bc: usize,
+    #[comptime] ld: usize,
     #[comptime] use_cmma: bool,
 ) {
     let q0 = CUBE_POS_X as usize * br;
@@ -362,15 +402,15 @@ fn flash_fwd_kernel<F: Float + CubeElement>(
     let stride = heads * 3 * d;
     let base = (b * seq * heads + h) * 3 * d;
 
-    let mut q_s = SharedMemory::<F>::new(comptime!(br * d)); // [br, d]
-    let mut k_s = SharedMemory::<F>::new(comptime!(bc * d)); // [bc, d]
-    let mut v_s = SharedMemory::<F>::new(comptime!(bc * d)); // [bc, d]
+    let mut q_s = SharedMemory::<F>::new(comptime!(br * ld)); // [br, d], rows ld apart
+    let mut k_s = SharedMemory::<F>::new(comptime!(bc * ld)); // [bc, d], rows ld apart
+    let mut v_s = SharedMemory::<F>::new(comptime!(bc * ld)); // [bc, d], rows ld apart
     let mut p_s = SharedMemory::<F>::new(comptime!(br * bc)); // [br, bc]
     let mut s_s = SharedMemory::<f32>::new(comptime!(br * bc)); // [br, bc]
     let mut o_s = SharedMemory::<f32>::new(comptime!(br * d)); // [br, d]
     let mut red = SharedMemory::<f32>::new(THREADS); // [br, tpr]
 
-    load_rows::<F>(qkv, &mut q_s, base, stride, q0, seq, br, d);
+    load_rows::<F>(qkv, &mut q_s, base, stride, q0, seq, br, d, ld);
     zero_f32(&mut o_s, comptime!(br * d));
     sync_cube();
 
@@ -382,11 +422,11 @@ fn flash_fwd_kernel<F: Float + CubeElement>(
     let mut l = f32::new(0.0);
     for kt in 0..n_tiles {
         let k0 = kt * bc;
-        load_rows::<F>(qkv, &mut k_s, base + d, stride, k0, seq, bc, d);
-        load_rows::<F>(qkv, &mut v_s, base + 2 * d, stride, k0, seq, bc, d);
+        load_rows::<F>(qkv, &mut v_s, base + 2 * d, stride, k0, seq, bc, d, ld);
+        load_rows::<F>(qkv, &mut k_s, base + d, stride, k0, seq, bc, d, ld);
         sync_cube();
         tile_mma::<F>(
-            &q_s, &k_s, &mut s_s, br, bc, d, d, d, bc, true, false, use_cmma,
+            &q_s, &k_s, &mut s_s, br, bc, d, ld, ld, bc, true, false, use_cmma,
         );
         sync_cube();
 
@@ -426,7 +466,7 @@ fn flash_fwd_kernel<F: Float + CubeElement>(
         }
         sync_cube();
         tile_mma::<F>(
-            &p_s, &v_s, &mut o_s, br, d, bc, bc, d, d, false, true, use_cmma,
+            &p_s, &v_s, &mut o_s, br, d, bc, bc, ld, d, false, true, use_cmma,
         );
         sync_cube();
     }
@@ -491,6 +531,7 @@ fn flash_bwd_kv_kernel<F: Float + CubeElement>(
     #[comptime] d: usize,
     #[comptime] br: usize,
     #[comptime] bc: usize,
+    #[comptime] ld: usize,
     #[comptime] use_cmma: bool,
 ) {
     let k0 = CUBE_POS_X as usize * bc;
@@ -502,10 +543,10 @@ fn flash_bwd_kv_kernel<F: Float + CubeElement>(
     let do_base = (b * seq * heads + h) * d;
     let stat_base = (b * heads + h) * seq;
 
-    let mut k_s = SharedMemory::<F>::new(comptime!(bc * d)); // [bc, d]
-    let mut v_s = SharedMemory::<F>::new(comptime!(bc * d)); // [bc, d]
-    let mut q_s = SharedMemory::<F>::new(comptime!(br * d)); // [br, d]
-    let mut do_s = SharedMemory::<F>::new(comptime!(br * d)); // [br, d]
+    let mut k_s = SharedMemory::<F>::new(comptime!(bc * ld)); // [bc, d], rows ld apart
+    let mut v_s = SharedMemory::<F>::new(comptime!(bc * ld)); // [bc, d], rows ld apart
+    let mut q_s = SharedMemory::<F>::new(comptime!(br * ld)); // [br, d], rows ld apart
+    let mut do_s = SharedMemory::<F>::new(comptime!(br * ld)); // [br, d], rows ld apart
     let mut pt_s = SharedMemory::<F>::new(comptime!(bc * br)); // Pᵀ [bc, br]
     let mut dst_s = SharedMemory::<F>::new(comptime!(bc * br)); // dSᵀ [bc, br]
     let mut st_s = SharedMemory::<f32>::new(comptime!(bc * br)); // Sᵀ [bc, br]
@@ -515,8 +556,8 @@ fn flash_bwd_kv_kernel<F: Float + CubeElement>(
     let mut lse_s = SharedMemory::<f32>::new(br);
     let mut delta_s = SharedMemory::<f32>::new(br);
 
-    load_rows::<F>(qkv, &mut k_s, base + d, stride, k0, seq, bc, d);
-    load_rows::<F>(qkv, &mut v_s, base + 2 * d, stride, k0, seq, bc, d);
+    load_rows::<F>(qkv, &mut k_s, base + d, stride, k0, seq, bc, d, ld);
+    load_rows::<F>(qkv, &mut v_s, base + 2 * d, stride, k0, seq, bc, d, ld);
     zero_f32(&mut dk_s, comptime!(bc * d));
     zero_f32(&mut dv_s, comptime!(bc * d));
 
@@ -525,16 +566,16 @@ fn flash_bwd_kv_kernel<F: Float + CubeElement>(
     let n_tiles = seq.div_ceil(br);
     for qt in first..n_tiles {
         let q0 = qt * br;
-        load_rows::<F>(qkv, &mut q_s, base, stride, q0, seq, br, d);
-        load_rows::<F>(dout, &mut do_s, do_base, do_stride, q0, seq, br, d);
+        load_rows::<F>(qkv, &mut q_s, base, stride, q0, seq, br, d, ld);
+        load_rows::<F>(dout, &mut do_s, do_base, do_stride, q0, seq, br, d, ld);
         load_stats(lse, &mut lse_s, stat_base, q0, seq, br);
         load_stats(delta, &mut delta_s, stat_base, q0, seq, br);
         sync_cube();
         tile_mma::<F>(
-            &k_s, &q_s, &mut st_s, bc, br, d, d, d, br, true, false, use_cmma,
+            &k_s, &q_s, &mut st_s, bc, br, d, ld, ld, br, true, false, use_cmma,
         );
         tile_mma::<F>(
-            &v_s, &do_s, &mut dpt_s, bc, br, d, d, d, br, true, false, use_cmma,
+            &v_s, &do_s, &mut dpt_s, bc, br, d, ld, ld, br, true, false, use_cmma,
         );
         sync_cube();
         let mut idx = UNIT_POS as usize;
@@ -553,10 +594,10 @@ fn flash_bwd_kv_kernel<F: Float + CubeElement>(
         }
         sync_cube();
         tile_mma::<F>(
-            &pt_s, &do_s, &mut dv_s, bc, d, br, br, d, d, false, true, use_cmma,
+            &pt_s, &do_s, &mut dv_s, bc, d, br, br, ld, d, false, true, use_cmma,
         );
         tile_mma::<F>(
-            &dst_s, &q_s, &mut dk_s, bc, d, br, br, d, d, false, true, use_cmma,
+            &dst_s, &q_s, &mut dk_s, bc, d, br, br, ld, d, false, true, use_cmma,
         );
         sync_cube();
     }
@@ -587,6 +628,7 @@ fn flash_bwd_q_kernel<F: Float + CubeElement>(
     #[comptime] d: usize,
     #[comptime] br: usize,
     #[comptime] bc: usize,
+    #[comptime] ld: usize,
     #[comptime] use_cmma: bool,
 ) {
     let q0 = CUBE_POS_X as usize * br;
@@ -598,10 +640,10 @@ fn flash_bwd_q_kernel<F: Float + CubeElement>(
     let do_base = (b * seq * heads + h) * d;
     let stat_base = (b * heads + h) * seq;
 
-    let mut q_s = SharedMemory::<F>::new(comptime!(br * d)); // [br, d]
-    let mut do_s = SharedMemory::<F>::new(comptime!(br * d)); // [br, d]
-    let mut k_s = SharedMemory::<F>::new(comptime!(bc * d)); // [bc, d]
-    let mut v_s = SharedMemory::<F>::new(comptime!(bc * d)); // [bc, d]
+    let mut q_s = SharedMemory::<F>::new(comptime!(br * ld)); // [br, d], rows ld apart
+    let mut do_s = SharedMemory::<F>::new(comptime!(br * ld)); // [br, d], rows ld apart
+    let mut k_s = SharedMemory::<F>::new(comptime!(bc * ld)); // [bc, d], rows ld apart
+    let mut v_s = SharedMemory::<F>::new(comptime!(bc * ld)); // [bc, d], rows ld apart
     let mut ds_s = SharedMemory::<F>::new(comptime!(br * bc)); // dS [br, bc]
     let mut s_s = SharedMemory::<f32>::new(comptime!(br * bc)); // S [br, bc]
     let mut dp_s = SharedMemory::<f32>::new(comptime!(br * bc)); // dP [br, bc]
@@ -609,8 +651,8 @@ fn flash_bwd_q_kernel<F: Float + CubeElement>(
     let mut lse_s = SharedMemory::<f32>::new(br);
     let mut delta_s = SharedMemory::<f32>::new(br);
 
-    load_rows::<F>(qkv, &mut q_s, base, stride, q0, seq, br, d);
-    load_rows::<F>(dout, &mut do_s, do_base, do_stride, q0, seq, br, d);
+    load_rows::<F>(qkv, &mut q_s, base, stride, q0, seq, br, d, ld);
+    load_rows::<F>(dout, &mut do_s, do_base, do_stride, q0, seq, br, d, ld);
     load_stats(lse, &mut lse_s, stat_base, q0, seq, br);
     load_stats(delta, &mut delta_s, stat_base, q0, seq, br);
     zero_f32(&mut dq_s, comptime!(br * d));
@@ -619,14 +661,14 @@ fn flash_bwd_q_kernel<F: Float + CubeElement>(
     let n_tiles = last / bc + 1;
     for kt in 0..n_tiles {
         let k0 = kt * bc;
-        load_rows::<F>(qkv, &mut k_s, base + d, stride, k0, seq, bc, d);
-        load_rows::<F>(qkv, &mut v_s, base + 2 * d, stride, k0, seq, bc, d);
+        load_rows::<F>(qkv, &mut k_s, base + d, stride, k0, seq, bc, d, ld);
+        load_rows::<F>(qkv, &mut v_s, base + 2 * d, stride, k0, seq, bc, d, ld);
         sync_cube();
         tile_mma::<F>(
-            &q_s, &k_s, &mut s_s, br, bc, d, d, d, bc, true, false, use_cmma,
+            &q_s, &k_s, &mut s_s, br, bc, d, ld, ld, bc, true, false, use_cmma,
         );
         tile_mma::<F>(
-            &do_s, &v_s, &mut dp_s, br, bc, d, d, d, bc, true, false, use_cmma,
+            &do_s, &v_s, &mut dp_s, br, bc, d, ld, ld, bc, true, false, use_cmma,
         );
         sync_cube();
         let mut idx = UNIT_POS as usize;
@@ -643,7 +685,7 @@ fn flash_bwd_q_kernel<F: Float + CubeElement>(
         }
         sync_cube();
         tile_mma::<F>(
-            &ds_s, &k_s, &mut dq_s, br, d, bc, bc, d, d, false, true, use_cmma,
+            &ds_s, &k_s, &mut dq_s, br, d, bc, bc, ld, d, false, true, use_cmma,
         );
         sync_cube();
     }
@@ -689,6 +731,7 @@ pub fn attention_fwd<R: Runtime, F: Float + CubeElement>(
         s.head_dim,
         t.br,
         t.bc,
+        t.tile_stride(s.head_dim),
         t.cmma,
     );
 }
@@ -736,6 +779,7 @@ pub fn attention_bwd<R: Runtime, F: Float + CubeElement>(
         s.head_dim,
         kv.br,
         kv.bc,
+        kv.tile_stride(s.head_dim),
         kv.cmma,
     );
     let q = plan::<R, F>(client, s.head_dim, Pass::BackwardQ);
@@ -754,6 +798,7 @@ pub fn attention_bwd<R: Runtime, F: Float + CubeElement>(
         s.head_dim,
         q.br,
         q.bc,
+        q.tile_stride(s.head_dim),
         q.cmma,
     );
 }
