@@ -41,6 +41,8 @@
 //! tile sizes come from [`plan`], the largest of 64x64 down to the
 //! smallest that fits the device's shared memory (capped at
 //! [`SMEM_BUDGET`] so two cubes share an SM), halving the key tile first.
+//! On the scalar path staged q/k/v/dO rows are `d + 1` apart so that units
+//! reading different keys hit different banks ([`Tiles::tile_stride`]).
 
 use cubecl::features::MmaConfig;
 use cubecl::prelude::*;
@@ -159,7 +161,7 @@ pub fn plan<R: Runtime, F: Float>(client: &ComputeClient<R>, head_dim: usize, pa
         .max_shared_memory_size
         .min(SMEM_BUDGET);
     let elem = F::as_type_native_unchecked().storage_type().size();
-    let cmma_tiles = (has_cmma::<R, F>(client) && head_dim % 16 == 0)
+    let cmma_tiles = (has_cmma::<R, F>(client) && head_dim.is_multiple_of(16))
         .then(|| fit(pass, head_dim, elem, budget, 16))
         .flatten();
     let (br, bc, cmma) = match cmma_tiles {
@@ -275,7 +277,7 @@ fn tile_mma<F: Float + CubeElement>(
         // Each unit owns `rj` outputs of a row, `n / rj` apart, so that
         // across units the b reads stay consecutive and each a read serves
         // `rj` products.
-        let rj = comptime!(if n % 4 == 0 { 4usize } else { 1usize });
+        let rj = comptime!(if n.is_multiple_of(4) { 4usize } else { 1usize });
         let units_per_row = comptime!(n / rj);
         let mut idx = UNIT_POS as usize;
         while idx < comptime!(m * units_per_row) {
