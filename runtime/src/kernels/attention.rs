@@ -51,6 +51,10 @@ use super::elementwise_launch;
 use crate::buffer::Buf;
 use crate::reference::AttnShape;
 
+/// Byte alignment of every tile in shared memory: tensor-core fragment
+/// loads and stores need 32-byte aligned addresses, and cubecl otherwise
+/// aligns a shared array only to its element size.
+pub const TILE_ALIGN: usize = 32;
 /// Units per cube of every flash kernel: four planes of 32 on CUDA.
 pub const THREADS: usize = 128;
 /// Shared memory a flash cube may use, at most: half of an H100 SM's, so
@@ -98,20 +102,25 @@ impl Tiles {
 /// Bytes of shared memory `pass` needs with `br x bc` tiles, head size `d`
 /// and `elem` bytes per stored element.
 fn smem_bytes(pass: Pass, d: usize, br: usize, bc: usize, elem: usize) -> usize {
-    // Stored d-wide tiles may be padded by one column (see `tile_stride`).
+    // Stored d-wide tiles may be padded by one column (see `tile_stride`),
+    // and each of at most 12 arrays to its alignment.
     let (w, d) = (d + 1, d);
-    match pass {
-        // q, k, v, p in the storage type; s, o, the row reduction in f32.
-        Pass::Forward => elem * (br * w + 2 * bc * w + br * bc) + 4 * (br * bc + br * d + THREADS),
-        // k, v, q, dO, Pᵀ, dSᵀ stored; Sᵀ, dPᵀ, dK, dV, lse, delta in f32.
-        Pass::BackwardKv => {
-            elem * (2 * bc * w + 2 * br * w + 2 * bc * br) + 4 * (2 * bc * br + 2 * bc * d + 2 * br)
+    12 * TILE_ALIGN
+        + match pass {
+            // q, k, v, p in the storage type; s, o, the row reduction in f32.
+            Pass::Forward => {
+                elem * (br * w + 2 * bc * w + br * bc) + 4 * (br * bc + br * d + THREADS)
+            }
+            // k, v, q, dO, Pᵀ, dSᵀ stored; Sᵀ, dPᵀ, dK, dV, lse, delta in f32.
+            Pass::BackwardKv => {
+                elem * (2 * bc * w + 2 * br * w + 2 * bc * br)
+                    + 4 * (2 * bc * br + 2 * bc * d + 2 * br)
+            }
+            // q, dO, k, v, dS stored; S, dP, dQ, lse, delta in f32.
+            Pass::BackwardQ => {
+                elem * (2 * br * w + 2 * bc * w + br * bc) + 4 * (2 * br * bc + br * d + 2 * br)
+            }
         }
-        // q, dO, k, v, dS stored; S, dP, dQ, lse, delta in f32.
-        Pass::BackwardQ => {
-            elem * (2 * br * w + 2 * bc * w + br * bc) + 4 * (2 * br * bc + br * d + 2 * br)
-        }
-    }
 }
 
 /// The largest tiles from 64x64 down, halving the key tile first, whose
@@ -404,13 +413,13 @@ fn flash_fwd_kernel<F: Float + CubeElement>(
     let stride = heads * 3 * d;
     let base = (b * seq * heads + h) * 3 * d;
 
-    let mut q_s = SharedMemory::<F>::new(comptime!(br * ld)); // [br, d], rows ld apart
-    let mut k_s = SharedMemory::<F>::new(comptime!(bc * ld)); // [bc, d], rows ld apart
-    let mut v_s = SharedMemory::<F>::new(comptime!(bc * ld)); // [bc, d], rows ld apart
-    let mut p_s = SharedMemory::<F>::new(comptime!(br * bc)); // [br, bc]
-    let mut s_s = SharedMemory::<f32>::new(comptime!(br * bc)); // [br, bc]
-    let mut o_s = SharedMemory::<f32>::new(comptime!(br * d)); // [br, d]
-    let mut red = SharedMemory::<f32>::new(THREADS); // [br, tpr]
+    let mut q_s = SharedMemory::<F>::new_aligned(comptime!(br * ld), TILE_ALIGN); // [br, d], rows ld apart
+    let mut k_s = SharedMemory::<F>::new_aligned(comptime!(bc * ld), TILE_ALIGN); // [bc, d], rows ld apart
+    let mut v_s = SharedMemory::<F>::new_aligned(comptime!(bc * ld), TILE_ALIGN); // [bc, d], rows ld apart
+    let mut p_s = SharedMemory::<F>::new_aligned(comptime!(br * bc), TILE_ALIGN); // [br, bc]
+    let mut s_s = SharedMemory::<f32>::new_aligned(comptime!(br * bc), TILE_ALIGN); // [br, bc]
+    let mut o_s = SharedMemory::<f32>::new_aligned(comptime!(br * d), TILE_ALIGN); // [br, d]
+    let mut red = SharedMemory::<f32>::new_aligned(THREADS, TILE_ALIGN); // [br, tpr]
 
     load_rows::<F>(qkv, &mut q_s, base, stride, q0, seq, br, d, ld);
     zero_f32(&mut o_s, comptime!(br * d));
@@ -545,18 +554,18 @@ fn flash_bwd_kv_kernel<F: Float + CubeElement>(
     let do_base = (b * seq * heads + h) * d;
     let stat_base = (b * heads + h) * seq;
 
-    let mut k_s = SharedMemory::<F>::new(comptime!(bc * ld)); // [bc, d], rows ld apart
-    let mut v_s = SharedMemory::<F>::new(comptime!(bc * ld)); // [bc, d], rows ld apart
-    let mut q_s = SharedMemory::<F>::new(comptime!(br * ld)); // [br, d], rows ld apart
-    let mut do_s = SharedMemory::<F>::new(comptime!(br * ld)); // [br, d], rows ld apart
-    let mut pt_s = SharedMemory::<F>::new(comptime!(bc * br)); // Pᵀ [bc, br]
-    let mut dst_s = SharedMemory::<F>::new(comptime!(bc * br)); // dSᵀ [bc, br]
-    let mut st_s = SharedMemory::<f32>::new(comptime!(bc * br)); // Sᵀ [bc, br]
-    let mut dpt_s = SharedMemory::<f32>::new(comptime!(bc * br)); // dPᵀ [bc, br]
-    let mut dk_s = SharedMemory::<f32>::new(comptime!(bc * d)); // [bc, d]
-    let mut dv_s = SharedMemory::<f32>::new(comptime!(bc * d)); // [bc, d]
-    let mut lse_s = SharedMemory::<f32>::new(br);
-    let mut delta_s = SharedMemory::<f32>::new(br);
+    let mut k_s = SharedMemory::<F>::new_aligned(comptime!(bc * ld), TILE_ALIGN); // [bc, d], rows ld apart
+    let mut v_s = SharedMemory::<F>::new_aligned(comptime!(bc * ld), TILE_ALIGN); // [bc, d], rows ld apart
+    let mut q_s = SharedMemory::<F>::new_aligned(comptime!(br * ld), TILE_ALIGN); // [br, d], rows ld apart
+    let mut do_s = SharedMemory::<F>::new_aligned(comptime!(br * ld), TILE_ALIGN); // [br, d], rows ld apart
+    let mut pt_s = SharedMemory::<F>::new_aligned(comptime!(bc * br), TILE_ALIGN); // Pᵀ [bc, br]
+    let mut dst_s = SharedMemory::<F>::new_aligned(comptime!(bc * br), TILE_ALIGN); // dSᵀ [bc, br]
+    let mut st_s = SharedMemory::<f32>::new_aligned(comptime!(bc * br), TILE_ALIGN); // Sᵀ [bc, br]
+    let mut dpt_s = SharedMemory::<f32>::new_aligned(comptime!(bc * br), TILE_ALIGN); // dPᵀ [bc, br]
+    let mut dk_s = SharedMemory::<f32>::new_aligned(comptime!(bc * d), TILE_ALIGN); // [bc, d]
+    let mut dv_s = SharedMemory::<f32>::new_aligned(comptime!(bc * d), TILE_ALIGN); // [bc, d]
+    let mut lse_s = SharedMemory::<f32>::new_aligned(br, TILE_ALIGN);
+    let mut delta_s = SharedMemory::<f32>::new_aligned(br, TILE_ALIGN);
 
     load_rows::<F>(qkv, &mut k_s, base + d, stride, k0, seq, bc, d, ld);
     load_rows::<F>(qkv, &mut v_s, base + 2 * d, stride, k0, seq, bc, d, ld);
@@ -642,16 +651,16 @@ fn flash_bwd_q_kernel<F: Float + CubeElement>(
     let do_base = (b * seq * heads + h) * d;
     let stat_base = (b * heads + h) * seq;
 
-    let mut q_s = SharedMemory::<F>::new(comptime!(br * ld)); // [br, d], rows ld apart
-    let mut do_s = SharedMemory::<F>::new(comptime!(br * ld)); // [br, d], rows ld apart
-    let mut k_s = SharedMemory::<F>::new(comptime!(bc * ld)); // [bc, d], rows ld apart
-    let mut v_s = SharedMemory::<F>::new(comptime!(bc * ld)); // [bc, d], rows ld apart
-    let mut ds_s = SharedMemory::<F>::new(comptime!(br * bc)); // dS [br, bc]
-    let mut s_s = SharedMemory::<f32>::new(comptime!(br * bc)); // S [br, bc]
-    let mut dp_s = SharedMemory::<f32>::new(comptime!(br * bc)); // dP [br, bc]
-    let mut dq_s = SharedMemory::<f32>::new(comptime!(br * d)); // [br, d]
-    let mut lse_s = SharedMemory::<f32>::new(br);
-    let mut delta_s = SharedMemory::<f32>::new(br);
+    let mut q_s = SharedMemory::<F>::new_aligned(comptime!(br * ld), TILE_ALIGN); // [br, d], rows ld apart
+    let mut do_s = SharedMemory::<F>::new_aligned(comptime!(br * ld), TILE_ALIGN); // [br, d], rows ld apart
+    let mut k_s = SharedMemory::<F>::new_aligned(comptime!(bc * ld), TILE_ALIGN); // [bc, d], rows ld apart
+    let mut v_s = SharedMemory::<F>::new_aligned(comptime!(bc * ld), TILE_ALIGN); // [bc, d], rows ld apart
+    let mut ds_s = SharedMemory::<F>::new_aligned(comptime!(br * bc), TILE_ALIGN); // dS [br, bc]
+    let mut s_s = SharedMemory::<f32>::new_aligned(comptime!(br * bc), TILE_ALIGN); // S [br, bc]
+    let mut dp_s = SharedMemory::<f32>::new_aligned(comptime!(br * bc), TILE_ALIGN); // dP [br, bc]
+    let mut dq_s = SharedMemory::<f32>::new_aligned(comptime!(br * d), TILE_ALIGN); // [br, d]
+    let mut lse_s = SharedMemory::<f32>::new_aligned(br, TILE_ALIGN);
+    let mut delta_s = SharedMemory::<f32>::new_aligned(br, TILE_ALIGN);
 
     load_rows::<F>(qkv, &mut q_s, base, stride, q0, seq, br, d, ld);
     load_rows::<F>(dout, &mut do_s, do_base, do_stride, q0, seq, br, d, ld);

@@ -101,6 +101,22 @@ fn bf16_flash_attention_uses_tensor_cores_and_f32_does_not() {
                 "{} has no shared memory",
                 k.type_name
             );
+            // Fragment loads and stores need 32-byte aligned tiles: every
+            // shared array's offset in the dynamic buffer is a multiple.
+            let offsets: Vec<usize> = k
+                .source
+                .match_indices("&dynamic_shared_mem[")
+                .map(|(at, m)| {
+                    let rest = &k.source[at + m.len()..];
+                    rest[..rest.find(']').expect("]")].parse().expect("offset")
+                })
+                .collect();
+            assert!(offsets.len() >= 7, "{}: {offsets:?}", k.type_name);
+            assert!(
+                offsets.iter().all(|o| o % 32 == 0),
+                "{}: {offsets:?}",
+                k.type_name
+            );
         }
     }
 }
