@@ -320,7 +320,7 @@ fn check_embedding<R: Runtime>(c: &mut Checker<R>) {
 }
 
 fn check_layernorm<R: Runtime>(c: &mut Checker<R>) {
-    for (rows, cols) in [(37usize, 200usize), (5, 64), (3, 1000)] {
+    for (rows, cols) in [(37usize, 200usize), (5, 64), (3, 1000), (300, 300)] {
         let x: Vec<f32> = c.rand(rows * cols).iter().map(|v| v * 3.0 + 0.5).collect();
         let gamma = c.rand(cols);
         let beta = c.rand(cols);
@@ -472,7 +472,7 @@ fn check_elementwise<R: Runtime>(c: &mut Checker<R>) {
         let bwd = (|| Ok(vec![rel_err(&c.down(&dx)?, &cpu::gelu_bwd(&dy, &x))]))();
         c.record("gelu_bwd", format!("{n} elements"), bwd);
     }
-    for (rows, cols) in [(13usize, 37usize), (300, 64)] {
+    for (rows, cols) in [(13usize, 37usize), (300, 64), (200, 300)] {
         let x = c.rand(rows * cols);
         let bias = c.rand(cols);
         let xb = c.up(&x);

@@ -3,7 +3,7 @@
 
 use cubecl::prelude::*;
 
-use super::elementwise_launch;
+use super::{column_chunk, column_partials_launch, elementwise_launch, sum_column_partials};
 use crate::buffer::Buf;
 
 #[cube(launch)]
@@ -57,26 +57,22 @@ fn bias_add_kernel<F: Float + CubeElement>(x: &mut Array<F>, bias: &Array<F>, co
     }
 }
 
-/// out[c] (+)= sum over rows of dy[r, c], rows walked in order.
+/// Stage one of `bias_bwd`: each unit sums its column over its chunk of
+/// rows, in order, in f32.
 #[cube(launch)]
-fn column_sum_kernel<F: Float + CubeElement>(
+fn column_sum_partial_kernel<F: Float + CubeElement>(
     dy: &Array<F>,
-    out: &mut Array<F>,
+    partials: &mut Array<f32>,
     rows: usize,
     cols: usize,
-    accumulate: u32,
 ) {
-    let c = ABSOLUTE_POS;
+    let (c, chunk, first, end) = column_chunk(rows);
     if c < cols {
-        let mut s = F::new(0.0);
-        for r in 0..rows {
-            s += dy[r * cols + c];
+        let mut s = f32::new(0.0);
+        for r in first..end {
+            s += f32::cast_from(dy[r * cols + c]);
         }
-        if accumulate == 1 {
-            out[c] = out[c] + s;
-        } else {
-            out[c] = s;
-        }
+        partials[chunk * cols + c] = s;
     }
 }
 
@@ -98,17 +94,19 @@ pub fn bias_bwd<R: Runtime, F: Float + CubeElement>(
     accumulate: bool,
 ) {
     let cols = dbias.len();
-    let (count, dim) = elementwise_launch(client, cols);
-    column_sum_kernel::launch::<F, R>(
+    let rows = dy.len() / cols;
+    let (count, dim, chunks) = column_partials_launch(rows, cols);
+    let partials = Buf::<R, f32>::empty(client, chunks * cols);
+    column_sum_partial_kernel::launch::<F, R>(
         client,
         count,
         dim,
         dy.arg(),
-        dbias.arg(),
-        dy.len() / cols,
+        partials.arg(),
+        rows,
         cols,
-        accumulate as u32,
     );
+    sum_column_partials(client, &partials, dbias, chunks, accumulate);
 }
 
 #[cube(launch)]

@@ -4,7 +4,9 @@
 
 use cubecl::prelude::*;
 
-use super::{block_sum, cube_row, elementwise_launch, rows_launch};
+use super::{
+    block_sum, column_chunk, column_partials_launch, cube_row, rows_launch, sum_column_partials,
+};
 use crate::buffer::Buf;
 
 #[cube(launch)]
@@ -95,33 +97,30 @@ fn layernorm_bwd_dx_kernel<F: Float + CubeElement>(
 }
 
 /// dgamma[c] (+)= sum_r dy * xhat, dbeta[c] (+)= sum_r dy; rows in order.
+/// Stage one of the γ/β gradients: each unit sums its column over its
+/// chunk of rows, in order, in f32 (see `column_partials_launch`).
 #[cube(launch)]
 fn layernorm_bwd_params_kernel<F: Float + CubeElement>(
     dy: &Array<F>,
     x: &Array<F>,
     stats: &Array<F>,
-    dgamma: &mut Array<F>,
-    dbeta: &mut Array<F>,
+    dgamma_partials: &mut Array<f32>,
+    dbeta_partials: &mut Array<f32>,
     rows: usize,
     cols: usize,
-    accumulate: u32,
 ) {
-    let c = ABSOLUTE_POS;
+    let (c, chunk, first, end) = column_chunk(rows);
     if c < cols {
-        let mut sg = F::new(0.0);
-        let mut sb = F::new(0.0);
-        for r in 0..rows {
-            let g = dy[r * cols + c];
-            sg += g * (x[r * cols + c] - stats[2 * r]) * stats[2 * r + 1];
+        let mut sg = f32::new(0.0);
+        let mut sb = f32::new(0.0);
+        for r in first..end {
+            let g = f32::cast_from(dy[r * cols + c]);
+            let xhat = f32::cast_from((x[r * cols + c] - stats[2 * r]) * stats[2 * r + 1]);
+            sg += g * xhat;
             sb += g;
         }
-        if accumulate == 1 {
-            dgamma[c] = dgamma[c] + sg;
-            dbeta[c] = dbeta[c] + sb;
-        } else {
-            dgamma[c] = sg;
-            dbeta[c] = sb;
-        }
+        dgamma_partials[chunk * cols + c] = sg;
+        dbeta_partials[chunk * cols + c] = sb;
     }
 }
 
@@ -185,7 +184,9 @@ pub fn layernorm_bwd<R: Runtime, F: Float + CubeElement>(
         cols,
         block,
     );
-    let (count, dim) = elementwise_launch(client, cols);
+    let (count, dim, chunks) = column_partials_launch(rows, cols);
+    let dgamma_partials = Buf::<R, f32>::empty(client, chunks * cols);
+    let dbeta_partials = Buf::<R, f32>::empty(client, chunks * cols);
     layernorm_bwd_params_kernel::launch::<F, R>(
         client,
         count,
@@ -193,12 +194,13 @@ pub fn layernorm_bwd<R: Runtime, F: Float + CubeElement>(
         dy.arg(),
         x.arg(),
         stats.arg(),
-        dgamma.arg(),
-        dbeta.arg(),
+        dgamma_partials.arg(),
+        dbeta_partials.arg(),
         rows,
         cols,
-        accumulate as u32,
     );
+    sum_column_partials(client, &dgamma_partials, dgamma, chunks, accumulate);
+    sum_column_partials(client, &dbeta_partials, dbeta, chunks, accumulate);
 }
 
 #[cube(launch)]

@@ -19,6 +19,8 @@ pub mod rotary;
 
 use cubecl::prelude::*;
 
+use crate::buffer::Buf;
+
 /// Threads per cube for elementwise kernels.
 pub const ELEMWISE_DIM: u32 = 256;
 /// Threads per cube for row-wise reductions (a power of two).
@@ -76,6 +78,84 @@ pub(crate) fn block_sum<F: Float>(smem: &mut SharedMemory<F>) -> F {
     let total = smem[0];
     sync_cube();
     total
+}
+
+/// Rows each partial sum of a column reduction covers.
+pub const COLUMN_CHUNK: usize = 64;
+
+/// Column reductions (bias and LayerNorm parameter gradients) in two
+/// fixed-order stages, so that they spread over the device and still give
+/// the same bits: stage one, a grid of (column blocks of [`ELEMWISE_DIM`],
+/// row chunks of [`COLUMN_CHUNK`]), each unit summing its column over its
+/// chunk's rows in order into `partials[chunk * cols + col]` (f32); stage
+/// two ([`sum_column_partials`]) sums each column's partials in chunk order.
+/// Returns the grid of stage one and the number of chunks.
+pub(crate) fn column_partials_launch(rows: usize, cols: usize) -> (CubeCount, CubeDim, usize) {
+    let chunks = rows.div_ceil(COLUMN_CHUNK).clamp(1, MAX_GRID);
+    (
+        CubeCount::Static(
+            cols.div_ceil(ELEMWISE_DIM as usize) as u32,
+            chunks as u32,
+            1,
+        ),
+        CubeDim::new_1d(ELEMWISE_DIM),
+        chunks,
+    )
+}
+
+/// The (column, chunk, first row, end row) a unit of
+/// [`column_partials_launch`] owns.
+#[cube]
+pub(crate) fn column_chunk(rows: usize) -> (usize, usize, usize, usize) {
+    let col = CUBE_POS_X as usize * CUBE_DIM_X as usize + UNIT_POS_X as usize;
+    let chunk = CUBE_POS_Y as usize;
+    let per = rows.div_ceil(CUBE_COUNT_Y as usize);
+    let first = chunk * per;
+    (col, chunk, first, min(first + per, rows))
+}
+
+#[cube(launch)]
+fn sum_column_partials_kernel<F: Float + CubeElement>(
+    partials: &Array<f32>,
+    out: &mut Array<F>,
+    cols: usize,
+    chunks: usize,
+    accumulate: u32,
+) {
+    let c = ABSOLUTE_POS;
+    if c < cols {
+        let mut s = f32::new(0.0);
+        for k in 0..chunks {
+            s += partials[k * cols + c];
+        }
+        if accumulate == 1 {
+            out[c] = F::cast_from(f32::cast_from(out[c]) + s);
+        } else {
+            out[c] = F::cast_from(s);
+        }
+    }
+}
+
+/// Stage two of a column reduction: `out[c] (+)= sum over chunks of
+/// partials[chunk * cols + c]`, chunks in order.
+pub(crate) fn sum_column_partials<R: Runtime, F: Float + CubeElement>(
+    client: &ComputeClient<R>,
+    partials: &Buf<R, f32>,
+    out: &Buf<R, F>,
+    chunks: usize,
+    accumulate: bool,
+) {
+    let (count, dim) = elementwise_launch(client, out.len());
+    sum_column_partials_kernel::launch::<F, R>(
+        client,
+        count,
+        dim,
+        partials.arg(),
+        out.arg(),
+        out.len(),
+        chunks,
+        accumulate as u32,
+    );
 }
 
 /// Maximum of `smem[0..CUBE_DIM]`, as [`block_sum`].
