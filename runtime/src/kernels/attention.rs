@@ -324,6 +324,27 @@ fn tile_mma<F: Float + CubeElement>(
     }
 }
 
+/// Where the cube's (batch, head) = (`CUBE_POS_Z`, `CUBE_POS_Y`) lives:
+/// (elements between tokens in qkv, offset of token 0's q in qkv, elements
+/// between tokens in out/dO, offset of token 0 there, offset of its
+/// `[B, H, T]` statistics).
+#[cube]
+fn head_offsets(
+    seq: usize,
+    heads: usize,
+    #[comptime] d: usize,
+) -> (usize, usize, usize, usize, usize) {
+    let h = CUBE_POS_Y as usize;
+    let b = CUBE_POS_Z as usize;
+    (
+        heads * 3 * d,
+        (b * seq * heads + h) * 3 * d,
+        heads * d,
+        (b * seq * heads + h) * d,
+        (b * heads + h) * seq,
+    )
+}
+
 /// Stages `rows` rows of `d` elements, `src[base + (first + r) * stride +
 /// c]`, in `dst` (row-major, `ld` apart); rows at or past `seq` are zeros.
 #[cube]
@@ -401,8 +422,7 @@ fn flash_fwd_kernel<F: Float + CubeElement>(
     #[comptime] use_cmma: bool,
 ) {
     let q0 = CUBE_POS_X as usize * br;
-    let h = CUBE_POS_Y as usize;
-    let b = CUBE_POS_Z as usize;
+    let (stride, base, out_stride, out_base, stat_base) = head_offsets(seq, heads, d);
     let tid = UNIT_POS as usize;
     // Units per query row in the softmax; each row's units hold the same
     // running max, and partial sums of its own columns.
@@ -410,8 +430,6 @@ fn flash_fwd_kernel<F: Float + CubeElement>(
     let r = tid / tpr;
     let lane = tid % tpr;
     let qi = q0 + r;
-    let stride = heads * 3 * d;
-    let base = (b * seq * heads + h) * 3 * d;
 
     let mut q_s = SharedMemory::<F>::new_aligned(comptime!(br * ld), TILE_ALIGN); // [br, d], rows ld apart
     let mut k_s = SharedMemory::<F>::new_aligned(comptime!(bc * ld), TILE_ALIGN); // [bc, d], rows ld apart
@@ -489,7 +507,7 @@ fn flash_fwd_kernel<F: Float + CubeElement>(
         l_row += red[r * tpr + x];
     }
     if qi < seq {
-        let out_at = ((b * seq + qi) * heads + h) * d;
+        let out_at = out_base + qi * out_stride;
         let inv = f32::new(1.0) / l_row;
         let mut c = lane;
         while c < d {
@@ -497,7 +515,7 @@ fn flash_fwd_kernel<F: Float + CubeElement>(
             c += tpr;
         }
         if lane == 0 {
-            lse[(b * heads + h) * seq + qi] = m + f32::ln(l_row);
+            lse[stat_base + qi] = m + f32::ln(l_row);
         }
     }
 }
@@ -546,13 +564,7 @@ fn flash_bwd_kv_kernel<F: Float + CubeElement>(
     #[comptime] use_cmma: bool,
 ) {
     let k0 = CUBE_POS_X as usize * bc;
-    let h = CUBE_POS_Y as usize;
-    let b = CUBE_POS_Z as usize;
-    let stride = heads * 3 * d;
-    let base = (b * seq * heads + h) * 3 * d;
-    let do_stride = heads * d;
-    let do_base = (b * seq * heads + h) * d;
-    let stat_base = (b * heads + h) * seq;
+    let (stride, base, do_stride, do_base, stat_base) = head_offsets(seq, heads, d);
 
     let mut k_s = SharedMemory::<F>::new_aligned(comptime!(bc * ld), TILE_ALIGN); // [bc, d], rows ld apart
     let mut v_s = SharedMemory::<F>::new_aligned(comptime!(bc * ld), TILE_ALIGN); // [bc, d], rows ld apart
@@ -643,13 +655,7 @@ fn flash_bwd_q_kernel<F: Float + CubeElement>(
     #[comptime] use_cmma: bool,
 ) {
     let q0 = CUBE_POS_X as usize * br;
-    let h = CUBE_POS_Y as usize;
-    let b = CUBE_POS_Z as usize;
-    let stride = heads * 3 * d;
-    let base = (b * seq * heads + h) * 3 * d;
-    let do_stride = heads * d;
-    let do_base = (b * seq * heads + h) * d;
-    let stat_base = (b * heads + h) * seq;
+    let (stride, base, do_stride, do_base, stat_base) = head_offsets(seq, heads, d);
 
     let mut q_s = SharedMemory::<F>::new_aligned(comptime!(br * ld), TILE_ALIGN); // [br, d], rows ld apart
     let mut do_s = SharedMemory::<F>::new_aligned(comptime!(br * ld), TILE_ALIGN); // [br, d], rows ld apart
@@ -747,18 +753,12 @@ pub fn attention_fwd<R: Runtime, F: Float + CubeElement>(
     );
 }
 
-/// d(qkv) (every element overwritten) from d(out), recomputing the
-/// probabilities from the saved lse. `delta` is f32 scratch of `batch *
-/// heads * seq` elements.
-#[allow(clippy::too_many_arguments)]
-pub fn attention_bwd<R: Runtime, F: Float + CubeElement>(
+/// `delta = rowsum(dO ∘ O)` per (batch, head, query), f32 `[B, H, T]`.
+pub(crate) fn delta_rows<R: Runtime, F: Float + CubeElement>(
     client: &ComputeClient<R>,
     dout: &Buf<R, F>,
-    qkv: &Buf<R, F>,
     out: &Buf<R, F>,
-    lse: &Buf<R, f32>,
     delta: &Buf<R, f32>,
-    dqkv: &Buf<R, F>,
     s: AttnShape,
 ) {
     let (count, dim) = elementwise_launch(client, s.batch * s.heads * s.seq);
@@ -774,6 +774,23 @@ pub fn attention_bwd<R: Runtime, F: Float + CubeElement>(
         s.heads,
         s.head_dim,
     );
+}
+
+/// d(qkv) (every element overwritten) from d(out), recomputing the
+/// probabilities from the saved lse. `delta` is f32 scratch of `batch *
+/// heads * seq` elements.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_bwd<R: Runtime, F: Float + CubeElement>(
+    client: &ComputeClient<R>,
+    dout: &Buf<R, F>,
+    qkv: &Buf<R, F>,
+    out: &Buf<R, F>,
+    lse: &Buf<R, f32>,
+    delta: &Buf<R, f32>,
+    dqkv: &Buf<R, F>,
+    s: AttnShape,
+) {
+    delta_rows(client, dout, out, delta, s);
     let kv = plan::<R, F>(client, s.head_dim, Pass::BackwardKv);
     flash_bwd_kv_kernel::launch::<F, R>(
         client,

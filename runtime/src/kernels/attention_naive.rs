@@ -5,9 +5,9 @@
 //! Forward: one unit per (batch, head, query) streams over the keys with an
 //! online softmax (running max and sum, rescaling the accumulator), writes
 //! the output and saves the log-sum-exp. Backward recomputes the
-//! probabilities from q, k and the saved log-sum-exp: one kernel gives
-//! `delta = dO . O` per query, one dq per query, one dk and dv per key
-//! (walking the queries that see it). Each unit writes only its own
+//! probabilities from q, k and the saved log-sum-exp: `delta = dO . O` per
+//! query (the flash kernels' own pass), then one dq per query, one dk and
+//! dv per key (walking the queries that see it). Each unit writes only its own
 //! outputs, so there are no atomics and the result is deterministic.
 //!
 //! This is the simple, memory-light form: one row per unit, a head-sized
@@ -72,37 +72,12 @@ fn attention_fwd_kernel<F: Float + CubeElement>(
 }
 
 #[cube(launch)]
-fn attention_delta_kernel<F: Float + CubeElement>(
-    dout: &Array<F>,
-    out: &Array<F>,
-    delta: &mut Array<F>,
-    batch: usize,
-    seq: usize,
-    heads: usize,
-    #[comptime] d: usize,
-) {
-    let idx = ABSOLUTE_POS;
-    if idx < batch * heads * seq {
-        let i = idx % seq;
-        let bh = idx / seq;
-        let h = bh % heads;
-        let b = bh / heads;
-        let oo = ((b * seq + i) * heads + h) * d;
-        let mut s = F::new(0.0);
-        for c in 0..d {
-            s += dout[oo + c] * out[oo + c];
-        }
-        delta[idx] = s;
-    }
-}
-
-#[cube(launch)]
 #[allow(clippy::too_many_arguments)]
 fn attention_dq_kernel<F: Float + CubeElement>(
     qkv: &Array<F>,
     dout: &Array<F>,
     lse: &Array<F>,
-    delta: &Array<F>,
+    delta: &Array<f32>,
     dqkv: &mut Array<F>,
     batch: usize,
     seq: usize,
@@ -120,7 +95,7 @@ fn attention_dq_kernel<F: Float + CubeElement>(
         let qo = (ti * heads + h) * 3 * d;
         let oo = (ti * heads + h) * d;
         let l = lse[idx];
-        let di = delta[idx];
+        let di = F::cast_from(delta[idx]);
         let mut acc = Array::<F>::new(d);
         for c in 0..d {
             acc[c] = F::new(0.0);
@@ -152,7 +127,7 @@ fn attention_dkv_kernel<F: Float + CubeElement>(
     qkv: &Array<F>,
     dout: &Array<F>,
     lse: &Array<F>,
-    delta: &Array<F>,
+    delta: &Array<f32>,
     dqkv: &mut Array<F>,
     batch: usize,
     seq: usize,
@@ -186,7 +161,7 @@ fn attention_dkv_kernel<F: Float + CubeElement>(
                 dp += dout[oo + c] * qkv[vo + c];
             }
             let p = F::exp(s * scale - lse[row]);
-            let ds = p * (dp - delta[row]) * scale;
+            let ds = p * (dp - F::cast_from(delta[row])) * scale;
             for c in 0..d {
                 dk[c] += ds * qkv[qo + c];
                 dv[c] += p * dout[oo + c];
@@ -224,7 +199,8 @@ pub fn attention_fwd<R: Runtime, F: Float + CubeElement>(
 }
 
 /// d(qkv) (overwritten) from d(out), recomputing the probabilities.
-/// `delta` is scratch of `batch * heads * seq` elements.
+/// `delta` is f32 scratch of `batch * heads * seq` elements, filled by the
+/// flash kernels' own `delta = dO . O` pass.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_bwd<R: Runtime, F: Float + CubeElement>(
     client: &ComputeClient<R>,
@@ -232,25 +208,14 @@ pub fn attention_bwd<R: Runtime, F: Float + CubeElement>(
     qkv: &Buf<R, F>,
     out: &Buf<R, F>,
     lse: &Buf<R, F>,
-    delta: &Buf<R, F>,
+    delta: &Buf<R, f32>,
     dqkv: &Buf<R, F>,
     s: AttnShape,
 ) {
     let rows = s.batch * s.heads * s.seq;
     let scale = F::new(1.0 / (s.head_dim as f32).sqrt());
     let (count, dim) = elementwise_launch(client, rows);
-    attention_delta_kernel::launch::<F, R>(
-        client,
-        count.clone(),
-        dim,
-        dout.arg(),
-        out.arg(),
-        delta.arg(),
-        s.batch,
-        s.seq,
-        s.heads,
-        s.head_dim,
-    );
+    super::attention::delta_rows(client, dout, out, delta, s);
     attention_dq_kernel::launch::<F, R>(
         client,
         count.clone(),
