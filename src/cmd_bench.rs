@@ -59,8 +59,10 @@ pub struct StepArgs {
     /// Skip the profiled step that gives per-kernel times.
     #[arg(long)]
     no_kernels: bool,
-    /// How f32 matmuls run: tf32 (tensor cores; the default where the
-    /// device has them) or f32 (exact).
+    /// The compute type, as `[train] precision`: bf16 or f16 (mixed
+    /// precision: f32 master weights and accumulation; f16 with loss
+    /// scaling), tf32 (f32 values, TF32 tensor-core matmuls) or f32
+    /// (exact). Default: bf16 where the device has it (CUDA), else f32.
     #[arg(long)]
     precision: Option<String>,
     #[arg(long)]
@@ -122,6 +124,7 @@ fn step(a: StepArgs) -> Result<()> {
         r.model, r.device, r.seq, r.batch, r.micro_batch, r.parameters, r.precision
     );
     println!("  data: {}", r.data);
+    println!("  device memory per micro-batch: {}", r.memory);
     println!(
         "  {:.0} tokens/s; step {:.1} ms mean, p50 {:.1}, p90 {:.1}, p99 {:.1} ({} steps)",
         r.tokens_per_s, r.step_ms.mean, r.step_ms.p50, r.step_ms.p90, r.step_ms.p99, r.steps

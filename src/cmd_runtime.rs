@@ -34,9 +34,9 @@ pub struct CompileCheckArgs {
     /// The CUDA architecture: sm_90a (H100/H200) or sm_80 (A100).
     #[arg(long, default_value = "sm_90a")]
     arch: String,
-    /// Float types of the step's kernels, comma-separated: f32 (the
-    /// trainer's step), bf16 and f16 (each runtime kernel of the step in
-    /// that type).
+    /// Compute types of the trainer's step, comma-separated: f32, bf16
+    /// and f16 (mixed precision: f32 master weights, gradients and
+    /// optimizer around the compute-type activations and matmuls).
     #[arg(long, default_value = "f32,bf16", value_delimiter = ',')]
     dtype: Vec<String>,
     /// Models whose step shapes are compiled, comma-separated presets.

@@ -19,6 +19,12 @@ pub struct TrainArgs {
     /// Continue from the newest whole checkpoint in train.checkpoint_dir.
     #[arg(long)]
     resume: bool,
+    /// The compute type, overriding `[train] precision`: bf16 or f16
+    /// (activations and matmul operands in that type, f32 master weights,
+    /// gradients and optimizer; f16 with dynamic loss scaling), tf32 or
+    /// f32. Default: bf16 where the device has it (CUDA), else f32.
+    #[arg(long)]
+    precision: Option<String>,
     /// Print the summary as JSON (no progress bar).
     #[arg(long)]
     json: bool,
@@ -46,6 +52,16 @@ impl OnDevice for TrainTask {
             ProgressStyle::with_template("train [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")
                 .expect("valid template"),
         );
+        // An error here is the run's too: it reports it, with its context.
+        if let (false, Ok((precision, plan))) = (
+            self.quiet,
+            prior_model::train::memory_plan(&client, &self.cfg),
+        ) {
+            eprintln!(
+                "train: {precision} on {}; device memory: {plan}",
+                device.name
+            );
+        }
         let mut on_step = |m: &StepMetrics| {
             bar.set_position(m.step);
             bar.set_message(format!("loss {:.4}, {:.0} tok/s", m.loss, m.tokens_per_s));
@@ -64,7 +80,13 @@ impl OnDevice for TrainTask {
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
-    let (cfg, text) = TrainConfig::load(&a.config)?;
+    let (mut cfg, text) = TrainConfig::load(&a.config)?;
+    if let Some(p) = &a.precision {
+        cfg.train.precision = Some(
+            p.parse()
+                .map_err(|e: String| anyhow::anyhow!("--precision: {e}"))?,
+        );
+    }
     let kind: DeviceKind = cfg.train.device.parse()?;
     let task = TrainTask {
         cfg,

@@ -63,6 +63,9 @@ pub struct TrainState {
     /// The corpus trained on (its tokenizer encodes prompts for evaluation).
     #[serde(default)]
     pub corpus: Option<PathBuf>,
+    /// The f16 loss scale after this step (absent for other precisions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<crate::train::LossScale>,
 }
 
 pub struct Checkpoint {

@@ -11,12 +11,13 @@
 //! that of one layer (pythia-1b's full parameter set would be 4 GB of
 //! zeros uploaded to a device that stores nothing).
 //!
-//! The model trains in f32 today; for other float types the runtime's
-//! census (`cuda_offline::census`) launches each kernel of the step at the
-//! same shapes in that type.
+//! The step runs in the compute type asked for: bf16 and f16 are the
+//! trainer's mixed-precision step (activations and matmul operands in that
+//! type, f32 master weights, gradients and optimizer, the weight refresh
+//! cast after the update), exactly what `prior train --precision bf16`
+//! launches.
 
 use cubecl::prelude::*;
-use prior_runtime::cuda_offline::census::{self, CensusShape};
 use prior_runtime::cuda_offline::{self, Arch, CompileOnlyRuntime, KernelSource};
 use prior_runtime::kernels::matmul::Precision;
 
@@ -70,15 +71,15 @@ pub fn step_kernels(
 ) -> Result<Vec<KernelSource>> {
     let client = cuda_offline::compile_client(arch);
     match dtype {
-        KernelDtype::F32 => model_step(&client, cfg, batch, seq, precision)?,
-        KernelDtype::Bf16 => census_step::<half::bf16>(&client, cfg, batch, seq)?,
-        KernelDtype::F16 => census_step::<half::f16>(&client, cfg, batch, seq)?,
+        KernelDtype::F32 => model_step::<f32>(&client, cfg, batch, seq, precision)?,
+        KernelDtype::Bf16 => model_step::<half::bf16>(&client, cfg, batch, seq, precision)?,
+        KernelDtype::F16 => model_step::<half::f16>(&client, cfg, batch, seq, precision)?,
     }
     Ok(cuda_offline::take_kernels(&client))
 }
 
-/// The trainer's f32 step, on one layer of `cfg`.
-fn model_step(
+/// The trainer's step in `F`, on one layer of `cfg`.
+fn model_step<F: Float + CubeElement>(
     client: &ComputeClient<CompileOnlyRuntime>,
     cfg: &ModelConfig,
     batch: usize,
@@ -88,7 +89,8 @@ fn model_step(
     let one_layer = ModelConfig { n_layer: 1, ..*cfg };
     let layout = ParamLayout::new(&one_layer);
     let params = vec![0f32; layout.total];
-    let mut model = DeviceModel::new(client.clone(), one_layer, &params, batch, seq)?;
+    let mut model =
+        DeviceModel::<_, F>::with_compute_type(client.clone(), one_layer, &params, batch, seq)?;
     model.precision = precision;
     let seq_tokens = seq + 1;
     let tokens: Vec<u32> = (0..batch * seq_tokens)
@@ -96,24 +98,6 @@ fn model_step(
         .collect();
     accumulate_gradients(&mut model, &tokens, seq_tokens, None)?;
     let optimizer = Optimizer::zeros(client, &layout);
-    optimizer.step(&model.params, &model.grads, &TrainSection::default(), 0)?;
+    optimizer.apply(&mut model, &TrainSection::default(), 0)?;
     Ok(())
-}
-
-fn census_step<F: Float + CubeElement>(
-    client: &ComputeClient<CompileOnlyRuntime>,
-    cfg: &ModelConfig,
-    batch: usize,
-    seq: usize,
-) -> Result<()> {
-    let shape = CensusShape {
-        batch,
-        seq,
-        d_model: cfg.d_model,
-        heads: cfg.n_head,
-        rotary_dims: cfg.rotary_dims(),
-        d_ff: 4 * cfg.d_model,
-        vocab: cfg.vocab_size,
-    };
-    census::launch_step_kernels::<_, F>(client, shape, Precision::F32).map_err(TrainError::from)
 }

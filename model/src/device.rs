@@ -1,8 +1,18 @@
 //! The model on a device: forward and hand-written backward over the
-//! runtime's kernels, llm.c style. Parameters and gradients are one flat
-//! buffer each, tensors are views of them, and every activation the
-//! backward needs has its buffer allocated once for the (batch, seq) the
-//! model was built for, so a step allocates nothing new.
+//! runtime's kernels, llm.c style, in a compute type `F` (f32, bf16 or f16)
+//! with f32 master weights.
+//!
+//! Four flat buffers in one [`ParamLayout`]: the f32 master weights (what
+//! the optimizer updates and checkpoints hold), the f32 gradients, and the
+//! compute-type copy of the weights the kernels read (the master buffer
+//! itself when `F` is f32; otherwise [`DeviceModel::refresh_weights`] casts
+//! it after each optimizer step). Every tensor of the weights and the
+//! gradients is resolved to a view once, at construction ([`Tensors`]).
+//! Activations are in `F`; LayerNorm statistics, the attention's softmax
+//! statistics, the losses and every sum are f32. Each activation buffer is
+//! allocated once for the (batch, seq) the model was built for, so a step
+//! allocates nothing new; where the backward reuses one for another
+//! gradient, the code says so by binding it under the gradient's name.
 //!
 //! Every buffer is named and sized up front ([`Need`]) and checked against
 //! the device's largest-buffer limit before anything is allocated: the
@@ -23,33 +33,53 @@ use prior_runtime::{Result, RuntimeError};
 use crate::config::ModelConfig;
 use crate::cpu::attn_shape;
 use crate::params::{layer_name, ParamLayout};
+use crate::train::LossScale;
 
-type B<R> = Buf<R, f32>;
+/// The name of a float type in messages ("f32", "bf16", "f16").
+pub fn dtype_name<F: 'static>() -> &'static str {
+    use std::any::TypeId;
+    let t = TypeId::of::<F>();
+    if t == TypeId::of::<f32>() {
+        "f32"
+    } else if t == TypeId::of::<half::bf16>() {
+        "bf16"
+    } else if t == TypeId::of::<half::f16>() {
+        "f16"
+    } else {
+        std::any::type_name::<F>()
+    }
+}
 
-/// One kind of f32 buffer of the model: its name in messages and its
-/// length, `per_token` elements for each of the batch * seq positions plus
-/// `fixed` ones.
+/// One kind of buffer of the model: its name in messages, its element
+/// type and its length, `per_token` elements for each of the batch * seq
+/// positions plus `fixed` ones.
 #[derive(Debug, Clone, Copy)]
 struct Need {
     name: &'static str,
+    dtype: &'static str,
+    elem_bytes: usize,
     per_token: usize,
     fixed: usize,
 }
 
 impl Need {
+    fn label(&self) -> String {
+        format!("{} {}", self.name, self.dtype)
+    }
+
     fn len(&self, tokens: usize) -> usize {
         self.per_token * tokens + self.fixed
     }
 
     /// As the runtime allocates: at least one element.
     fn bytes(&self, tokens: usize) -> u64 {
-        (self.len(tokens).max(1) as u64).saturating_mul(4)
+        (self.len(tokens).max(1) as u64).saturating_mul(self.elem_bytes as u64)
     }
 
     /// The most positions this buffer fits in `limit` (`usize::MAX` when it
     /// does not grow with them, 0 when even its fixed part does not fit).
     fn max_tokens(&self, limit: &BufferLimit) -> usize {
-        let elems = (limit.bytes / 4) as usize;
+        let elems = (limit.bytes / self.elem_bytes as u64) as usize;
         match elems.checked_sub(self.fixed) {
             None => 0,
             Some(_) if self.per_token == 0 => usize::MAX,
@@ -64,6 +94,8 @@ impl Need {
 struct Needs {
     params: Need,
     grads: Need,
+    /// The compute-type weights; none (`fixed` 0) when that type is f32.
+    weights: Need,
     row: Need,
     qkv: Need,
     mlp: Need,
@@ -75,40 +107,48 @@ struct Needs {
 }
 
 impl Needs {
-    fn new(cfg: &ModelConfig, layout: &ParamLayout) -> Self {
+    fn new(cfg: &ModelConfig, layout: &ParamLayout, dtype: &'static str, elem: usize) -> Self {
         let (c, v) = (cfg.d_model, cfg.vocab_size);
-        let per = |name, per_token| Need {
+        let need = |name, dtype, elem_bytes, per_token, fixed| Need {
             name,
+            dtype,
+            elem_bytes,
             per_token,
-            fixed: 0,
-        };
-        let fixed = |name, fixed| Need {
-            name,
-            per_token: 0,
             fixed,
         };
+        let act = |name, per_token| need(name, dtype, elem, per_token, 0);
+        let f32_per = |name, per_token| need(name, "f32", 4, per_token, 0);
+        let f32_fixed = |name, fixed| need(name, "f32", 4, 0, fixed);
         Needs {
-            params: fixed("parameters [n_params] f32", layout.total),
-            grads: fixed("gradients [n_params] f32", layout.total),
-            row: per("activation [batch*seq, d_model] f32", c),
-            qkv: per("qkv [batch*seq, 3*d_model] f32", 3 * c),
-            mlp: per("mlp activation [batch*seq, 4*d_model] f32", 4 * c),
-            stats: per("layernorm stats [batch*seq, 2] f32", 2),
-            lse: per("attention log-sum-exp [batch*heads*seq] f32", cfg.n_head),
-            logits: per("logits [batch*seq, vocab] f32", v),
-            losses: per("losses [batch*seq] f32", 1),
-            dw: fixed(
-                "weight-gradient scratch [largest weight] f32",
+            params: f32_fixed("parameters [n_params]", layout.total),
+            grads: f32_fixed("gradients [n_params]", layout.total),
+            weights: need(
+                "compute-type weights [n_params]",
+                dtype,
+                elem,
+                0,
+                if dtype == "f32" { 0 } else { layout.total },
+            ),
+            row: act("activation [batch*seq, d_model]", c),
+            qkv: act("qkv [batch*seq, 3*d_model]", 3 * c),
+            mlp: act("mlp activation [batch*seq, 4*d_model]", 4 * c),
+            stats: f32_per("layernorm stats [batch*seq, 2]", 2),
+            lse: f32_per("attention log-sum-exp [batch*heads*seq]", cfg.n_head),
+            logits: act("logits [batch*seq, vocab]", v),
+            losses: f32_per("losses [batch*seq]", 1),
+            dw: f32_fixed(
+                "weight-gradient scratch [largest weight]",
                 [v * c, 4 * c * c, 3 * c * c].into_iter().max().unwrap_or(1),
             ),
         }
     }
 
-    fn all(&self) -> [Need; 10] {
+    fn all(&self) -> [Need; 11] {
         // Destructured, so a new kind of buffer cannot be left out.
         let Needs {
             params,
             grads,
+            weights,
             row,
             qkv,
             mlp,
@@ -118,7 +158,9 @@ impl Needs {
             losses,
             dw,
         } = *self;
-        [params, grads, row, qkv, mlp, stats, lse, logits, losses, dw]
+        [
+            params, grads, weights, row, qkv, mlp, stats, lse, logits, losses, dw,
+        ]
     }
 
     /// Refuses a (batch, seq) at which some buffer exceeds `limit`, naming
@@ -156,7 +198,7 @@ impl Needs {
             )
         };
         Err(RuntimeError::BufferTooLarge {
-            name: worst.name.to_string(),
+            name: worst.label(),
             bytes: worst.bytes(tokens),
             limit: *limit,
             advice,
@@ -164,47 +206,126 @@ impl Needs {
     }
 }
 
-struct LayerActs<R: Runtime> {
-    h: B<R>,
-    a_in: B<R>,
-    st1: B<R>,
-    qkv: B<R>,
-    y: B<R>,
-    lse: B<R>,
-    m_in: B<R>,
-    st2: B<R>,
-    u: B<R>,
-    gact: B<R>,
+/// One layer's tensors, as views of a flat buffer in the layout (the
+/// weights in `F`, or the f32 gradients). Shapes are `[out, in]` for
+/// matrices, as Hugging Face stores them.
+struct LayerTensors<R: Runtime, T: CubeElement> {
+    ln1_w: Buf<R, T>,      // input_layernorm.weight [C]
+    ln1_b: Buf<R, T>,      // input_layernorm.bias [C]
+    qkv_w: Buf<R, T>,      // attention.query_key_value.weight [3C, C]
+    qkv_b: Buf<R, T>,      // attention.query_key_value.bias [3C]
+    attn_out_w: Buf<R, T>, // attention.dense.weight [C, C]
+    attn_out_b: Buf<R, T>, // attention.dense.bias [C]
+    ln2_w: Buf<R, T>,      // post_attention_layernorm.weight [C]
+    ln2_b: Buf<R, T>,      // post_attention_layernorm.bias [C]
+    fc_w: Buf<R, T>,       // mlp.dense_h_to_4h.weight [4C, C]
+    fc_b: Buf<R, T>,       // mlp.dense_h_to_4h.bias [4C]
+    proj_w: Buf<R, T>,     // mlp.dense_4h_to_h.weight [C, 4C]
+    proj_b: Buf<R, T>,     // mlp.dense_4h_to_h.bias [C]
 }
 
-pub struct DeviceModel<R: Runtime> {
+/// Every tensor of the model, resolved once from the layout.
+struct Tensors<R: Runtime, T: CubeElement> {
+    embed_in: Buf<R, T>, // gpt_neox.embed_in.weight [V, C]
+    layers: Vec<LayerTensors<R, T>>,
+    lnf_w: Buf<R, T>,     // gpt_neox.final_layer_norm.weight [C]
+    lnf_b: Buf<R, T>,     // gpt_neox.final_layer_norm.bias [C]
+    embed_out: Buf<R, T>, // embed_out.weight [V, C]
+}
+
+impl<R: Runtime, T: CubeElement> Tensors<R, T> {
+    fn resolve(flat: &Buf<R, T>, layout: &ParamLayout, n_layer: usize) -> Self {
+        let view = |name: &str| {
+            let t = layout.get(name);
+            flat.view(t.offset, t.len())
+        };
+        let layers = (0..n_layer)
+            .map(|l| {
+                let v = |what: &str| view(&layer_name(l, what));
+                LayerTensors {
+                    ln1_w: v("input_layernorm.weight"),
+                    ln1_b: v("input_layernorm.bias"),
+                    qkv_w: v("attention.query_key_value.weight"),
+                    qkv_b: v("attention.query_key_value.bias"),
+                    attn_out_w: v("attention.dense.weight"),
+                    attn_out_b: v("attention.dense.bias"),
+                    ln2_w: v("post_attention_layernorm.weight"),
+                    ln2_b: v("post_attention_layernorm.bias"),
+                    fc_w: v("mlp.dense_h_to_4h.weight"),
+                    fc_b: v("mlp.dense_h_to_4h.bias"),
+                    proj_w: v("mlp.dense_4h_to_h.weight"),
+                    proj_b: v("mlp.dense_4h_to_h.bias"),
+                }
+            })
+            .collect();
+        Tensors {
+            embed_in: view("gpt_neox.embed_in.weight"),
+            layers,
+            lnf_w: view("gpt_neox.final_layer_norm.weight"),
+            lnf_b: view("gpt_neox.final_layer_norm.bias"),
+            embed_out: view("embed_out.weight"),
+        }
+    }
+}
+
+/// What one layer's forward keeps for its backward (N = batch * seq).
+struct LayerActs<R: Runtime, F: Float + CubeElement> {
+    resid: Buf<R, F>,       // the residual stream entering the layer [N, C]
+    ln1_out: Buf<R, F>,     // input LayerNorm of resid [N, C]
+    ln1_stats: Buf<R, f32>, // its (mean, rstd) [N, 2]
+    qkv: Buf<R, F>,         // fused q, k, v after rotary [N, 3C] ([B, T, H, 3, D])
+    attn_y: Buf<R, F>,      // attention output, before its projection [N, C]
+    lse: Buf<R, f32>,       // the softmax's log-sum-exp [B, H, T]
+    ln2_out: Buf<R, F>,     // post-attention LayerNorm of resid [N, C]
+    ln2_stats: Buf<R, f32>, // [N, 2]
+    fc_pre: Buf<R, F>,      // MLP up-projection, before GELU [N, 4C]
+    fc_act: Buf<R, F>,      // GELU of it [N, 4C]
+}
+
+pub struct DeviceModel<R: Runtime, F: Float + CubeElement = f32> {
     pub cfg: ModelConfig,
     pub layout: ParamLayout,
     pub client: ComputeClient<R>,
-    pub params: B<R>,
-    pub grads: B<R>,
+    /// Master weights `[n_params]` f32 in `layout`: what the optimizer
+    /// updates and checkpoints hold.
+    pub params: Buf<R, f32>,
+    /// Gradients `[n_params]` f32 in `layout`.
+    pub grads: Buf<R, f32>,
+    /// The weights the kernels read, `[n_params]` in `F`: `params` itself
+    /// when `F` is f32, else a copy [`Self::refresh_weights`] casts from it.
+    weights: Buf<R, F>,
+    /// Views of `weights` and of `grads`, one per tensor.
+    w: Tensors<R, F>,
+    g: Tensors<R, f32>,
     pub batch: usize,
     pub seq: usize,
     /// How f32 matmuls run (TF32 tensor cores or exact f32); by default
-    /// [`Precision::default_for`] the device.
+    /// [`Precision::default_for`] the device. Half-precision operands
+    /// always multiply on tensor cores where the device has them.
     pub precision: Precision,
+    /// Dynamic loss scaling (f16 training); None trains unscaled.
+    pub loss_scale: Option<LossScale>,
     shape: AttnShape,
-    tables: rotary::RotaryTables<R, f32>,
-    layers: Vec<LayerActs<R>>,
-    h_last: B<R>,
-    hf: B<R>,
-    stf: B<R>,
-    logits: B<R>,
-    losses: B<R>,
+    tables: rotary::RotaryTables<R>,
+    layers: Vec<LayerActs<R, F>>,
+    resid_final: Buf<R, F>, // the residual stream after the last layer [N, C]
+    lnf_out: Buf<R, F>,     // final LayerNorm of it [N, C]
+    lnf_stats: Buf<R, f32>, // [N, 2]
+    /// `[N, V]`: the logits after the forward, their gradient after the loss.
+    logits: Buf<R, F>,
+    losses: Buf<R, f32>, // per position [N]
+    /// The attention branch's output `[N, C]` in the forward; in the
+    /// backward, the gradient of whichever LayerNorm output or attention
+    /// output is being propagated (each dead once its consumer has run).
+    branch: Buf<R, F>,
     // Backward scratch.
-    dh: B<R>,
-    dtmp: B<R>,
-    d4: B<R>,
-    du: B<R>,
-    dqkv: B<R>,
-    delta: B<R>,
-    dw: B<R>,
-    a_out: B<R>,
+    d_resid: Buf<R, F>,  // gradient of the residual stream [N, C]
+    d_tmp: Buf<R, F>,    // a LayerNorm's input gradient [N, C]
+    d_fc_act: Buf<R, F>, // [N, 4C]
+    d_fc_pre: Buf<R, F>, // [N, 4C]
+    d_qkv: Buf<R, F>,    // [N, 3C]
+    delta: Buf<R, f32>,  // rowsum(dO * O) of the attention [B, H, T]
+    dw: Buf<R, f32>,     // one weight's gradient before it is added [largest weight]
     /// When set, every kernel is followed by a device sync and its time
     /// is added up by name (see [`Self::profile_kernels`]); off in training.
     profile: std::cell::RefCell<Option<KernelProfile>>,
@@ -218,11 +339,83 @@ pub struct KernelProfile {
     pub totals: std::collections::BTreeMap<&'static str, (f64, u64)>,
 }
 
-impl<R: Runtime> DeviceModel<R> {
-    /// Allocates the model for `batch` sequences of `seq` tokens, or
-    /// refuses with [`RuntimeError::BufferTooLarge`] (before allocating
-    /// anything) when a buffer would exceed the device's limit.
+/// Device memory of a model for one micro-batch, by what it holds (bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct MemoryPlan {
+    pub parameters: u64,
+    pub gradients: u64,
+    pub optimizer_state: u64,
+    pub compute_weights: u64,
+    pub activations: u64,
+}
+
+impl MemoryPlan {
+    pub fn total(&self) -> u64 {
+        self.parameters
+            + self.gradients
+            + self.optimizer_state
+            + self.compute_weights
+            + self.activations
+    }
+}
+
+impl std::fmt::Display for MemoryPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use prior_runtime::buffer::mib;
+        write!(
+            f,
+            "parameters {} + gradients {} + AdamW moments {} + compute-type weights {} + activations {} = {}",
+            mib(self.parameters),
+            mib(self.gradients),
+            mib(self.optimizer_state),
+            mib(self.compute_weights),
+            mib(self.activations),
+            mib(self.total())
+        )
+    }
+}
+
+impl<R: Runtime> DeviceModel<R, f32> {
+    /// The model in f32 (see [`DeviceModel::with_compute_type`]).
     pub fn new(
+        client: ComputeClient<R>,
+        cfg: ModelConfig,
+        params: &[f32],
+        batch: usize,
+        seq: usize,
+    ) -> Result<Self> {
+        Self::with_compute_type(client, cfg, params, batch, seq)
+    }
+}
+
+impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
+    /// The memory [`Self::with_compute_type`] would allocate for `cfg` at
+    /// micro-batch `batch` of `seq` tokens, plus the optimizer's moments.
+    pub fn memory_plan(cfg: &ModelConfig, batch: usize, seq: usize) -> MemoryPlan {
+        let layout = ParamLayout::new(cfg);
+        let needs = Needs::new(cfg, &layout, dtype_name::<F>(), std::mem::size_of::<F>());
+        let n = batch * seq;
+        let b = |need: Need| need.len(n) as u64 * need.elem_bytes as u64;
+        let per_layer =
+            4 * b(needs.row) + b(needs.qkv) + 2 * b(needs.mlp) + 2 * b(needs.stats) + b(needs.lse);
+        let head = 2 * b(needs.row) + b(needs.stats) + b(needs.logits) + b(needs.losses);
+        let scratch =
+            3 * b(needs.row) + 2 * b(needs.mlp) + b(needs.qkv) + b(needs.lse) + b(needs.dw);
+        MemoryPlan {
+            parameters: b(needs.params),
+            gradients: b(needs.grads),
+            optimizer_state: 2 * b(needs.params),
+            compute_weights: b(needs.weights),
+            activations: cfg.n_layer as u64 * per_layer + head + scratch,
+        }
+    }
+
+    /// Allocates the model for `batch` sequences of `seq` tokens with f32
+    /// master weights `params` and activations in `F`, or refuses with
+    /// [`RuntimeError::BufferTooLarge`] (before allocating anything) when a
+    /// buffer would exceed the device's limit. f16 turns on dynamic loss
+    /// scaling.
+    pub fn with_compute_type(
         client: ComputeClient<R>,
         cfg: ModelConfig,
         params: &[f32],
@@ -235,47 +428,59 @@ impl<R: Runtime> DeviceModel<R> {
             layout.total,
             "parameter buffer does not match the layout"
         );
-        let needs = Needs::new(&cfg, &layout);
+        let dtype = dtype_name::<F>();
+        let needs = Needs::new(&cfg, &layout, dtype, std::mem::size_of::<F>());
         needs.check(&BufferLimit::of(&client), batch, seq)?;
         let n = batch * seq;
         let shape = attn_shape(&cfg, batch, seq);
-        let e = |need: Need| B::<R>::empty_named(&client, need.len(n), need.name);
+        let act = |need: Need| Buf::<R, F>::empty_named(&client, need.len(n), &need.label());
+        let f32s = |need: Need| Buf::<R, f32>::empty_named(&client, need.len(n), &need.label());
         let layers = (0..cfg.n_layer)
             .map(|_| {
                 Ok(LayerActs {
-                    h: e(needs.row)?,
-                    a_in: e(needs.row)?,
-                    st1: e(needs.stats)?,
-                    qkv: e(needs.qkv)?,
-                    y: e(needs.row)?,
-                    lse: e(needs.lse)?,
-                    m_in: e(needs.row)?,
-                    st2: e(needs.stats)?,
-                    u: e(needs.mlp)?,
-                    gact: e(needs.mlp)?,
+                    resid: act(needs.row)?,
+                    ln1_out: act(needs.row)?,
+                    ln1_stats: f32s(needs.stats)?,
+                    qkv: act(needs.qkv)?,
+                    attn_y: act(needs.row)?,
+                    lse: f32s(needs.lse)?,
+                    ln2_out: act(needs.row)?,
+                    ln2_stats: f32s(needs.stats)?,
+                    fc_pre: act(needs.mlp)?,
+                    fc_act: act(needs.mlp)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let grads = B::<R>::upload_named(&client, &vec![0.0; layout.total], needs.grads.name)?;
-        Ok(DeviceModel {
+        let master = Buf::<R, f32>::upload_named(&client, params, &needs.params.label())?;
+        let weights = match master.as_same_type::<F>() {
+            Some(same) => same,
+            None => Buf::<R, F>::empty_named(&client, layout.total, &needs.weights.label())?,
+        };
+        let grads =
+            Buf::<R, f32>::upload_named(&client, &vec![0.0; layout.total], &needs.grads.label())?;
+        let model = DeviceModel {
             tables: rotary::RotaryTables::new(&client, seq, cfg.rotary_dims()),
-            params: B::<R>::upload_named(&client, params, needs.params.name)?,
+            w: Tensors::resolve(&weights, &layout, cfg.n_layer),
+            g: Tensors::resolve(&grads, &layout, cfg.n_layer),
+            params: master,
+            weights,
             grads,
             layers,
-            h_last: e(needs.row)?,
-            hf: e(needs.row)?,
-            stf: e(needs.stats)?,
-            logits: e(needs.logits)?,
-            losses: e(needs.losses)?,
-            dh: e(needs.row)?,
-            dtmp: e(needs.row)?,
-            d4: e(needs.mlp)?,
-            du: e(needs.mlp)?,
-            dqkv: e(needs.qkv)?,
-            delta: e(needs.lse)?,
-            dw: e(needs.dw)?,
-            a_out: e(needs.row)?,
+            resid_final: act(needs.row)?,
+            lnf_out: act(needs.row)?,
+            lnf_stats: f32s(needs.stats)?,
+            logits: act(needs.logits)?,
+            losses: f32s(needs.losses)?,
+            branch: act(needs.row)?,
+            d_resid: act(needs.row)?,
+            d_tmp: act(needs.row)?,
+            d_fc_act: act(needs.mlp)?,
+            d_fc_pre: act(needs.mlp)?,
+            d_qkv: act(needs.qkv)?,
+            delta: f32s(needs.lse)?,
+            dw: f32s(needs.dw)?,
             profile: std::cell::RefCell::new(None),
+            loss_scale: (dtype == "f16").then(LossScale::default),
             shape,
             layout,
             cfg,
@@ -283,17 +488,26 @@ impl<R: Runtime> DeviceModel<R> {
             client,
             batch,
             seq,
-        })
+        };
+        model.refresh_weights();
+        Ok(model)
     }
 
-    fn p(&self, name: &str) -> B<R> {
-        let t = self.layout.get(name);
-        self.params.view(t.offset, t.len())
+    /// The compute type's name ("f32", "bf16", "f16").
+    pub fn compute_type(&self) -> &'static str {
+        dtype_name::<F>()
     }
 
-    fn g(&self, name: &str) -> B<R> {
-        let t = self.layout.get(name);
-        self.grads.view(t.offset, t.len())
+    /// Casts the master weights into the compute-type copy the kernels
+    /// read (nothing to do in f32, where they are one buffer). The
+    /// optimizer step calls it after updating `params`; so must anything
+    /// else that writes `params`.
+    pub fn refresh_weights(&self) {
+        if self.weights.as_same_type::<f32>().is_none() {
+            self.run("elementwise::cast", || {
+                elementwise::cast(&self.client, &self.params, &self.weights)
+            });
+        }
     }
 
     /// Starts (or stops, returning what was measured) per-kernel timing.
@@ -311,90 +525,88 @@ impl<R: Runtime> DeviceModel<R> {
         old
     }
 
-    fn mark(&self, name: &'static str) {
+    /// Every launch goes through here: the one place profiling looks.
+    fn run<T>(&self, kernel: &'static str, launch: impl FnOnce() -> T) -> T {
+        let out = launch();
         let mut p = self.profile.borrow_mut();
         if let Some(p) = p.as_mut() {
             let _ = prior_runtime::buffer::sync(&self.client);
             let now = std::time::Instant::now();
             let ms = p.last.map_or(0.0, |t| (now - t).as_secs_f64() * 1e3);
-            let e = p.totals.entry(name).or_default();
+            let e = p.totals.entry(kernel).or_default();
             e.0 += ms;
             e.1 += 1;
             p.last = Some(now);
         }
+        out
     }
 
     pub fn zero_grads(&self) {
-        elementwise::fill(&self.client, &self.grads, 0.0);
-        self.mark("elementwise::fill");
+        self.run("elementwise::fill", || {
+            elementwise::fill(&self.client, &self.grads, 0.0)
+        });
     }
 
-    /// y = x W^T + b (W stored [out, in]).
+    /// `c[m, n] = op(a) op(b)` (see [`matmul::matmul`]).
     #[allow(clippy::too_many_arguments)]
+    fn matmul<O: Float + CubeElement>(
+        &self,
+        a: &Buf<R, F>,
+        b: &Buf<R, F>,
+        c: &Buf<R, O>,
+        (m, k, n): (usize, usize, usize),
+        ta: bool,
+        tb: bool,
+    ) -> Result<()> {
+        self.run("matmul::matmul", || {
+            matmul::matmul(&self.client, a, b, c, m, k, n, ta, tb, self.precision)
+        })?;
+        Ok(())
+    }
+
+    /// `y = x wᵀ + b` over `rows` rows (w stored `[n_out, n_in]`).
     fn linear(
         &self,
-        x: &B<R>,
-        w: &str,
-        b: Option<&str>,
-        y: &B<R>,
-        rows: usize,
-        n_in: usize,
-        n_out: usize,
+        x: &Buf<R, F>,
+        w: &Buf<R, F>,
+        b: Option<&Buf<R, F>>,
+        y: &Buf<R, F>,
+        (rows, n_in, n_out): (usize, usize, usize),
     ) -> Result<()> {
-        matmul::matmul(
-            &self.client,
-            x,
-            &self.p(w),
-            y,
-            rows,
-            n_in,
-            n_out,
-            false,
-            true,
-            self.precision,
-        )?;
-        self.mark("matmul::matmul");
+        self.matmul(x, w, y, (rows, n_in, n_out), false, true)?;
         if let Some(b) = b {
-            elementwise::bias_add(&self.client, y, &self.p(b));
-            self.mark("elementwise::bias_add");
+            self.run("elementwise::bias_add", || {
+                elementwise::bias_add(&self.client, y, b)
+            });
         }
         Ok(())
     }
 
-    /// grad(w) += dy^T x  (the weight gradient of y = x W^T).
-    fn acc_weight_grad(
+    /// The backward of [`Self::linear`] but for dx: `gw += dyᵀ x` (f32,
+    /// through the `dw` scratch) and `gb += column sums of dy`.
+    fn linear_param_grads(
         &self,
-        dy: &B<R>,
-        x: &B<R>,
-        w: &str,
-        rows: usize,
-        n_in: usize,
-        n_out: usize,
+        dy: &Buf<R, F>,
+        x: &Buf<R, F>,
+        gw: &Buf<R, f32>,
+        gb: &Buf<R, f32>,
+        (rows, n_in, n_out): (usize, usize, usize),
     ) -> Result<()> {
         let dw = self.dw.view(0, n_out * n_in);
-        matmul::matmul(
-            &self.client,
-            dy,
-            x,
-            &dw,
-            n_out,
-            rows,
-            n_in,
-            true,
-            false,
-            self.precision,
-        )?;
-        self.mark("matmul::matmul");
-        elementwise::axpy(&self.client, &self.g(w), &dw, 1.0);
-        self.mark("elementwise::axpy");
+        self.matmul(dy, x, &dw, (n_out, rows, n_in), true, false)?;
+        self.run("elementwise::axpy", || {
+            elementwise::axpy(&self.client, gw, &dw, 1.0)
+        });
+        self.run("elementwise::bias_bwd", || {
+            elementwise::bias_bwd(&self.client, dy, gb, true)
+        });
         Ok(())
     }
 
-    /// Forward over one micro-batch; returns the mean loss. `grad_scale`
-    /// multiplies the loss gradient the backward will use (1 / number of
-    /// micro-batches when accumulating).
     /// Forward pass and mean cross-entropy against `targets`; the logits
-    /// buffer is left holding d(loss * grad_scale)/d(logits) for [`Self::backward`].
+    /// buffer is left holding `d(loss * grad_scale)/d(logits)` for
+    /// [`Self::backward`] (`grad_scale`: 1 / number of micro-batches when
+    /// accumulating, times the loss scale when there is one).
     pub fn forward(&mut self, ids: &[u32], targets: &[u32], grad_scale: f32) -> Result<f32> {
         let losses = self.forward_token_losses(ids, targets, grad_scale)?;
         let n = losses.len();
@@ -408,13 +620,11 @@ impl<R: Runtime> DeviceModel<R> {
         targets: &[u32],
         grad_scale: f32,
     ) -> Result<Vec<f32>> {
-        let (v, n) = (self.cfg.vocab_size, self.batch * self.seq);
-        self.forward_logits(ids)?;
-        let cl = &self.client;
-        let t = Buf::<R, u32>::upload(cl, targets);
-        cross_entropy::cross_entropy(cl, &self.logits, &t, &self.losses, v, grad_scale / n as f32);
-        self.mark("cross_entropy::cross_entropy");
-        self.losses.download(cl)
+        let ids_b = Buf::<R, u32>::upload(&self.client, ids);
+        let targets_b = Buf::<R, u32>::upload(&self.client, targets);
+        self.forward_logits_device(&ids_b)?;
+        self.loss(&targets_b, grad_scale);
+        self.losses.download(&self.client)
     }
 
     /// [`Self::forward`] on ids and targets already on the device.
@@ -424,20 +634,27 @@ impl<R: Runtime> DeviceModel<R> {
         targets: &Buf<R, u32>,
         grad_scale: f32,
     ) -> Result<f32> {
-        let (v, n) = (self.cfg.vocab_size, self.batch * self.seq);
         self.forward_logits_device(ids)?;
-        let cl = &self.client;
-        cross_entropy::cross_entropy(
-            cl,
-            &self.logits,
-            targets,
-            &self.losses,
-            v,
-            grad_scale / n as f32,
-        );
-        self.mark("cross_entropy::cross_entropy");
-        let losses = self.losses.download(cl)?;
+        self.loss(targets, grad_scale);
+        let losses = self.losses.download(&self.client)?;
+        let n = losses.len();
         Ok((losses.iter().map(|&x| x as f64).sum::<f64>() / n as f64) as f32)
+    }
+
+    /// Cross-entropy of the logits against `targets` into `losses`; the
+    /// logits become their gradient, times `grad_scale / N`.
+    fn loss(&self, targets: &Buf<R, u32>, grad_scale: f32) {
+        let n = self.batch * self.seq;
+        self.run("cross_entropy::cross_entropy", || {
+            cross_entropy::cross_entropy(
+                &self.client,
+                &self.logits,
+                targets,
+                &self.losses,
+                self.cfg.vocab_size,
+                grad_scale / n as f32,
+            )
+        });
     }
 
     /// Forward pass up to the logits (`batch * seq * vocab`, left on the device).
@@ -446,295 +663,242 @@ impl<R: Runtime> DeviceModel<R> {
         self.forward_logits_device(&ids_b)
     }
 
-    fn forward_logits_device(&mut self, ids_b: &Buf<R, u32>) -> Result<()> {
+    fn forward_logits_device(&self, ids: &Buf<R, u32>) -> Result<()> {
         let (c, v, n) = (self.cfg.d_model, self.cfg.vocab_size, self.batch * self.seq);
-        let cl = &self.client;
-        let eps = self.cfg.layer_norm_eps;
-        embedding::embedding_fwd(
-            cl,
-            &self.p("gpt_neox.embed_in.weight"),
-            ids_b,
-            &self
+        let (cl, w, eps) = (&self.client, &self.w, self.cfg.layer_norm_eps);
+        let first = self.layers.first().map_or(&self.resid_final, |a| &a.resid);
+        self.run("embedding::embedding_fwd", || {
+            embedding::embedding_fwd(cl, &w.embed_in, ids, first, c)
+        });
+        for (l, (a, lw)) in self.layers.iter().zip(&w.layers).enumerate() {
+            // GPT-NeoX's parallel residual: next = resid + attn(ln1(resid))
+            // + mlp(ln2(resid)).
+            let next = self
                 .layers
-                .first()
-                .map_or(self.h_last.clone(), |l| l.h.clone()),
-            c,
-        );
-        self.mark("embedding::embedding_fwd");
-        for l in 0..self.cfg.n_layer {
-            let a = &self.layers[l];
-            let name = |w: &str| layer_name(l, w);
-            layernorm::layernorm_fwd(
-                cl,
-                &a.h,
-                &self.p(&name("input_layernorm.weight")),
-                &self.p(&name("input_layernorm.bias")),
-                &a.a_in,
-                &a.st1,
-                eps,
-            );
-            self.mark("layernorm::layernorm_fwd");
+                .get(l + 1)
+                .map_or(&self.resid_final, |b| &b.resid);
+            self.run("layernorm::layernorm_fwd", || {
+                layernorm::layernorm_fwd(
+                    cl,
+                    &a.resid,
+                    &lw.ln1_w,
+                    &lw.ln1_b,
+                    &a.ln1_out,
+                    &a.ln1_stats,
+                    eps,
+                )
+            });
             self.linear(
-                &a.a_in,
-                &name("attention.query_key_value.weight"),
-                Some(&name("attention.query_key_value.bias")),
+                &a.ln1_out,
+                &lw.qkv_w,
+                Some(&lw.qkv_b),
                 &a.qkv,
-                n,
-                c,
-                3 * c,
+                (n, c, 3 * c),
             )?;
-            rotary::rotary(cl, &a.qkv, &self.tables, self.shape, false);
-            self.mark("rotary::rotary");
-            attention::attention_fwd(cl, &a.qkv, &a.y, &a.lse, self.shape);
-            self.mark("attention::attention_fwd");
+            self.run("rotary::rotary", || {
+                rotary::rotary(cl, &a.qkv, &self.tables, self.shape, false)
+            });
+            self.run("attention::attention_fwd", || {
+                attention::attention_fwd(cl, &a.qkv, &a.attn_y, &a.lse, self.shape)
+            });
+            let attn_out = &self.branch;
             self.linear(
-                &a.y,
-                &name("attention.dense.weight"),
-                Some(&name("attention.dense.bias")),
-                &self.a_out,
-                n,
-                c,
-                c,
+                &a.attn_y,
+                &lw.attn_out_w,
+                Some(&lw.attn_out_b),
+                attn_out,
+                (n, c, c),
             )?;
+            self.run("layernorm::layernorm_fwd", || {
+                layernorm::layernorm_fwd(
+                    cl,
+                    &a.resid,
+                    &lw.ln2_w,
+                    &lw.ln2_b,
+                    &a.ln2_out,
+                    &a.ln2_stats,
+                    eps,
+                )
+            });
+            self.linear(
+                &a.ln2_out,
+                &lw.fc_w,
+                Some(&lw.fc_b),
+                &a.fc_pre,
+                (n, c, 4 * c),
+            )?;
+            self.run("elementwise::gelu_fwd", || {
+                elementwise::gelu_fwd(cl, &a.fc_pre, &a.fc_act)
+            });
+            self.linear(&a.fc_act, &lw.proj_w, Some(&lw.proj_b), next, (n, 4 * c, c))?;
+            self.run("elementwise::axpy", || {
+                elementwise::axpy(cl, next, attn_out, 1.0)
+            });
+            self.run("elementwise::axpy", || {
+                elementwise::axpy(cl, next, &a.resid, 1.0)
+            });
+        }
+        self.run("layernorm::layernorm_fwd", || {
             layernorm::layernorm_fwd(
                 cl,
-                &a.h,
-                &self.p(&name("post_attention_layernorm.weight")),
-                &self.p(&name("post_attention_layernorm.bias")),
-                &a.m_in,
-                &a.st2,
+                &self.resid_final,
+                &w.lnf_w,
+                &w.lnf_b,
+                &self.lnf_out,
+                &self.lnf_stats,
                 eps,
-            );
-            self.mark("layernorm::layernorm_fwd");
-            self.linear(
-                &a.m_in,
-                &name("mlp.dense_h_to_4h.weight"),
-                Some(&name("mlp.dense_h_to_4h.bias")),
-                &a.u,
-                n,
-                c,
-                4 * c,
-            )?;
-            elementwise::gelu_fwd(cl, &a.u, &a.gact);
-            self.mark("elementwise::gelu_fwd");
-            let next = if l + 1 < self.cfg.n_layer {
-                self.layers[l + 1].h.clone()
-            } else {
-                self.h_last.clone()
-            };
-            self.linear(
-                &a.gact,
-                &name("mlp.dense_4h_to_h.weight"),
-                Some(&name("mlp.dense_4h_to_h.bias")),
-                &next,
-                n,
-                4 * c,
-                c,
-            )?;
-            elementwise::axpy(cl, &next, &self.a_out, 1.0);
-            self.mark("elementwise::axpy");
-            elementwise::axpy(cl, &next, &a.h, 1.0);
-            self.mark("elementwise::axpy");
-        }
-        layernorm::layernorm_fwd(
-            cl,
-            &self.h_last,
-            &self.p("gpt_neox.final_layer_norm.weight"),
-            &self.p("gpt_neox.final_layer_norm.bias"),
-            &self.hf,
-            &self.stf,
-            eps,
-        );
-        self.mark("layernorm::layernorm_fwd");
-        self.linear(&self.hf, "embed_out.weight", None, &self.logits, n, c, v)
+            )
+        });
+        self.linear(&self.lnf_out, &w.embed_out, None, &self.logits, (n, c, v))
     }
 
-    /// Backward of the last forward; adds into `grads`.
+    /// Backward of the last forward (the logits holding their gradient);
+    /// adds into `grads`.
     pub fn backward(&mut self, ids: &[u32]) -> Result<()> {
         let (c, v, n) = (self.cfg.d_model, self.cfg.vocab_size, self.batch * self.seq);
-        let cl = self.client.clone();
-        let cl = &cl;
-        // self.logits now holds dlogits.
-        self.acc_weight_grad(&self.logits, &self.hf, "embed_out.weight", n, c, v)?;
-        matmul::matmul(
-            cl,
-            &self.logits,
-            &self.p("embed_out.weight"),
-            &self.dtmp,
-            n,
-            v,
-            c,
-            false,
-            false,
-            self.precision,
-        )?;
-        self.mark("matmul::matmul");
-        layernorm::layernorm_bwd(
-            cl,
-            &self.dtmp,
-            &self.h_last,
-            &self.p("gpt_neox.final_layer_norm.weight"),
-            &self.stf,
-            &self.dh,
-            &self.g("gpt_neox.final_layer_norm.weight"),
-            &self.g("gpt_neox.final_layer_norm.bias"),
+        let (cl, w, g) = (&self.client, &self.w, &self.g);
+        let dlogits = &self.logits;
+        self.matmul(
+            dlogits,
+            &self.lnf_out,
+            &self.dw.view(0, v * c),
+            (v, n, c),
             true,
-        );
-        self.mark("layernorm::layernorm_bwd");
-        for l in (0..self.cfg.n_layer).rev() {
-            let a = &self.layers[l];
-            let name = |w: &str| layer_name(l, w);
-            // MLP branch: dm = dh.
-            self.acc_weight_grad(
-                &self.dh,
-                &a.gact,
-                &name("mlp.dense_4h_to_h.weight"),
-                n,
-                4 * c,
-                c,
-            )?;
-            elementwise::bias_bwd(cl, &self.dh, &self.g(&name("mlp.dense_4h_to_h.bias")), true);
-            self.mark("elementwise::bias_bwd");
-            matmul::matmul(
-                cl,
-                &self.dh,
-                &self.p(&name("mlp.dense_4h_to_h.weight")),
-                &self.d4,
-                n,
-                c,
-                4 * c,
-                false,
-                false,
-                self.precision,
-            )?;
-            self.mark("matmul::matmul");
-            elementwise::gelu_bwd(cl, &self.d4, &a.u, &self.du);
-            self.mark("elementwise::gelu_bwd");
-            self.acc_weight_grad(
-                &self.du,
-                &a.m_in,
-                &name("mlp.dense_h_to_4h.weight"),
-                n,
-                c,
-                4 * c,
-            )?;
-            elementwise::bias_bwd(cl, &self.du, &self.g(&name("mlp.dense_h_to_4h.bias")), true);
-            self.mark("elementwise::bias_bwd");
-            let dm_in = self.a_out.clone();
-            matmul::matmul(
-                cl,
-                &self.du,
-                &self.p(&name("mlp.dense_h_to_4h.weight")),
-                &dm_in,
-                n,
-                4 * c,
-                c,
-                false,
-                false,
-                self.precision,
-            )?;
-            self.mark("matmul::matmul");
+            false,
+        )?;
+        self.run("elementwise::axpy", || {
+            elementwise::axpy(cl, &g.embed_out, &self.dw.view(0, v * c), 1.0)
+        });
+        let d_lnf_out = &self.d_tmp;
+        self.matmul(dlogits, &w.embed_out, d_lnf_out, (n, v, c), false, false)?;
+        self.run("layernorm::layernorm_bwd", || {
             layernorm::layernorm_bwd(
                 cl,
-                &dm_in,
-                &a.h,
-                &self.p(&name("post_attention_layernorm.weight")),
-                &a.st2,
-                &self.dtmp,
-                &self.g(&name("post_attention_layernorm.weight")),
-                &self.g(&name("post_attention_layernorm.bias")),
+                d_lnf_out,
+                &self.resid_final,
+                &w.lnf_w,
+                &self.lnf_stats,
+                &self.d_resid,
+                &g.lnf_w,
+                &g.lnf_b,
                 true,
-            );
-            self.mark("layernorm::layernorm_bwd");
-            // Attention branch: da_out = dh. dy reuses a_out's buffer.
-            self.acc_weight_grad(&self.dh, &a.y, &name("attention.dense.weight"), n, c, c)?;
-            elementwise::bias_bwd(cl, &self.dh, &self.g(&name("attention.dense.bias")), true);
-            self.mark("elementwise::bias_bwd");
-            let dy = self.a_out.clone();
-            matmul::matmul(
-                cl,
-                &self.dh,
-                &self.p(&name("attention.dense.weight")),
-                &dy,
-                n,
-                c,
-                c,
+            )
+        });
+        for (a, (lw, lg)) in self.layers.iter().zip(w.layers.iter().zip(&g.layers)).rev() {
+            // d_resid is the gradient of this layer's output: it flows into
+            // the MLP branch, the attention branch and the skip alike.
+            let d_out = &self.d_resid;
+            // MLP branch.
+            self.linear_param_grads(d_out, &a.fc_act, &lg.proj_w, &lg.proj_b, (n, 4 * c, c))?;
+            self.matmul(
+                d_out,
+                &lw.proj_w,
+                &self.d_fc_act,
+                (n, c, 4 * c),
                 false,
                 false,
-                self.precision,
             )?;
-            self.mark("matmul::matmul");
-            // The MLP's LayerNorm gradient joins the residual now that dh
-            // has been read by both branches.
-            elementwise::axpy(cl, &self.dh, &self.dtmp, 1.0);
-            self.mark("elementwise::axpy");
-            attention::attention_bwd(
-                cl,
-                &dy,
-                &a.qkv,
-                &a.y,
-                &a.lse,
-                &self.delta,
-                &self.dqkv,
-                self.shape,
-            );
-            self.mark("attention::attention_bwd");
-            rotary::rotary(cl, &self.dqkv, &self.tables, self.shape, true);
-            self.mark("rotary::rotary");
-            self.acc_weight_grad(
-                &self.dqkv,
-                &a.a_in,
-                &name("attention.query_key_value.weight"),
-                n,
-                c,
-                3 * c,
+            self.run("elementwise::gelu_bwd", || {
+                elementwise::gelu_bwd(cl, &self.d_fc_act, &a.fc_pre, &self.d_fc_pre)
+            });
+            self.linear_param_grads(
+                &self.d_fc_pre,
+                &a.ln2_out,
+                &lg.fc_w,
+                &lg.fc_b,
+                (n, c, 4 * c),
             )?;
-            elementwise::bias_bwd(
-                cl,
-                &self.dqkv,
-                &self.g(&name("attention.query_key_value.bias")),
-                true,
-            );
-            self.mark("elementwise::bias_bwd");
-            let da_in = self.a_out.clone();
-            matmul::matmul(
-                cl,
-                &self.dqkv,
-                &self.p(&name("attention.query_key_value.weight")),
-                &da_in,
-                n,
-                3 * c,
-                c,
+            let d_ln2_out = &self.branch;
+            self.matmul(
+                &self.d_fc_pre,
+                &lw.fc_w,
+                d_ln2_out,
+                (n, 4 * c, c),
                 false,
                 false,
-                self.precision,
             )?;
-            self.mark("matmul::matmul");
-            layernorm::layernorm_bwd(
-                cl,
-                &da_in,
-                &a.h,
-                &self.p(&name("input_layernorm.weight")),
-                &a.st1,
-                &self.dtmp,
-                &self.g(&name("input_layernorm.weight")),
-                &self.g(&name("input_layernorm.bias")),
-                true,
-            );
-            self.mark("layernorm::layernorm_bwd");
-            elementwise::axpy(cl, &self.dh, &self.dtmp, 1.0);
-            self.mark("elementwise::axpy");
+            self.run("layernorm::layernorm_bwd", || {
+                layernorm::layernorm_bwd(
+                    cl,
+                    d_ln2_out,
+                    &a.resid,
+                    &lw.ln2_w,
+                    &a.ln2_stats,
+                    &self.d_tmp,
+                    &lg.ln2_w,
+                    &lg.ln2_b,
+                    true,
+                )
+            });
+            // Attention branch.
+            self.linear_param_grads(d_out, &a.attn_y, &lg.attn_out_w, &lg.attn_out_b, (n, c, c))?;
+            let d_attn_y = &self.branch;
+            self.matmul(d_out, &lw.attn_out_w, d_attn_y, (n, c, c), false, false)?;
+            // Both branches have read d_out: the MLP LayerNorm's input
+            // gradient joins the skip's.
+            self.run("elementwise::axpy", || {
+                elementwise::axpy(cl, d_out, &self.d_tmp, 1.0)
+            });
+            self.run("attention::attention_bwd", || {
+                attention::attention_bwd(
+                    cl,
+                    d_attn_y,
+                    &a.qkv,
+                    &a.attn_y,
+                    &a.lse,
+                    &self.delta,
+                    &self.d_qkv,
+                    self.shape,
+                )
+            });
+            self.run("rotary::rotary", || {
+                rotary::rotary(cl, &self.d_qkv, &self.tables, self.shape, true)
+            });
+            self.linear_param_grads(&self.d_qkv, &a.ln1_out, &lg.qkv_w, &lg.qkv_b, (n, c, 3 * c))?;
+            let d_ln1_out = &self.branch;
+            self.matmul(
+                &self.d_qkv,
+                &lw.qkv_w,
+                d_ln1_out,
+                (n, 3 * c, c),
+                false,
+                false,
+            )?;
+            self.run("layernorm::layernorm_bwd", || {
+                layernorm::layernorm_bwd(
+                    cl,
+                    d_ln1_out,
+                    &a.resid,
+                    &lw.ln1_w,
+                    &a.ln1_stats,
+                    &self.d_tmp,
+                    &lg.ln1_w,
+                    &lg.ln1_b,
+                    true,
+                )
+            });
+            // d_resid becomes the gradient of this layer's input.
+            self.run("elementwise::axpy", || {
+                elementwise::axpy(cl, d_out, &self.d_tmp, 1.0)
+            });
         }
         let grouping = embedding::EmbeddingGrouping::new(cl, ids);
-        embedding::embedding_bwd(
-            cl,
-            &self.dh,
-            &grouping,
-            &self.g("gpt_neox.embed_in.weight"),
-            c,
-        );
-        self.mark("embedding::embedding_bwd");
+        self.run("embedding::embedding_bwd", || {
+            embedding::embedding_bwd(cl, &self.d_resid, &grouping, &g.embed_in, c)
+        });
         Ok(())
+    }
+
+    /// `b` on the host as f32 (cast on the device first when `F` is not).
+    fn to_host(&self, b: &Buf<R, F>) -> Result<Vec<f32>> {
+        match b.as_same_type::<f32>() {
+            Some(f) => f.download(&self.client),
+            None => {
+                let out = Buf::<R, f32>::empty(&self.client, b.len());
+                elementwise::cast(&self.client, b, &out);
+                out.download(&self.client)
+            }
+        }
     }
 
     /// One position's logits after [`Self::forward_logits`]: row
@@ -742,10 +906,10 @@ impl<R: Runtime> DeviceModel<R> {
     /// multiple of the device's view alignment (then download them all).
     pub fn logits_row(&self, row: usize) -> Option<Result<Vec<f32>>> {
         let v = self.cfg.vocab_size;
-        if !v.is_multiple_of(B::<R>::view_align()) {
+        if !v.is_multiple_of(Buf::<R, F>::view_align()) {
             return None;
         }
-        Some(self.logits.view(row * v, v).download(&self.client))
+        Some(self.to_host(&self.logits.view(row * v, v)))
     }
 
     pub fn download_params(&self) -> Result<Vec<f32>> {
@@ -759,7 +923,7 @@ impl<R: Runtime> DeviceModel<R> {
     /// The logits of the last [`Self::forward_logits`] (a [`Self::forward`]
     /// overwrites them with their gradient).
     pub fn download_logits(&self) -> Result<Vec<f32>> {
-        self.logits.download(&self.client)
+        self.to_host(&self.logits)
     }
 }
 
@@ -775,7 +939,7 @@ mod tests {
 
     fn needs(preset: &str, vocab: usize) -> Needs {
         let cfg = ModelConfig::preset(preset, vocab).unwrap();
-        Needs::new(&cfg, &ParamLayout::new(&cfg))
+        Needs::new(&cfg, &ParamLayout::new(&cfg), "f32", 4)
     }
 
     #[test]

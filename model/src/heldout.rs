@@ -111,8 +111,8 @@ impl HeldoutSet {
 /// Mean loss per category. The model must have been built for `set.seq`;
 /// windows go through it `model.batch` at a time (the last batch padded
 /// with repeats that are not counted). Gradients are not touched.
-pub fn heldout_loss<R: Runtime>(
-    model: &mut DeviceModel<R>,
+pub fn heldout_loss<R: Runtime, F: Float + CubeElement>(
+    model: &mut DeviceModel<R, F>,
     set: &HeldoutSet,
 ) -> Result<Vec<CategoryLoss>> {
     assert_eq!(

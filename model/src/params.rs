@@ -12,9 +12,10 @@ use rand_distr_normal::normal;
 
 use crate::config::ModelConfig;
 
-/// Offsets are multiples of this many f32 (256 bytes): device views of the
-/// flat buffer must be aligned.
-pub const ALIGN: usize = 64;
+/// Offsets are multiples of this many elements: device views of the flat
+/// buffer must start at 256 bytes, and the compute-type copy of the weights
+/// (2-byte bf16 or f16) shares this layout with the f32 master buffers.
+pub const ALIGN: usize = 128;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TensorSpec {

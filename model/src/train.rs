@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, Checkpoint, TrainState};
 use crate::config::ModelConfig;
-use crate::device::DeviceModel;
+use crate::device::{DeviceModel, MemoryPlan};
 use crate::heldout::{heldout_loss, CategoryLoss, HeldoutError, HeldoutSet};
 use crate::params::ParamLayout;
 
@@ -171,9 +171,11 @@ pub struct TrainSection {
     pub eval_corpus: Option<PathBuf>,
     /// Tokens per category in the held-out loss.
     pub eval_tokens: usize,
-    /// How f32 matmuls run: "tf32" (tensor cores, where the device has
-    /// them) or "f32" (exact). Unset: tf32 where the device has it.
-    pub precision: Option<Precision>,
+    /// The compute type: "bf16" or "f16" (activations and matmul operands
+    /// in that type, f32 accumulation, f32 master weights; f16 with dynamic
+    /// loss scaling), "tf32" (f32 values, tensor-core TF32 matmuls) or
+    /// "f32" (exact). Unset: bf16 where the device has it (CUDA), else f32.
+    pub precision: Option<TrainPrecision>,
 }
 
 impl Default for TrainSection {
@@ -282,6 +284,135 @@ impl TrainConfig {
     }
 }
 
+/// What a run computes in (`[train] precision`, `--precision`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrainPrecision {
+    Bf16,
+    F16,
+    F32,
+    Tf32,
+}
+
+impl TrainPrecision {
+    pub const NAMES: [&str; 4] = ["bf16", "f16", "f32", "tf32"];
+
+    /// bf16 where the device has it (CUDA), else f32.
+    pub fn default_for<R: Runtime>(client: &ComputeClient<R>) -> TrainPrecision {
+        if supports::<R, half::bf16>(client) {
+            TrainPrecision::Bf16
+        } else {
+            TrainPrecision::F32
+        }
+    }
+
+    /// How f32 matmuls run under this precision (only f32 and tf32 have
+    /// f32 operands).
+    pub fn matmul(self) -> Precision {
+        match self {
+            TrainPrecision::F32 => Precision::F32,
+            _ => Precision::Tf32,
+        }
+    }
+
+    /// Refuses a precision the device cannot run, saying what it can.
+    pub fn check<R: Runtime>(self, client: &ComputeClient<R>) -> std::result::Result<(), String> {
+        let ok = match self {
+            TrainPrecision::Bf16 => supports::<R, half::bf16>(client),
+            TrainPrecision::F16 => supports::<R, half::f16>(client),
+            TrainPrecision::F32 | TrainPrecision::Tf32 => true,
+        };
+        if ok {
+            return Ok(());
+        }
+        let alternatives = if supports::<R, half::f16>(client) {
+            "\"f16\" (mixed precision with loss scaling) or \"f32\""
+        } else {
+            "\"f32\""
+        };
+        Err(format!(
+            "precision \"{self}\": this device has no {self} arithmetic; use {alternatives}"
+        ))
+    }
+}
+
+fn supports<R: Runtime, F: CubePrimitive>(client: &ComputeClient<R>) -> bool {
+    client
+        .properties()
+        .supports_type(F::as_type_native_unchecked().storage_type())
+}
+
+impl std::fmt::Display for TrainPrecision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TrainPrecision::Bf16 => "bf16",
+            TrainPrecision::F16 => "f16",
+            TrainPrecision::F32 => "f32",
+            TrainPrecision::Tf32 => "tf32",
+        })
+    }
+}
+
+impl std::str::FromStr for TrainPrecision {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "bf16" => Ok(TrainPrecision::Bf16),
+            "f16" => Ok(TrainPrecision::F16),
+            "f32" => Ok(TrainPrecision::F32),
+            "tf32" => Ok(TrainPrecision::Tf32),
+            other => Err(format!(
+                "unknown precision {other:?}: use one of {}",
+                TrainPrecision::NAMES.join(", ")
+            )),
+        }
+    }
+}
+
+/// Dynamic loss scaling for f16 (as PyTorch's `GradScaler`): the loss
+/// gradient is multiplied by `scale` so that small gradients survive f16;
+/// a step whose scaled gradients overflow (a non-finite norm) is skipped
+/// and the scale halved, and after `GROWTH_INTERVAL` good steps in a row
+/// it doubles.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LossScale {
+    pub scale: f32,
+    /// Good steps since the scale last changed.
+    pub good_steps: u32,
+}
+
+impl Default for LossScale {
+    fn default() -> Self {
+        LossScale {
+            scale: 65536.0,
+            good_steps: 0,
+        }
+    }
+}
+
+impl LossScale {
+    pub const GROWTH_INTERVAL: u32 = 2000;
+    /// The scale never falls below this (a run whose gradients overflow
+    /// even at scale 1 has diverged; its loss check stops it).
+    pub const MIN: f32 = 1.0;
+
+    /// Records one step: `finite` tells whether its scaled gradients were.
+    /// Returns whether the step must be skipped.
+    pub fn update(&mut self, finite: bool) -> bool {
+        if !finite {
+            self.scale = (self.scale / 2.0).max(Self::MIN);
+            self.good_steps = 0;
+            return true;
+        }
+        self.good_steps += 1;
+        if self.good_steps >= Self::GROWTH_INTERVAL {
+            self.scale = (self.scale * 2.0).min(f32::MAX / 2.0);
+            self.good_steps = 0;
+        }
+        false
+    }
+}
+
 /// The learning rate of step `step` (0-based): linear warm-up over
 /// `warmup_steps` (step 0 gets `lr / warmup_steps`, step `warmup_steps - 1`
 /// the full `lr`), then a cosine from `lr` at step `warmup_steps` down to
@@ -325,10 +456,10 @@ pub struct PhaseTimes {
 /// delivers them), in micro-batches of the `model.batch` sequences the
 /// model was built for. Gradients start from zero and add up, each
 /// micro-batch's loss scaled by 1 / (number of micro-batches), so `grads`
-/// ends holding the gradient of the whole batch's mean loss, which is
-/// returned.
-pub fn accumulate_gradients<R: Runtime>(
-    model: &mut DeviceModel<R>,
+/// ends holding the gradient of the whole batch's mean loss (times the
+/// model's loss scale, if it has one), which is returned.
+pub fn accumulate_gradients<R: Runtime, F: Float + CubeElement>(
+    model: &mut DeviceModel<R, F>,
     tokens: &[u32],
     seq_tokens: usize,
     mut times: Option<&mut PhaseTimes>,
@@ -350,6 +481,7 @@ pub fn accumulate_gradients<R: Runtime>(
     }
     let micro_steps = sequences / micro;
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+    let loss_scale = model.loss_scale.map_or(1.0, |s| s.scale);
     model.zero_grads();
     let mut loss = 0f64;
     for k in 0..micro_steps {
@@ -363,7 +495,7 @@ pub fn accumulate_gradients<R: Runtime>(
         }
         let t1 = Instant::now();
         // The loss comes back to the host, so the forward has finished here.
-        let l = model.forward_device(&ids_b, &targets_b, 1.0 / micro_steps as f32)?;
+        let l = model.forward_device(&ids_b, &targets_b, loss_scale / micro_steps as f32)?;
         if let Some(t) = times.as_deref_mut() {
             t.forward_ms += ms(t1);
         }
@@ -383,8 +515,14 @@ pub fn accumulate_gradients<R: Runtime>(
 pub struct OptimizerUpdate {
     /// The learning rate of the step.
     pub lr: f32,
-    /// The global L2 norm of the gradients before clipping.
+    /// The global L2 norm of the gradients before clipping (0 on a
+    /// skipped step, whose scaled gradients had none).
     pub grad_norm: f32,
+    /// Whether the update was skipped: under f16 loss scaling, the scaled
+    /// gradients overflowed (the scale is halved for the next step).
+    pub skipped: bool,
+    /// The loss scale the step's gradients carried (None: unscaled).
+    pub loss_scale: Option<f32>,
 }
 
 /// AdamW on the device: both moments in the parameters' flat layout, and
@@ -458,7 +596,64 @@ impl<R: Runtime> Optimizer<R> {
         let client = &self.client;
         optim::grad_norm(client, grads, &self.norm);
         let grad_norm = self.norm.download(client)?[0];
-        optim::clip(client, grads, &self.norm, t.grad_clip);
+        self.update(params, grads, t, step, 1.0);
+        Ok(OptimizerUpdate {
+            lr: learning_rate(t, step),
+            grad_norm,
+            skipped: false,
+            loss_scale: None,
+        })
+    }
+
+    /// The step of a run on `model`: [`Self::step`] with the model's loss
+    /// scale (gradients unscaled in the clipping pass; an overflowed step
+    /// skipped and the scale updated), then the compute-type weights
+    /// refreshed from the updated master weights. `prior train` and
+    /// `prior bench step` both step through here.
+    pub fn apply<F: Float + CubeElement>(
+        &self,
+        model: &mut DeviceModel<R, F>,
+        t: &TrainSection,
+        step: u64,
+    ) -> prior_runtime::Result<OptimizerUpdate> {
+        let client = &self.client;
+        optim::grad_norm(client, &model.grads, &self.norm);
+        let scaled_norm = self.norm.download(client)?[0];
+        let lr = learning_rate(t, step);
+        let loss_scale = model.loss_scale.map(|s| s.scale);
+        if let Some(ls) = model.loss_scale.as_mut() {
+            if ls.update(scaled_norm.is_finite()) {
+                return Ok(OptimizerUpdate {
+                    lr,
+                    grad_norm: 0.0,
+                    skipped: true,
+                    loss_scale,
+                });
+            }
+        }
+        let scale = loss_scale.unwrap_or(1.0);
+        self.update(&model.params, &model.grads, t, step, 1.0 / scale);
+        model.refresh_weights();
+        Ok(OptimizerUpdate {
+            lr,
+            grad_norm: scaled_norm / scale,
+            skipped: false,
+            loss_scale,
+        })
+    }
+
+    /// Clipping (with unscaling by `inv_scale`) and AdamW, after the
+    /// norm of `grads` has been computed into `self.norm`.
+    fn update(
+        &self,
+        params: &Buf<R, f32>,
+        grads: &Buf<R, f32>,
+        t: &TrainSection,
+        step: u64,
+        inv_scale: f32,
+    ) {
+        let client = &self.client;
+        optim::clip(client, grads, &self.norm, t.grad_clip, inv_scale);
         let lr = learning_rate(t, step);
         let decayed = AdamW {
             lr,
@@ -486,7 +681,6 @@ impl<R: Runtime> Optimizer<R> {
                 h,
             );
         }
-        Ok(OptimizerUpdate { lr, grad_norm })
     }
 
     /// Both moments, for a checkpoint.
@@ -514,6 +708,13 @@ pub struct StepMetrics {
     /// when the device's peak is not known).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mfu: Option<f64>,
+    /// The f16 loss scale the step ran at (absent without loss scaling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<f32>,
+    /// The update was skipped: the scaled gradients overflowed (present
+    /// only when true).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
 }
 
 /// An evaluation line of metrics.jsonl (after the step line of the same step).
@@ -533,6 +734,52 @@ pub struct TrainSummary {
     pub device: String,
 }
 
+/// The precision `cfg` trains at on this device (`train.precision`, or
+/// the device's default), refused with the config named when the device
+/// cannot run it.
+pub fn resolve_precision<R: Runtime>(
+    client: &ComputeClient<R>,
+    cfg: &TrainConfig,
+) -> Result<TrainPrecision> {
+    let Some(p) = cfg.train.precision else {
+        return Ok(TrainPrecision::default_for(client));
+    };
+    p.check(client).map_err(|e| {
+        let detail = format!("train.{e}");
+        match &cfg.model.source {
+            Some(path) => TrainError::Config {
+                path: path.clone(),
+                detail,
+            },
+            None => TrainError::Model { detail },
+        }
+    })?;
+    Ok(p)
+}
+
+/// The precision `cfg` trains at on this device and the device memory
+/// its model takes per micro-batch (what `prior train` prints before the
+/// first step).
+pub fn memory_plan<R: Runtime>(
+    client: &ComputeClient<R>,
+    cfg: &TrainConfig,
+) -> Result<(TrainPrecision, MemoryPlan)> {
+    let precision = resolve_precision(client, cfg)?;
+    let (spec, corpus) = MixSpec::load(&cfg.data.mix)?;
+    let vocab = corpus.manifest().tokenizer.vocab_size as usize;
+    let (model_cfg, _) = cfg
+        .model
+        .resolve(vocab)
+        .map_err(|detail| TrainError::Model { detail })?;
+    let (micro, seq) = (cfg.train.micro_batch, spec.seq_len as usize);
+    let plan = match precision {
+        TrainPrecision::Bf16 => DeviceModel::<R, half::bf16>::memory_plan(&model_cfg, micro, seq),
+        TrainPrecision::F16 => DeviceModel::<R, half::f16>::memory_plan(&model_cfg, micro, seq),
+        _ => DeviceModel::<R, f32>::memory_plan(&model_cfg, micro, seq),
+    };
+    Ok((precision, plan))
+}
+
 /// Runs (or resumes) training. `on_step` sees every step's metrics.
 pub fn train<R: Runtime>(
     client: ComputeClient<R>,
@@ -542,6 +789,42 @@ pub fn train<R: Runtime>(
     resume: bool,
     on_step: &mut dyn FnMut(&StepMetrics),
 ) -> Result<TrainSummary> {
+    let precision = resolve_precision(&client, cfg)?;
+    let run = Run {
+        device_name,
+        cfg,
+        config_text,
+        resume,
+        precision,
+    };
+    match precision {
+        TrainPrecision::Bf16 => train_in::<R, half::bf16>(client, run, on_step),
+        TrainPrecision::F16 => train_in::<R, half::f16>(client, run, on_step),
+        TrainPrecision::F32 | TrainPrecision::Tf32 => train_in::<R, f32>(client, run, on_step),
+    }
+}
+
+/// What [`train`] hands the loop of its compute type.
+struct Run<'a> {
+    device_name: &'a str,
+    cfg: &'a TrainConfig,
+    config_text: &'a str,
+    resume: bool,
+    precision: TrainPrecision,
+}
+
+fn train_in<R: Runtime, F: Float + CubeElement>(
+    client: ComputeClient<R>,
+    run: Run<'_>,
+    on_step: &mut dyn FnMut(&StepMetrics),
+) -> Result<TrainSummary> {
+    let Run {
+        device_name,
+        cfg,
+        config_text,
+        resume,
+        precision,
+    } = run;
     let t = &cfg.train;
     let (spec, corpus) = MixSpec::load(&cfg.data.mix)?;
     let vocab = corpus.manifest().tokenizer.vocab_size as usize;
@@ -578,7 +861,7 @@ pub fn train<R: Runtime>(
 
     // Start fresh, or from the newest whole checkpoint.
     let sampler = Arc::new(Sampler::new(spec, corpus, None)?);
-    let (params, m, v, start, loader_start, resumed_from) =
+    let (params, m, v, start, loader_start, resumed_from, loss_scale) =
         match checkpoint::list(root)?.pop().filter(|_| resume) {
             Some((_, dir)) => {
                 let ck = checkpoint::load(&dir, &layout)?;
@@ -591,13 +874,14 @@ pub fn train<R: Runtime>(
                     step,
                     Start::Resume(ck.state.loader),
                     Some(step),
+                    ck.state.loss_scale,
                 )
             }
             None => {
                 truncate(&metrics_path, 0)?;
                 let p = init_params.unwrap_or_else(|| layout.init(&model_cfg, t.seed));
                 let zeros = vec![0f32; layout.total];
-                (p, zeros.clone(), zeros, 0, Start::Step(0), None)
+                (p, zeros.clone(), zeros, 0, Start::Step(0), None, None)
             }
         };
     let heldout = match (&t.eval_corpus, t.eval_every) {
@@ -610,9 +894,18 @@ pub fn train<R: Runtime>(
         )?),
         _ => None,
     };
-    let mut model = DeviceModel::new(client.clone(), model_cfg, &params, t.micro_batch, seq)?;
-    if let Some(p) = t.precision {
-        model.precision = p;
+    let mut model = DeviceModel::<R, F>::with_compute_type(
+        client.clone(),
+        model_cfg,
+        &params,
+        t.micro_batch,
+        seq,
+    )?;
+    model.precision = precision.matmul();
+    if let (Some(saved), Some(_)) = (loss_scale, model.loss_scale) {
+        // Resumed where the run was, so a resumed f16 run skips the steps
+        // the uninterrupted one would.
+        model.loss_scale = Some(saved);
     }
     let optimizer = Optimizer::new(&client, &layout, &m, &v)?;
     let mut loader = Loader::new(sampler, loader_start, &loader_options(t.steps))?;
@@ -642,8 +935,12 @@ pub fn train<R: Runtime>(
                     .unwrap_or_else(|| "none (no checkpoint was written)".into()),
             });
         }
-        let OptimizerUpdate { lr, grad_norm } =
-            optimizer.step(&model.params, &model.grads, t, step)?;
+        let OptimizerUpdate {
+            lr,
+            grad_norm,
+            skipped,
+            loss_scale,
+        } = optimizer.apply(&mut model, t, step)?;
         step += 1;
         let secs = t0.elapsed().as_secs_f64();
         let metrics = StepMetrics {
@@ -655,6 +952,8 @@ pub fn train<R: Runtime>(
             loader_wait_ms: wait,
             step_ms: secs * 1e3,
             mfu: peak.map(|p| flops_per_token * tokens_per_step / secs / p),
+            loss_scale,
+            skipped,
         };
         append_line(
             &metrics_path,
@@ -691,6 +990,7 @@ pub fn train<R: Runtime>(
                     seq_len: seq,
                     eot_id: Some(eot_id),
                     corpus: Some(corpus_dir.clone()),
+                    loss_scale: model.loss_scale,
                 },
                 params: model.download_params()?,
                 exp_avg,

@@ -23,7 +23,6 @@
 //! counted in full as PaLM's MFU does). MFU divides the achieved model
 //! FLOP/s by the device's dense bf16 peak from [`peak_flops`] or an override.
 
-use prior_runtime::kernels::matmul::Precision;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,8 +34,8 @@ use prior_data::ingest::{ingest, IngestOptions};
 use prior_data::synth::{write_synth, SynthConfig};
 use prior_data::tokenizer::Tokenizer;
 use prior_loader::{Loader, MixSpec, Sampler, Start};
-use prior_model::device::DeviceModel;
-use prior_model::train::{self, Optimizer, PhaseTimes, TrainSection};
+use prior_model::device::{DeviceModel, MemoryPlan};
+use prior_model::train::{self, Optimizer, PhaseTimes, TrainPrecision, TrainSection};
 use prior_model::{ModelConfig, ParamLayout};
 use prior_runtime::buffer::sync;
 use serde::Serialize;
@@ -77,8 +76,9 @@ pub struct StepBenchOptions {
     pub peak_flops: Option<f64>,
     /// Also run one profiled step for per-kernel times.
     pub kernels: bool,
-    /// How f32 matmuls run (`None`: the trainer's default for the device).
-    pub precision: Option<Precision>,
+    /// The compute type, as `train.precision` (`None`: the trainer's
+    /// default for the device, bf16 on CUDA and f32 elsewhere).
+    pub precision: Option<TrainPrecision>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -171,6 +171,8 @@ pub struct StepBenchReport {
     pub breakdown: Breakdown,
     pub kernels: Vec<KernelTime>,
     pub precision: String,
+    /// Device memory of the model at this micro-batch.
+    pub memory: MemoryPlan,
 }
 
 pub use prior_runtime::device::peak_flops;
@@ -283,6 +285,32 @@ pub fn bench_step<R: Runtime>(
     o: &StepBenchOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<StepBenchReport> {
+    let precision = o
+        .precision
+        .unwrap_or_else(|| TrainPrecision::default_for(&client));
+    precision
+        .check(&client)
+        .map_err(|e| StepBenchError::Usage(format!("--{e}")))?;
+    match precision {
+        TrainPrecision::Bf16 => {
+            bench_step_in::<R, half::bf16>(client, device_name, o, precision, progress)
+        }
+        TrainPrecision::F16 => {
+            bench_step_in::<R, half::f16>(client, device_name, o, precision, progress)
+        }
+        TrainPrecision::F32 | TrainPrecision::Tf32 => {
+            bench_step_in::<R, f32>(client, device_name, o, precision, progress)
+        }
+    }
+}
+
+fn bench_step_in<R: Runtime, F: Float + CubeElement>(
+    client: ComputeClient<R>,
+    device_name: &str,
+    o: &StepBenchOptions,
+    train_precision: TrainPrecision,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<StepBenchReport> {
     let usage = |s: String| StepBenchError::Usage(s);
     // The model name first: an unknown one fails before any data is made.
     ModelConfig::preset(&o.model, 1).ok_or_else(|| {
@@ -342,10 +370,10 @@ pub fn bench_step<R: Runtime>(
         .ok_or_else(|| usage(format!("unknown model {:?}", o.model)))?;
     let layout = ParamLayout::new(&cfg);
     let params = layout.init(&cfg, 0);
-    let mut model = DeviceModel::new(client.clone(), cfg, &params, micro, seq)?;
-    if let Some(p) = o.precision {
-        model.precision = p;
-    }
+    let memory = DeviceModel::<R, F>::memory_plan(&cfg, micro, seq);
+    let mut model =
+        DeviceModel::<R, F>::with_compute_type(client.clone(), cfg, &params, micro, seq)?;
+    model.precision = train_precision.matmul();
     let precision = model.precision.effective(&client);
     let optimizer = Optimizer::zeros(&client, &layout);
     // The trainer's defaults, over a run as long as the benchmark.
@@ -382,7 +410,7 @@ pub fn bench_step<R: Runtime>(
         }
         losses.push(loss);
         let t4 = Instant::now();
-        optimizer.step(&model.params, &model.grads, &hyper, s as u64)?;
+        optimizer.apply(&mut model, &hyper, s as u64)?;
         sync(&client)?;
         let t5 = Instant::now();
         if s >= o.warmup {
@@ -473,7 +501,11 @@ pub fn bench_step<R: Runtime>(
             optimizer_ms: phase[4] / n,
         },
         kernels,
-        precision: format!("f32, matmuls in {precision}"),
+        precision: match train_precision {
+            TrainPrecision::F32 | TrainPrecision::Tf32 => format!("f32, matmuls in {precision}"),
+            p => format!("{p} compute, f32 master weights and accumulation"),
+        },
+        memory,
     })
 }
 

@@ -170,6 +170,19 @@ impl<R: Runtime, T: CubeElement> Buf<R, T> {
         }
     }
 
+    /// This very buffer as a `Buf<R, U>` when `U` is `T` (the f32 model's
+    /// compute-type weights are its master weights); None for another type.
+    pub fn as_same_type<U: CubeElement>(&self) -> Option<Buf<R, U>> {
+        (std::any::TypeId::of::<T>() == std::any::TypeId::of::<U>()).then(|| Buf {
+            handle: self.handle.clone(),
+            len: self.len,
+            base: self.base.clone(),
+            offset: self.offset,
+            total: self.total,
+            _marker: PhantomData,
+        })
+    }
+
     /// The element multiple views must start at.
     pub fn view_align() -> usize {
         VIEW_ALIGN_BYTES / std::mem::size_of::<T>()

@@ -72,7 +72,10 @@ pub const GROUPS: [(&str, &[&str]); 9] = [
     ("rotary", &["rotary_fwd", "rotary_bwd"]),
     ("attention", &["attention_fwd", "attention_bwd"]),
     ("cross_entropy", &["cross_entropy_fwd", "cross_entropy_bwd"]),
-    ("optim", &["adamw", "grad_norm", "grad_clip"]),
+    (
+        "optim",
+        &["adamw", "grad_norm", "grad_clip", "grad_unscale_clip"],
+    ),
     ("casts", &["cast_f32_bf16", "cast_f32_f16"]),
 ];
 
@@ -514,7 +517,7 @@ fn check_rotary<R: Runtime>(c: &mut Checker<R>) {
             "batch {}, seq {}, heads {}, head_dim {}, rotary {}",
             s.batch, s.seq, s.heads, s.head_dim, s.rotary_dims
         );
-        let tables = rotary::RotaryTables::<R, f32>::new(client, s.seq, s.rotary_dims);
+        let tables = rotary::RotaryTables::<R>::new(client, s.seq, s.rotary_dims);
         let b = c.up(&qkv);
         rotary::rotary(client, &b, &tables, s, false);
         let mut want = qkv.clone();
@@ -654,11 +657,24 @@ fn check_optim<R: Runtime>(c: &mut Checker<R>) {
         let res = (|| Ok(vec![rel_err(&c.down(&norm)?, &[want])]))();
         c.record("grad_norm", format!("{n} elements"), res);
         let max_norm = want * 0.5;
-        optim::clip(client, &gb, &norm, max_norm);
+        optim::clip(client, &gb, &norm, max_norm, 1.0);
         let scale = cpu::clip_scale(want, max_norm);
         let clipped: Vec<f32> = g.iter().map(|x| x * scale).collect();
         let res = (|| Ok(vec![rel_err(&c.down(&gb)?, &clipped)]))();
         c.record("grad_clip", format!("{n} elements"), res);
+
+        // Loss-scaled gradients (f16 training): the norm of g * 1024, then
+        // unscale and clip in one pass, to the clipped true gradients.
+        let loss_scale = 1024.0f32;
+        let scaled = c.up(&g.iter().map(|x| x * loss_scale).collect::<Vec<_>>());
+        optim::grad_norm(client, &scaled, &norm);
+        optim::clip(client, &scaled, &norm, max_norm, 1.0 / loss_scale);
+        let res = (|| Ok(vec![rel_err(&c.down(&scaled)?, &clipped)]))();
+        c.record(
+            "grad_unscale_clip",
+            format!("{n} elements, scale 1024"),
+            res,
+        );
     }
     let _ = sync(client);
 }

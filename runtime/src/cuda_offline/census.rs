@@ -51,7 +51,9 @@ pub fn launch_step_kernels<R: Runtime, F: Float + CubeElement>(
     let ids_b = Buf::<R, u32>::upload(client, &ids);
     let table = e(s.vocab * c);
     let (h, x, y, dh, dx) = (e(n * c), e(n * c), e(n * c), e(n * c), e(n * c));
-    let (gamma, beta, stats) = (e(c), e(c), e(2 * n));
+    let (gamma, beta) = (e(c), e(c));
+    // Statistics and losses are f32 whatever the storage type.
+    let stats = Buf::<R, f32>::empty(client, 2 * n);
     let (qkv, dqkv) = (e(3 * n * c), e(3 * n * c));
     let (u, du, gact) = (e(n * s.d_ff), e(n * s.d_ff), e(n * s.d_ff));
     // The softmax statistics are f32 whatever the storage type.
@@ -60,8 +62,8 @@ pub fn launch_step_kernels<R: Runtime, F: Float + CubeElement>(
         Buf::<R, f32>::empty(client, n * s.heads),
     );
     let logits = e(n * s.vocab);
-    let losses = e(n);
-    let tables = rotary::RotaryTables::<R, F>::new(client, s.seq, s.rotary_dims);
+    let losses = Buf::<R, f32>::empty(client, n);
+    let tables = rotary::RotaryTables::<R>::new(client, s.seq, s.rotary_dims);
     let wide = s.d_ff.max(3 * c).max(s.vocab);
     let (w, dw, bias, dbias) = (e(wide * c), e(wide * c), e(wide), e(wide));
 
@@ -116,7 +118,7 @@ pub fn launch_step_kernels<R: Runtime, F: Float + CubeElement>(
     let norm = e(1);
     let (m, v) = (e(w.len()), e(w.len()));
     optim::grad_norm(client, &dw, &norm);
-    optim::clip(client, &dw, &norm, 1.0);
+    optim::clip(client, &dw, &norm, 1.0, 1.0);
     let h_adam = AdamW {
         lr: 1e-4,
         beta1: 0.9,

@@ -1,7 +1,10 @@
 //! Softmax cross-entropy fused with its gradient. One cube per row walks
 //! the vocabulary in strides (max, then sum of exponentials, then the
 //! gradient written over the logits in place), so full-vocabulary
-//! probabilities are never stored and the logits buffer is reused.
+//! probabilities are never stored and the logits buffer is reused. The
+//! logits may be bf16 or f16; the softmax, the loss and the gradient are
+//! computed in f32 (the gradient is stored back in the logits' type, so
+//! f16 needs the loss scale folded into `grad_scale`).
 
 use cubecl::prelude::*;
 
@@ -12,46 +15,46 @@ use crate::buffer::Buf;
 fn cross_entropy_kernel<F: Float + CubeElement>(
     logits: &mut Array<F>,
     targets: &Array<u32>,
-    losses: &mut Array<F>,
+    losses: &mut Array<f32>,
     rows: usize,
     vocab: usize,
-    grad_scale: F,
+    grad_scale: f32,
     #[comptime] block: u32,
 ) {
     let row = cube_row();
     if row < rows {
         let tid = UNIT_POS as usize;
         let base = row * vocab;
-        let mut smem = SharedMemory::<F>::new(block as usize);
-        let mut m = F::min_value();
+        let mut smem = SharedMemory::<f32>::new(block as usize);
+        let mut m = f32::min_value();
         let mut c = tid;
         while c < vocab {
-            m = max(m, logits[base + c]);
+            m = max(m, f32::cast_from(logits[base + c]));
             c += block as usize;
         }
         smem[tid] = m;
-        let row_max = block_max::<F>(&mut smem);
-        let mut s = F::new(0.0);
+        let row_max = block_max::<f32>(&mut smem);
+        let mut s = f32::new(0.0);
         c = tid;
         while c < vocab {
-            s += F::exp(logits[base + c] - row_max);
+            s += f32::exp(f32::cast_from(logits[base + c]) - row_max);
             c += block as usize;
         }
         smem[tid] = s;
-        let lse = row_max + F::ln(block_sum::<F>(&mut smem));
+        let lse = row_max + f32::ln(block_sum::<f32>(&mut smem));
         let target = targets[row] as usize;
         if tid == 0 {
-            losses[row] = lse - logits[base + target];
+            losses[row] = lse - f32::cast_from(logits[base + target]);
         }
         sync_cube();
         c = tid;
         while c < vocab {
-            let p = F::exp(logits[base + c] - lse);
+            let p = f32::exp(f32::cast_from(logits[base + c]) - lse);
             let mut g = p;
             if c == target {
-                g = p - F::new(1.0);
+                g = p - 1.0;
             }
-            logits[base + c] = g * grad_scale;
+            logits[base + c] = F::cast_from(g * grad_scale);
             c += block as usize;
         }
     }
@@ -64,7 +67,7 @@ pub fn cross_entropy<R: Runtime, F: Float + CubeElement>(
     client: &ComputeClient<R>,
     logits: &Buf<R, F>,
     targets: &Buf<R, u32>,
-    losses: &Buf<R, F>,
+    losses: &Buf<R, f32>,
     vocab: usize,
     grad_scale: f32,
 ) {
@@ -79,7 +82,7 @@ pub fn cross_entropy<R: Runtime, F: Float + CubeElement>(
         losses.arg(),
         rows,
         vocab,
-        F::new(grad_scale),
+        grad_scale,
         block,
     );
 }

@@ -1,18 +1,24 @@
 //! GELU (exact, erf form, as GPT-NeoX), bias add and its column-sum
-//! backward, scaling and accumulation.
+//! backward, scaling and accumulation. Values are stored in the compute
+//! type `F`; GELU and the sums evaluate in f32.
 
 use cubecl::prelude::*;
 
 use super::{column_chunk, column_partials_launch, elementwise_launch, sum_column_partials};
 use crate::buffer::Buf;
 
+/// Φ(v), the standard normal CDF, in the type of `v` (called with f32).
+#[cube]
+fn normal_cdf<T: Float>(v: T) -> T {
+    T::new(0.5) * (T::new(1.0) + T::erf(v * T::new(std::f32::consts::FRAC_1_SQRT_2)))
+}
+
 #[cube(launch)]
 fn gelu_fwd_kernel<F: Float + CubeElement>(x: &Array<F>, y: &mut Array<F>) {
     let i = ABSOLUTE_POS;
     if i < y.len() {
-        let v = x[i];
-        y[i] =
-            F::new(0.5) * v * (F::new(1.0) + F::erf(v * F::new(std::f32::consts::FRAC_1_SQRT_2)));
+        let v = f32::cast_from(x[i]);
+        y[i] = F::cast_from(v * normal_cdf::<f32>(v));
     }
 }
 
@@ -20,11 +26,10 @@ fn gelu_fwd_kernel<F: Float + CubeElement>(x: &Array<F>, y: &mut Array<F>) {
 fn gelu_bwd_kernel<F: Float + CubeElement>(dy: &Array<F>, x: &Array<F>, dx: &mut Array<F>) {
     let i = ABSOLUTE_POS;
     if i < dx.len() {
-        let v = x[i];
-        let cdf = F::new(0.5) * (F::new(1.0) + F::erf(v * F::new(std::f32::consts::FRAC_1_SQRT_2)));
+        let v = f32::cast_from(x[i]);
         // 1 / sqrt(2 pi)
-        let pdf = F::exp(F::new(-0.5) * v * v) * F::new(0.398_942_3);
-        dx[i] = dy[i] * (cdf + v * pdf);
+        let pdf = f32::exp(f32::new(-0.5) * v * v) * 0.398_942_3;
+        dx[i] = F::cast_from(f32::cast_from(dy[i]) * (normal_cdf::<f32>(v) + v * pdf));
     }
 }
 
@@ -86,11 +91,12 @@ pub fn bias_add<R: Runtime, F: Float + CubeElement>(
     bias_add_kernel::launch::<F, R>(client, count, dim, x.arg(), bias.arg(), bias.len());
 }
 
-/// dbias = sum over rows of dy (added to what `dbias` holds if `accumulate`).
-pub fn bias_bwd<R: Runtime, F: Float + CubeElement>(
+/// dbias = sum over rows of dy (added to what `dbias` holds if `accumulate`),
+/// summed in f32; `dbias` may be f32 under compute-type `dy`.
+pub fn bias_bwd<R: Runtime, F: Float + CubeElement, G: Float + CubeElement>(
     client: &ComputeClient<R>,
     dy: &Buf<R, F>,
-    dbias: &Buf<R, F>,
+    dbias: &Buf<R, G>,
     accumulate: bool,
 ) {
     let cols = dbias.len();

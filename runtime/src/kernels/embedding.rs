@@ -26,12 +26,12 @@ fn embedding_fwd_kernel<F: Float + CubeElement>(
 }
 
 #[cube(launch)]
-fn embedding_bwd_kernel<F: Float + CubeElement>(
+fn embedding_bwd_kernel<F: Float + CubeElement, G: Float + CubeElement>(
     dout: &Array<F>,
     unique: &Array<u32>,
     offsets: &Array<u32>,
     positions: &Array<u32>,
-    dtable: &mut Array<F>,
+    dtable: &mut Array<G>,
     n_unique: usize,
     dim: usize,
 ) {
@@ -39,12 +39,12 @@ fn embedding_bwd_kernel<F: Float + CubeElement>(
     if i < n_unique * dim {
         let u = i / dim;
         let c = i % dim;
-        let mut s = F::new(0.0);
+        let mut s = f32::new(0.0);
         for k in offsets[u]..offsets[u + 1] {
-            s += dout[positions[k as usize] as usize * dim + c];
+            s += f32::cast_from(dout[positions[k as usize] as usize * dim + c]);
         }
         let at = unique[u] as usize * dim + c;
-        dtable[at] = dtable[at] + s;
+        dtable[at] = G::cast_from(f32::cast_from(dtable[at]) + s);
     }
 }
 
@@ -98,16 +98,17 @@ impl<R: Runtime> EmbeddingGrouping<R> {
     }
 }
 
-/// dtable[id, :] += sum of dout over the positions holding `id`.
-pub fn embedding_bwd<R: Runtime, F: Float + CubeElement>(
+/// dtable[id, :] += sum of dout over the positions holding `id` (summed in
+/// f32; the table gradient may be f32 under compute-type `dout`).
+pub fn embedding_bwd<R: Runtime, F: Float + CubeElement, G: Float + CubeElement>(
     client: &ComputeClient<R>,
     dout: &Buf<R, F>,
     grouping: &EmbeddingGrouping<R>,
-    dtable: &Buf<R, F>,
+    dtable: &Buf<R, G>,
     dim: usize,
 ) {
     let (count, cube) = elementwise_launch(client, grouping.n_unique * dim);
-    embedding_bwd_kernel::launch::<F, R>(
+    embedding_bwd_kernel::launch::<F, G, R>(
         client,
         count,
         cube,

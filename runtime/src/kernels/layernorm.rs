@@ -1,6 +1,9 @@
 //! LayerNorm over the last dimension, forward and backward. One cube per
 //! row, two-pass statistics (mean, then variance about it) for accuracy;
-//! the forward saves (mean, rstd) per row for the backward.
+//! the forward saves (mean, rstd) per row for the backward. Activations
+//! are in the compute type `F`; statistics, every sum and the saved
+//! (mean, rstd) are f32 whatever `F` is, so a bf16 or f16 row loses only
+//! the rounding of its stored values.
 
 use cubecl::prelude::*;
 
@@ -15,38 +18,39 @@ fn layernorm_fwd_kernel<F: Float + CubeElement>(
     gamma: &Array<F>,
     beta: &Array<F>,
     y: &mut Array<F>,
-    stats: &mut Array<F>,
+    stats: &mut Array<f32>,
     rows: usize,
     cols: usize,
-    eps: F,
+    eps: f32,
     #[comptime] block: u32,
 ) {
     let row = cube_row();
     if row < rows {
         let tid = UNIT_POS as usize;
         let base = row * cols;
-        let mut smem = SharedMemory::<F>::new(block as usize);
-        let mut s = F::new(0.0);
+        let mut smem = SharedMemory::<f32>::new(block as usize);
+        let mut s = f32::new(0.0);
         let mut c = tid;
         while c < cols {
-            s += x[base + c];
+            s += f32::cast_from(x[base + c]);
             c += block as usize;
         }
         smem[tid] = s;
-        let mean = block_sum::<F>(&mut smem) / F::cast_from(cols);
-        let mut v = F::new(0.0);
+        let mean = block_sum::<f32>(&mut smem) / f32::cast_from(cols);
+        let mut v = f32::new(0.0);
         c = tid;
         while c < cols {
-            let d = x[base + c] - mean;
+            let d = f32::cast_from(x[base + c]) - mean;
             v += d * d;
             c += block as usize;
         }
         smem[tid] = v;
-        let var = block_sum::<F>(&mut smem) / F::cast_from(cols);
-        let rstd = F::new(1.0) / F::sqrt(var + eps);
+        let var = block_sum::<f32>(&mut smem) / f32::cast_from(cols);
+        let rstd = f32::new(1.0) / f32::sqrt(var + eps);
         c = tid;
         while c < cols {
-            y[base + c] = (x[base + c] - mean) * rstd * gamma[c] + beta[c];
+            let xhat = (f32::cast_from(x[base + c]) - mean) * rstd;
+            y[base + c] = F::cast_from(xhat * f32::cast_from(gamma[c]) + f32::cast_from(beta[c]));
             c += block as usize;
         }
         if tid == 0 {
@@ -61,7 +65,7 @@ fn layernorm_bwd_dx_kernel<F: Float + CubeElement>(
     dy: &Array<F>,
     x: &Array<F>,
     gamma: &Array<F>,
-    stats: &Array<F>,
+    stats: &Array<f32>,
     dx: &mut Array<F>,
     rows: usize,
     cols: usize,
@@ -73,24 +77,25 @@ fn layernorm_bwd_dx_kernel<F: Float + CubeElement>(
         let base = row * cols;
         let mean = stats[2 * row];
         let rstd = stats[2 * row + 1];
-        let mut smem = SharedMemory::<F>::new(block as usize);
-        let mut sg = F::new(0.0);
-        let mut sgx = F::new(0.0);
+        let mut smem = SharedMemory::<f32>::new(block as usize);
+        let mut sg = f32::new(0.0);
+        let mut sgx = f32::new(0.0);
         let mut c = tid;
         while c < cols {
-            let g = dy[base + c] * gamma[c];
+            let g = f32::cast_from(dy[base + c]) * f32::cast_from(gamma[c]);
             sg += g;
-            sgx += g * (x[base + c] - mean) * rstd;
+            sgx += g * (f32::cast_from(x[base + c]) - mean) * rstd;
             c += block as usize;
         }
         smem[tid] = sg;
-        let mean_g = block_sum::<F>(&mut smem) / F::cast_from(cols);
+        let mean_g = block_sum::<f32>(&mut smem) / f32::cast_from(cols);
         smem[tid] = sgx;
-        let mean_gx = block_sum::<F>(&mut smem) / F::cast_from(cols);
+        let mean_gx = block_sum::<f32>(&mut smem) / f32::cast_from(cols);
         c = tid;
         while c < cols {
-            let xhat = (x[base + c] - mean) * rstd;
-            dx[base + c] = rstd * (dy[base + c] * gamma[c] - mean_g - xhat * mean_gx);
+            let xhat = (f32::cast_from(x[base + c]) - mean) * rstd;
+            let g = f32::cast_from(dy[base + c]) * f32::cast_from(gamma[c]);
+            dx[base + c] = F::cast_from(rstd * (g - mean_g - xhat * mean_gx));
             c += block as usize;
         }
     }
@@ -103,7 +108,7 @@ fn layernorm_bwd_dx_kernel<F: Float + CubeElement>(
 fn layernorm_bwd_params_kernel<F: Float + CubeElement>(
     dy: &Array<F>,
     x: &Array<F>,
-    stats: &Array<F>,
+    stats: &Array<f32>,
     dgamma_partials: &mut Array<f32>,
     dbeta_partials: &mut Array<f32>,
     rows: usize,
@@ -115,7 +120,7 @@ fn layernorm_bwd_params_kernel<F: Float + CubeElement>(
         let mut sb = f32::new(0.0);
         for r in first..end {
             let g = f32::cast_from(dy[r * cols + c]);
-            let xhat = f32::cast_from((x[r * cols + c] - stats[2 * r]) * stats[2 * r + 1]);
+            let xhat = (f32::cast_from(x[r * cols + c]) - stats[2 * r]) * stats[2 * r + 1];
             sg += g * xhat;
             sb += g;
         }
@@ -133,7 +138,7 @@ pub fn layernorm_fwd<R: Runtime, F: Float + CubeElement>(
     gamma: &Buf<R, F>,
     beta: &Buf<R, F>,
     y: &Buf<R, F>,
-    stats: &Buf<R, F>,
+    stats: &Buf<R, f32>,
     eps: f32,
 ) {
     let cols = gamma.len();
@@ -150,22 +155,24 @@ pub fn layernorm_fwd<R: Runtime, F: Float + CubeElement>(
         stats.arg(),
         rows,
         cols,
-        F::new(eps),
+        eps,
         block,
     );
 }
 
 /// dx of LayerNorm, and dgamma/dbeta (added to their contents if `accumulate`).
+/// The activations are in `F`, the parameter gradients in `G` (f32 in
+/// mixed-precision training); every sum runs in f32.
 #[allow(clippy::too_many_arguments)]
-pub fn layernorm_bwd<R: Runtime, F: Float + CubeElement>(
+pub fn layernorm_bwd<R: Runtime, F: Float + CubeElement, G: Float + CubeElement>(
     client: &ComputeClient<R>,
     dy: &Buf<R, F>,
     x: &Buf<R, F>,
     gamma: &Buf<R, F>,
-    stats: &Buf<R, F>,
+    stats: &Buf<R, f32>,
     dx: &Buf<R, F>,
-    dgamma: &Buf<R, F>,
-    dbeta: &Buf<R, F>,
+    dgamma: &Buf<R, G>,
+    dbeta: &Buf<R, G>,
     accumulate: bool,
 ) {
     let cols = gamma.len();
@@ -212,39 +219,42 @@ fn residual_layernorm_fwd_kernel<F: Float + CubeElement>(
     beta: &Array<F>,
     sum: &mut Array<F>,
     y: &mut Array<F>,
-    stats: &mut Array<F>,
+    stats: &mut Array<f32>,
     rows: usize,
     cols: usize,
-    eps: F,
+    eps: f32,
     #[comptime] block: u32,
 ) {
     let row = cube_row();
     if row < rows {
         let tid = UNIT_POS as usize;
         let base = row * cols;
-        let mut smem = SharedMemory::<F>::new(block as usize);
-        let mut s = F::new(0.0);
+        let mut smem = SharedMemory::<f32>::new(block as usize);
+        let mut s = f32::new(0.0);
         let mut c = tid;
         while c < cols {
+            // The stored sum is what the backward sees: statistics of it.
             let v = x[base + c] + r[base + c];
             sum[base + c] = v;
-            s += v;
+            s += f32::cast_from(v);
             c += block as usize;
         }
         smem[tid] = s;
-        let mean = block_sum::<F>(&mut smem) / F::cast_from(cols);
-        let mut var = F::new(0.0);
+        let mean = block_sum::<f32>(&mut smem) / f32::cast_from(cols);
+        let mut var = f32::new(0.0);
         c = tid;
         while c < cols {
-            let d = sum[base + c] - mean;
+            let d = f32::cast_from(sum[base + c]) - mean;
             var += d * d;
             c += block as usize;
         }
         smem[tid] = var;
-        let rstd = F::new(1.0) / F::sqrt(block_sum::<F>(&mut smem) / F::cast_from(cols) + eps);
+        let rstd =
+            f32::new(1.0) / f32::sqrt(block_sum::<f32>(&mut smem) / f32::cast_from(cols) + eps);
         c = tid;
         while c < cols {
-            y[base + c] = (sum[base + c] - mean) * rstd * gamma[c] + beta[c];
+            let xhat = (f32::cast_from(sum[base + c]) - mean) * rstd;
+            y[base + c] = F::cast_from(xhat * f32::cast_from(gamma[c]) + f32::cast_from(beta[c]));
             c += block as usize;
         }
         if tid == 0 {
@@ -267,7 +277,7 @@ pub fn residual_layernorm_fwd<R: Runtime, F: Float + CubeElement>(
     beta: &Buf<R, F>,
     sum: &Buf<R, F>,
     y: &Buf<R, F>,
-    stats: &Buf<R, F>,
+    stats: &Buf<R, f32>,
     eps: f32,
 ) {
     let cols = gamma.len();
@@ -286,7 +296,7 @@ pub fn residual_layernorm_fwd<R: Runtime, F: Float + CubeElement>(
         stats.arg(),
         rows,
         cols,
-        F::new(eps),
+        eps,
         block,
     );
 }

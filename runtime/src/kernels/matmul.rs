@@ -120,7 +120,14 @@ impl ShapeClass {
 
 /// A device (the address of its client's shared properties, one per
 /// server), the operand type, the precision and the shape class.
-type CacheKey = (std::any::TypeId, usize, StorageType, Precision, ShapeClass);
+/// The types are the operands' and the output's.
+type CacheKey = (
+    std::any::TypeId,
+    usize,
+    [StorageType; 2],
+    Precision,
+    ShapeClass,
+);
 
 /// A strategy cubek refused, and for what.
 #[derive(Debug, Clone)]
@@ -152,7 +159,7 @@ pub fn demotions() -> Vec<Demotion> {
     cache().demotions.clone()
 }
 
-fn cache_key<R: Runtime, F: Float + CubeElement>(
+fn cache_key<R: Runtime, F: Float + CubeElement, O: Float + CubeElement>(
     client: &ComputeClient<R>,
     shape: ShapeClass,
     precision: Precision,
@@ -160,7 +167,10 @@ fn cache_key<R: Runtime, F: Float + CubeElement>(
     key_of(
         std::any::TypeId::of::<R>(),
         client.properties() as *const _ as usize,
-        F::as_type_native_unchecked().storage_type(),
+        [
+            F::as_type_native_unchecked().storage_type(),
+            O::as_type_native_unchecked().storage_type(),
+        ],
         precision,
         shape,
     )
@@ -169,7 +179,7 @@ fn cache_key<R: Runtime, F: Float + CubeElement>(
 fn key_of(
     runtime: std::any::TypeId,
     device: usize,
-    operands: StorageType,
+    operands: [StorageType; 2],
     precision: Precision,
     shape: ShapeClass,
 ) -> CacheKey {
@@ -189,13 +199,15 @@ fn allowed_from<F: Float + CubeElement>(precision: Precision) -> usize {
 
 /// c[m, n] = op(a) @ op(b): `a` is `[m, k]` (`[k, m]` if `ta`), `b` is
 /// `[k, n]` (`[n, k]` if `tb`), all row-major in memory. `c` is overwritten.
+/// The output may be of another type than the operands (bf16 operands, an
+/// f32 weight gradient); products accumulate in f32 unless both are f64.
 /// Returns the name of the strategy that ran.
 #[allow(clippy::too_many_arguments)]
-pub fn matmul<R: Runtime, F: Float + CubeElement>(
+pub fn matmul<R: Runtime, F: Float + CubeElement, O: Float + CubeElement>(
     client: &ComputeClient<R>,
     a: &Buf<R, F>,
     b: &Buf<R, F>,
-    c: &Buf<R, F>,
+    c: &Buf<R, O>,
     m: usize,
     k: usize,
     n: usize,
@@ -206,31 +218,36 @@ pub fn matmul<R: Runtime, F: Float + CubeElement>(
     // The tensor handles below carry shapes, not bounds: an operand shorter
     // than its shape would be read (or written) past its end, into the
     // neighbouring tensor of a flat buffer.
-    for (what, buf, need) in [("a", a, m * k), ("b", b, k * n), ("c", c, m * n)] {
-        if buf.len() < need {
+    for (what, len, need) in [
+        ("a", a.len(), m * k),
+        ("b", b.len(), k * n),
+        ("c", c.len(), m * n),
+    ] {
+        if len < need {
             return Err(RuntimeError::Kernel {
                 kernel: "matmul",
                 detail: format!(
-                    "operand {what} holds {} elements, the shape m {m}, k {k}, n {n} needs {need}",
-                    buf.len()
+                    "operand {what} holds {len} elements, the shape m {m}, k {k}, n {n} needs {need}"
                 ),
             });
         }
     }
     let ty = F::as_type_native_unchecked();
     let dt = ty.storage_type();
+    let out_dt = O::as_type_native_unchecked().storage_type();
     // An operand stored transposed reads with swapped strides.
     let a_strides = if ta { [m * k, 1, m] } else { [m * k, k, 1] };
     let b_strides = if tb { [k * n, 1, k] } else { [k * n, n, 1] };
     let run = |s: &Strategy| {
         let a = TensorHandle::<R>::new(a.handle().clone(), [1, m, k], a_strides, dt).binding();
         let b = TensorHandle::<R>::new(b.handle().clone(), [1, k, n], b_strides, dt).binding();
-        let c = TensorHandle::<R>::new(c.handle().clone(), [1, m, n], [m * n, n, 1], dt).binding();
+        let c =
+            TensorHandle::<R>::new(c.handle().clone(), [1, m, n], [m * n, n, 1], out_dt).binding();
         // Half-precision operands accumulate in f32; f32 ones in f32.
         let mut dtypes = MatmulElems::from_globals(&MatmulGlobalElems {
             lhs: dt,
             rhs: dt,
-            out: dt,
+            out: out_dt,
         });
         launch_ref(
             s,
@@ -242,7 +259,7 @@ pub fn matmul<R: Runtime, F: Float + CubeElement>(
         )
     };
     let shape = ShapeClass::of(m, k, n, ta, tb);
-    let key = cache_key::<R, F>(client, shape, precision);
+    let key = cache_key::<R, F, O>(client, shape, precision);
     let mut allowed = allowed_from::<F>(precision.effective(client));
     if client.properties().features.matmul.cmma.is_empty() {
         // No tensor cores at all (wgpu on lavapipe): nothing to demote from.
@@ -250,7 +267,11 @@ pub fn matmul<R: Runtime, F: Float + CubeElement>(
     }
     let describe = || Demotion {
         runtime: std::any::type_name::<R>(),
-        operands: format!("{dt:?}"),
+        operands: if dt == out_dt {
+            format!("{dt:?}")
+        } else {
+            format!("{dt:?} (out {out_dt:?})")
+        },
         precision,
         shape,
         from: "",
@@ -325,7 +346,7 @@ mod tests {
             key_of(
                 std::any::TypeId::of::<()>(),
                 0x5eed_usize,
-                f32_type,
+                [f32_type, f32_type],
                 Precision::Tf32,
                 ShapeClass::of(m, k, n, false, true),
             )

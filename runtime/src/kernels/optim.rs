@@ -119,12 +119,21 @@ fn sum_partials_kernel<F: Float + CubeElement>(
 }
 
 #[cube(launch)]
-fn clip_kernel<F: Float + CubeElement>(g: &mut Array<F>, norm: &Array<F>, max_norm: F) {
+fn clip_kernel<F: Float + CubeElement>(
+    g: &mut Array<F>,
+    norm: &Array<F>,
+    max_norm: F,
+    inv_scale: F,
+) {
     let i = ABSOLUTE_POS;
     if i < g.len() {
-        let n = norm[0];
+        let n = norm[0] * inv_scale;
+        let mut coef = inv_scale;
         if n > max_norm {
-            g[i] = g[i] * (max_norm / (n + F::new(1e-6)));
+            coef = inv_scale * (max_norm / (n + F::new(1e-6)));
+        }
+        if coef != F::new(1.0) {
+            g[i] = g[i] * coef;
         }
     }
 }
@@ -161,13 +170,25 @@ pub fn grad_norm<R: Runtime, F: Float + CubeElement>(
     );
 }
 
-/// g *= max_norm / norm when norm > max_norm, reading the norm on the device.
+/// Unscales and clips in one pass, reading the norm on the device: `g`
+/// holds gradients multiplied by a loss scale `1 / inv_scale` (1 without
+/// loss scaling) and `norm[0]` their norm; afterwards `g` holds the true
+/// gradients, times `max_norm / true norm` when that norm exceeds `max_norm`.
 pub fn clip<R: Runtime, F: Float + CubeElement>(
     client: &ComputeClient<R>,
     g: &Buf<R, F>,
     norm: &Buf<R, F>,
     max_norm: f32,
+    inv_scale: f32,
 ) {
     let (count, dim) = elementwise_launch(client, g.len());
-    clip_kernel::launch::<F, R>(client, count, dim, g.arg(), norm.arg(), F::new(max_norm));
+    clip_kernel::launch::<F, R>(
+        client,
+        count,
+        dim,
+        g.arg(),
+        norm.arg(),
+        F::new(max_norm),
+        F::new(inv_scale),
+    );
 }

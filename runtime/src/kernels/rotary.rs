@@ -14,14 +14,14 @@ use crate::reference::AttnShape;
 #[allow(clippy::too_many_arguments)]
 fn rotary_kernel<F: Float + CubeElement>(
     qkv: &mut Array<F>,
-    cos: &Array<F>,
-    sin: &Array<F>,
+    cos: &Array<f32>,
+    sin: &Array<f32>,
     tokens: usize,
     seq: usize,
     heads: usize,
     head_dim: usize,
     half: usize,
-    direction: F,
+    direction: f32,
 ) {
     // One unit per (token, head, q-or-k, pair index).
     let i = ABSOLUTE_POS;
@@ -35,20 +35,22 @@ fn rotary_kernel<F: Float + CubeElement>(
         let base = (th * 3 + part) * head_dim;
         let c = cos[pos * half + k];
         let s = sin[pos * half + k] * direction;
-        let x1 = qkv[base + k];
-        let x2 = qkv[base + k + half];
-        qkv[base + k] = x1 * c - x2 * s;
-        qkv[base + k + half] = x2 * c + x1 * s;
+        let x1 = f32::cast_from(qkv[base + k]);
+        let x2 = f32::cast_from(qkv[base + k + half]);
+        qkv[base + k] = F::cast_from(x1 * c - x2 * s);
+        qkv[base + k + half] = F::cast_from(x2 * c + x1 * s);
     }
 }
 
-/// cos/sin tables `[seq, rotary_dims / 2]` for base 10000.
-pub struct RotaryTables<R: Runtime, F: Float + CubeElement> {
-    pub cos: Buf<R, F>,
-    pub sin: Buf<R, F>,
+/// cos/sin tables `[seq, rotary_dims / 2]` for base 10000, in f32 whatever
+/// the activations' type (a bf16 angle would be off by a degree at
+/// position 100).
+pub struct RotaryTables<R: Runtime> {
+    pub cos: Buf<R, f32>,
+    pub sin: Buf<R, f32>,
 }
 
-impl<R: Runtime, F: Float + CubeElement> RotaryTables<R, F> {
+impl<R: Runtime> RotaryTables<R> {
     pub fn new(client: &ComputeClient<R>, seq: usize, rotary_dims: usize) -> Self {
         let half = rotary_dims / 2;
         let mut cos = Vec::with_capacity(seq * half);
@@ -57,8 +59,8 @@ impl<R: Runtime, F: Float + CubeElement> RotaryTables<R, F> {
             for i in 0..half {
                 let inv_freq = 1.0 / 10000f64.powf(2.0 * i as f64 / rotary_dims as f64);
                 let (s, c) = (pos as f64 * inv_freq).sin_cos();
-                cos.push(F::new(c as f32));
-                sin.push(F::new(s as f32));
+                cos.push(c as f32);
+                sin.push(s as f32);
             }
         }
         RotaryTables {
@@ -73,7 +75,7 @@ impl<R: Runtime, F: Float + CubeElement> RotaryTables<R, F> {
 pub fn rotary<R: Runtime, F: Float + CubeElement>(
     client: &ComputeClient<R>,
     qkv: &Buf<R, F>,
-    tables: &RotaryTables<R, F>,
+    tables: &RotaryTables<R>,
     s: AttnShape,
     inverse: bool,
 ) {
@@ -95,6 +97,6 @@ pub fn rotary<R: Runtime, F: Float + CubeElement>(
         s.heads,
         s.head_dim,
         half,
-        F::new(if inverse { -1.0 } else { 1.0 }),
+        if inverse { -1.0 } else { 1.0 },
     );
 }
