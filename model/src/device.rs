@@ -582,14 +582,13 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
         Ok(())
     }
 
-    /// The backward of [`Self::linear`] but for dx: `gw += dyᵀ x` (f32,
-    /// through the `dw` scratch) and `gb += column sums of dy`.
-    fn linear_param_grads(
+    /// `gw += dyᵀ x`, the weight gradient of [`Self::linear`] (f32,
+    /// through the `dw` scratch).
+    fn weight_grad(
         &self,
         dy: &Buf<R, F>,
         x: &Buf<R, F>,
         gw: &Buf<R, f32>,
-        gb: &Buf<R, f32>,
         (rows, n_in, n_out): (usize, usize, usize),
     ) -> Result<()> {
         let dw = self.dw.view(0, n_out * n_in);
@@ -597,6 +596,20 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
         self.run("elementwise::axpy", || {
             elementwise::axpy(&self.client, gw, &dw, 1.0)
         });
+        Ok(())
+    }
+
+    /// The backward of [`Self::linear`] but for dx: [`Self::weight_grad`]
+    /// and `gb += column sums of dy`.
+    fn linear_param_grads(
+        &self,
+        dy: &Buf<R, F>,
+        x: &Buf<R, F>,
+        gw: &Buf<R, f32>,
+        gb: &Buf<R, f32>,
+        shape: (usize, usize, usize),
+    ) -> Result<()> {
+        self.weight_grad(dy, x, gw, shape)?;
         self.run("elementwise::bias_bwd", || {
             elementwise::bias_bwd(&self.client, dy, gb, true)
         });
@@ -720,22 +733,13 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
                     eps,
                 )
             });
-            self.linear(
-                &a.ln2_out,
-                &lw.fc_w,
-                Some(&lw.fc_b),
-                &a.fc_pre,
-                (n, c, 4 * c),
-            )?;
-            self.run("elementwise::gelu_fwd", || {
-                elementwise::gelu_fwd(cl, &a.fc_pre, &a.fc_act)
+            self.linear(&a.ln2_out, &lw.fc_w, None, &a.fc_pre, (n, c, 4 * c))?;
+            self.run("elementwise::bias_gelu_fwd", || {
+                elementwise::bias_gelu_fwd(cl, &a.fc_pre, &lw.fc_b, &a.fc_act)
             });
-            self.linear(&a.fc_act, &lw.proj_w, Some(&lw.proj_b), next, (n, 4 * c, c))?;
-            self.run("elementwise::axpy", || {
-                elementwise::axpy(cl, next, attn_out, 1.0)
-            });
-            self.run("elementwise::axpy", || {
-                elementwise::axpy(cl, next, &a.resid, 1.0)
+            self.linear(&a.fc_act, &lw.proj_w, None, next, (n, 4 * c, c))?;
+            self.run("elementwise::residual_add", || {
+                elementwise::residual_add(cl, next, &lw.proj_b, attn_out, &a.resid)
             });
         }
         self.run("layernorm::layernorm_fwd", || {
@@ -758,17 +762,7 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
         let (c, v, n) = (self.cfg.d_model, self.cfg.vocab_size, self.batch * self.seq);
         let (cl, w, g) = (&self.client, &self.w, &self.g);
         let dlogits = &self.logits;
-        self.matmul(
-            dlogits,
-            &self.lnf_out,
-            &self.dw.view(0, v * c),
-            (v, n, c),
-            true,
-            false,
-        )?;
-        self.run("elementwise::axpy", || {
-            elementwise::axpy(cl, &g.embed_out, &self.dw.view(0, v * c), 1.0)
-        });
+        self.weight_grad(dlogits, &self.lnf_out, &g.embed_out, (n, c, v))?;
         let d_lnf_out = &self.d_tmp;
         self.matmul(dlogits, &w.embed_out, d_lnf_out, (n, v, c), false, false)?;
         self.run("layernorm::layernorm_bwd", || {
@@ -798,16 +792,17 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
                 false,
                 false,
             )?;
-            self.run("elementwise::gelu_bwd", || {
-                elementwise::gelu_bwd(cl, &self.d_fc_act, &a.fc_pre, &self.d_fc_pre)
+            self.run("elementwise::gelu_bias_bwd", || {
+                elementwise::gelu_bias_bwd(
+                    cl,
+                    &self.d_fc_act,
+                    &a.fc_pre,
+                    &self.d_fc_pre,
+                    &lg.fc_b,
+                    true,
+                )
             });
-            self.linear_param_grads(
-                &self.d_fc_pre,
-                &a.ln2_out,
-                &lg.fc_w,
-                &lg.fc_b,
-                (n, c, 4 * c),
-            )?;
+            self.weight_grad(&self.d_fc_pre, &a.ln2_out, &lg.fc_w, (n, c, 4 * c))?;
             let d_ln2_out = &self.branch;
             self.matmul(
                 &self.d_fc_pre,

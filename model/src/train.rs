@@ -642,8 +642,9 @@ impl<R: Runtime> Optimizer<R> {
         })
     }
 
-    /// Clipping (with unscaling by `inv_scale`) and AdamW, after the
-    /// norm of `grads` has been computed into `self.norm`.
+    /// Clipping (with unscaling by `inv_scale`) and AdamW in one pass per
+    /// parameter group, after the norm of `grads` has been computed into
+    /// `self.norm`; `grads` is left as it was.
     fn update(
         &self,
         params: &Buf<R, f32>,
@@ -653,7 +654,6 @@ impl<R: Runtime> Optimizer<R> {
         inv_scale: f32,
     ) {
         let client = &self.client;
-        optim::clip(client, grads, &self.norm, t.grad_clip, inv_scale);
         let lr = learning_rate(t, step);
         let decayed = AdamW {
             lr,
@@ -672,12 +672,15 @@ impl<R: Runtime> Optimizer<R> {
             if len == 0 {
                 continue;
             }
-            optim::adamw(
+            optim::adamw_clipped(
                 client,
                 &params.view(start, len),
                 &grads.view(start, len),
                 &self.exp_avg.view(start, len),
                 &self.exp_avg_sq.view(start, len),
+                &self.norm,
+                t.grad_clip,
+                inv_scale,
                 h,
             );
         }

@@ -67,14 +67,28 @@ pub const GROUPS: [(&str, &[&str]); 9] = [
     ),
     (
         "elementwise",
-        &["gelu_fwd", "gelu_bwd", "bias_fwd", "bias_bwd"],
+        &[
+            "gelu_fwd",
+            "gelu_bwd",
+            "bias_fwd",
+            "bias_bwd",
+            "bias_gelu_fwd",
+            "gelu_bias_bwd",
+            "residual_add",
+        ],
     ),
     ("rotary", &["rotary_fwd", "rotary_bwd"]),
     ("attention", &["attention_fwd", "attention_bwd"]),
     ("cross_entropy", &["cross_entropy_fwd", "cross_entropy_bwd"]),
     (
         "optim",
-        &["adamw", "grad_norm", "grad_clip", "grad_unscale_clip"],
+        &[
+            "adamw",
+            "grad_norm",
+            "grad_clip",
+            "grad_unscale_clip",
+            "adamw_clipped",
+        ],
     ),
     ("casts", &["cast_f32_bf16", "cast_f32_f16"]),
 ];
@@ -486,6 +500,57 @@ fn check_elementwise<R: Runtime>(c: &mut Checker<R>) {
         elementwise::bias_bwd(client, &c.up(&x), &db, false);
         let bwd = (|| Ok(vec![rel_err(&c.down(&db)?, &cpu::bias_bwd(&x, cols))]))();
         c.record("bias_bwd", format!("{rows} x {cols}"), bwd);
+
+        // The fused MLP bias + GELU, both ways, against the two references
+        // composed.
+        let x: Vec<f32> = x.iter().map(|v| v * 4.0).collect();
+        let pre_ref = cpu::bias_add(&x, &bias);
+        let (pre, act) = (c.up(&x), Buf::<R, f32>::empty(client, rows * cols));
+        elementwise::bias_gelu_fwd(client, &pre, &c.up(&bias), &act);
+        let fwd = (|| {
+            Ok(vec![
+                rel_err(&c.down(&pre)?, &pre_ref),
+                rel_err(&c.down(&act)?, &cpu::gelu_fwd(&pre_ref)),
+            ])
+        })();
+        c.record("bias_gelu_fwd", format!("{rows} x {cols}"), fwd);
+        let d_act = c.rand(rows * cols);
+        let d_pre_ref = cpu::gelu_bwd(&d_act, &pre_ref);
+        let seed_db = c.rand(cols);
+        let db_ref: Vec<f32> = cpu::bias_bwd(&d_pre_ref, cols)
+            .iter()
+            .zip(&seed_db)
+            .map(|(a, b)| a + b)
+            .collect();
+        let (d_pre, db) = (Buf::<R, f32>::empty(client, rows * cols), c.up(&seed_db));
+        elementwise::gelu_bias_bwd(client, &c.up(&d_act), &pre, &d_pre, &db, true);
+        let bwd = (|| {
+            Ok(vec![
+                rel_err(&c.down(&d_pre)?, &d_pre_ref),
+                rel_err(&c.down(&db)?, &db_ref),
+            ])
+        })();
+        c.record(
+            "gelu_bias_bwd",
+            format!("{rows} x {cols}, accumulating"),
+            bwd,
+        );
+
+        // The parallel residual's end: y + bias + a + b.
+        let (y, a, b) = (
+            c.rand(rows * cols),
+            c.rand(rows * cols),
+            c.rand(rows * cols),
+        );
+        let want: Vec<f32> = cpu::bias_add(&y, &bias)
+            .iter()
+            .zip(a.iter().zip(&b))
+            .map(|(yb, (a, b))| yb + a + b)
+            .collect();
+        let yb = c.up(&y);
+        elementwise::residual_add(client, &yb, &c.up(&bias), &c.up(&a), &c.up(&b));
+        let res = (|| Ok(vec![rel_err(&c.down(&yb)?, &want)]))();
+        c.record("residual_add", format!("{rows} x {cols}"), res);
     }
 }
 
@@ -673,6 +738,46 @@ fn check_optim<R: Runtime>(c: &mut Checker<R>) {
         c.record(
             "grad_unscale_clip",
             format!("{n} elements, scale 1024"),
+            res,
+        );
+
+        // Clip, unscale and AdamW in one pass: the reference clips the true
+        // gradients, then steps; the device sees them loss-scaled.
+        let (mut p, mut m) = (c.rand(n), c.rand(n));
+        let mut v: Vec<f32> = c.rand(n).iter().map(|x| x.abs()).collect();
+        let (pb, mb, vb) = (c.up(&p), c.up(&m), c.up(&v));
+        let h = AdamW {
+            lr: 1e-2,
+            beta1: 0.9,
+            beta2: 0.95,
+            eps: 1e-8,
+            weight_decay: 0.1,
+            step: 4,
+        };
+        cpu::adamw(&mut p, &clipped, &mut m, &mut v, h);
+        let scaled = c.up(&g.iter().map(|x| x * loss_scale).collect::<Vec<_>>());
+        optim::grad_norm(client, &scaled, &norm);
+        optim::adamw_clipped(
+            client,
+            &pb,
+            &scaled,
+            &mb,
+            &vb,
+            &norm,
+            max_norm,
+            1.0 / loss_scale,
+            h,
+        );
+        let res = (|| {
+            Ok(vec![
+                rel_err(&c.down(&pb)?, &p),
+                rel_err(&c.down(&mb)?, &m),
+                rel_err(&c.down(&vb)?, &v),
+            ])
+        })();
+        c.record(
+            "adamw_clipped",
+            format!("{n} parameters, scale 1024, clipped"),
             res,
         );
     }

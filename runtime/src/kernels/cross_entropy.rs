@@ -1,7 +1,8 @@
-//! Softmax cross-entropy fused with its gradient. One cube per row walks
-//! the vocabulary in strides (max, then sum of exponentials, then the
-//! gradient written over the logits in place), so full-vocabulary
-//! probabilities are never stored and the logits buffer is reused. The
+//! Softmax cross-entropy fused with its gradient. One cube per row reads
+//! the row's logits twice: once for the log-sum-exp (an online softmax per
+//! unit, merged across the cube), once to write the gradient over them in
+//! place. Full-vocabulary probabilities are never stored and the logits
+//! buffer is reused. The
 //! logits may be bf16 or f16; the softmax, the loss and the gradient are
 //! computed in f32 (the gradient is stored back in the logits' type, so
 //! f16 needs the loss scale folded into `grad_scale`).
@@ -26,21 +27,26 @@ fn cross_entropy_kernel<F: Float + CubeElement>(
         let tid = UNIT_POS as usize;
         let base = row * vocab;
         let mut smem = SharedMemory::<f32>::new(block as usize);
+        // One read for the statistics: each unit keeps an online softmax
+        // (its running max and the sum of exponentials relative to it)...
         let mut m = f32::min_value();
+        let mut s = f32::new(0.0);
         let mut c = tid;
         while c < vocab {
-            m = max(m, f32::cast_from(logits[base + c]));
+            let x = f32::cast_from(logits[base + c]);
+            if x > m {
+                s = s * f32::exp(m - x) + 1.0;
+                m = x;
+            } else {
+                s += f32::exp(x - m);
+            }
             c += block as usize;
         }
+        // ...and the units' pairs merge: the row max, then each sum
+        // rescaled to it.
         smem[tid] = m;
         let row_max = block_max::<f32>(&mut smem);
-        let mut s = f32::new(0.0);
-        c = tid;
-        while c < vocab {
-            s += f32::exp(f32::cast_from(logits[base + c]) - row_max);
-            c += block as usize;
-        }
-        smem[tid] = s;
+        smem[tid] = s * f32::exp(m - row_max);
         let lse = row_max + f32::ln(block_sum::<f32>(&mut smem));
         let target = targets[row] as usize;
         if tid == 0 {

@@ -116,6 +116,136 @@ pub fn bias_bwd<R: Runtime, F: Float + CubeElement, G: Float + CubeElement>(
 }
 
 #[cube(launch)]
+fn bias_gelu_fwd_kernel<F: Float + CubeElement>(
+    pre: &mut Array<F>,
+    bias: &Array<F>,
+    act: &mut Array<F>,
+    cols: usize,
+) {
+    let i = ABSOLUTE_POS;
+    if i < pre.len() {
+        let v = pre[i] + bias[i % cols];
+        pre[i] = v;
+        let x = f32::cast_from(v);
+        act[i] = F::cast_from(x * normal_cdf::<f32>(x));
+    }
+}
+
+/// The MLP's bias and GELU in one pass over the up-projection: `pre +=
+/// bias` (kept: the backward's input) and `act = gelu(pre)`.
+pub fn bias_gelu_fwd<R: Runtime, F: Float + CubeElement>(
+    client: &ComputeClient<R>,
+    pre: &Buf<R, F>,
+    bias: &Buf<R, F>,
+    act: &Buf<R, F>,
+) {
+    let (count, dim) = elementwise_launch(client, pre.len());
+    bias_gelu_fwd_kernel::launch::<F, R>(
+        client,
+        count,
+        dim,
+        pre.arg(),
+        bias.arg(),
+        act.arg(),
+        bias.len(),
+    );
+}
+
+/// Stage one of [`gelu_bias_bwd`]: each unit walks its column over its
+/// chunk of rows, writing `d_pre = d_act * gelu'(pre)` and summing it.
+#[cube(launch)]
+fn gelu_bias_bwd_partial_kernel<F: Float + CubeElement>(
+    d_act: &Array<F>,
+    pre: &Array<F>,
+    d_pre: &mut Array<F>,
+    partials: &mut Array<f32>,
+    rows: usize,
+    cols: usize,
+) {
+    let (c, chunk, first, end) = column_chunk(rows);
+    if c < cols {
+        let mut s = f32::new(0.0);
+        for r in first..end {
+            let at = r * cols + c;
+            let v = f32::cast_from(pre[at]);
+            let pdf = f32::exp(f32::new(-0.5) * v * v) * 0.398_942_3;
+            let d = F::cast_from(f32::cast_from(d_act[at]) * (normal_cdf::<f32>(v) + v * pdf));
+            d_pre[at] = d;
+            // The bias gradient sums what is stored, as an unfused
+            // gelu_bwd then bias_bwd would.
+            s += f32::cast_from(d);
+        }
+        partials[chunk * cols + c] = s;
+    }
+}
+
+/// The backward of [`bias_gelu_fwd`] in one pass over the activations:
+/// `d_pre = d_act * gelu'(pre)` and `dbias (+)= column sums of d_pre`
+/// (two fixed-order stages, as [`bias_bwd`]).
+pub fn gelu_bias_bwd<R: Runtime, F: Float + CubeElement, G: Float + CubeElement>(
+    client: &ComputeClient<R>,
+    d_act: &Buf<R, F>,
+    pre: &Buf<R, F>,
+    d_pre: &Buf<R, F>,
+    dbias: &Buf<R, G>,
+    accumulate: bool,
+) {
+    let cols = dbias.len();
+    let rows = pre.len() / cols;
+    let (count, dim, chunks) = column_partials_launch(rows, cols);
+    let partials = Buf::<R, f32>::empty(client, chunks * cols);
+    gelu_bias_bwd_partial_kernel::launch::<F, R>(
+        client,
+        count,
+        dim,
+        d_act.arg(),
+        pre.arg(),
+        d_pre.arg(),
+        partials.arg(),
+        rows,
+        cols,
+    );
+    sum_column_partials(client, &partials, dbias, chunks, accumulate);
+}
+
+#[cube(launch)]
+fn residual_add_kernel<F: Float + CubeElement>(
+    y: &mut Array<F>,
+    bias: &Array<F>,
+    a: &Array<F>,
+    b: &Array<F>,
+    cols: usize,
+) {
+    let i = ABSOLUTE_POS;
+    if i < y.len() {
+        y[i] = y[i] + bias[i % cols] + a[i] + b[i];
+    }
+}
+
+/// The end of a parallel-residual layer in one pass: `y += bias + a + b`
+/// (y the MLP's down-projection, `bias` its bias, `a` the attention
+/// branch, `b` the residual stream).
+pub fn residual_add<R: Runtime, F: Float + CubeElement>(
+    client: &ComputeClient<R>,
+    y: &Buf<R, F>,
+    bias: &Buf<R, F>,
+    a: &Buf<R, F>,
+    b: &Buf<R, F>,
+) {
+    let (count, dim) = elementwise_launch(client, y.len());
+    residual_add_kernel::launch::<F, R>(
+        client,
+        count,
+        dim,
+        y.arg(),
+        bias.arg(),
+        a.arg(),
+        b.arg(),
+        bias.len(),
+    );
+}
+
+#[cube(launch)]
 fn axpy_kernel<F: Float + CubeElement>(y: &mut Array<F>, x: &Array<F>, a: F) {
     let i = ABSOLUTE_POS;
     if i < y.len() {

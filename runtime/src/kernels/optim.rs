@@ -67,6 +67,83 @@ pub fn adamw<R: Runtime, F: Float + CubeElement>(
     );
 }
 
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+fn adamw_clipped_kernel<F: Float + CubeElement>(
+    p: &mut Array<F>,
+    g: &Array<F>,
+    m: &mut Array<F>,
+    v: &mut Array<F>,
+    norm: &Array<F>,
+    max_norm: F,
+    inv_scale: F,
+    lr: F,
+    beta1: F,
+    beta2: F,
+    eps: F,
+    decay: F,
+    bc1: F,
+    bc2: F,
+) {
+    let i = ABSOLUTE_POS;
+    if i < p.len() {
+        // The clip (and unscale) coefficient of `clip_kernel`, applied to
+        // this element's gradient in registers instead of a pass of its own.
+        let n = norm[0] * inv_scale;
+        let mut coef = inv_scale;
+        if n > max_norm {
+            coef = inv_scale * (max_norm / (n + F::new(1e-6)));
+        }
+        let gi = g[i] * coef;
+        let mi = beta1 * m[i] + (F::new(1.0) - beta1) * gi;
+        let vi = beta2 * v[i] + (F::new(1.0) - beta2) * gi * gi;
+        let pi = p[i] * (F::new(1.0) - lr * decay);
+        p[i] = pi - lr / bc1 * mi / (F::sqrt(vi / bc2) + eps);
+        m[i] = mi;
+        v[i] = vi;
+    }
+}
+
+/// [`clip`] and [`adamw`] in one pass over the parameters: the gradient
+/// is unscaled and clipped in registers (`norm[0]` is the norm of `g`,
+/// which carries a loss scale of `1 / inv_scale`) and `g` is left as it
+/// was. The same bits as the two passes.
+#[allow(clippy::too_many_arguments)]
+pub fn adamw_clipped<R: Runtime, F: Float + CubeElement>(
+    client: &ComputeClient<R>,
+    p: &Buf<R, F>,
+    g: &Buf<R, F>,
+    m: &Buf<R, F>,
+    v: &Buf<R, F>,
+    norm: &Buf<R, F>,
+    max_norm: f32,
+    inv_scale: f32,
+    h: AdamW,
+) {
+    let bc1 = 1.0 - (h.beta1 as f64).powi(h.step as i32);
+    let bc2 = 1.0 - (h.beta2 as f64).powi(h.step as i32);
+    let (count, dim) = elementwise_launch(client, p.len());
+    adamw_clipped_kernel::launch::<F, R>(
+        client,
+        count,
+        dim,
+        p.arg(),
+        g.arg(),
+        m.arg(),
+        v.arg(),
+        norm.arg(),
+        F::new(max_norm),
+        F::new(inv_scale),
+        F::new(h.lr),
+        F::new(h.beta1),
+        F::new(h.beta2),
+        F::new(h.eps),
+        F::new(h.weight_decay),
+        F::new(bc1 as f32),
+        F::new(bc2 as f32),
+    );
+}
+
 /// Elements each unit of the norm's first level sums before the tree.
 const NORM_ITEMS: usize = 16;
 
