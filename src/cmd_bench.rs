@@ -157,6 +157,21 @@ fn step(a: StepArgs) -> Result<()> {
     ] {
         println!("    {k:<16} {v:>9.2} ms  {:>5.1}%", 100.0 * v / total);
     }
+    if !r.classes.is_empty() {
+        println!("  by kernel class (the profiled forward+backward, and the optimizer step):");
+        for c in &r.classes {
+            let rate = c
+                .tflops
+                .map(|t| format!("  {t:.4} TFLOP/s"))
+                .unwrap_or_default();
+            println!(
+                "    {:<12} {:>10.2} ms {:>6.1}%{rate}",
+                c.class,
+                c.ms,
+                c.share * 100.0
+            );
+        }
+    }
     if !r.kernels.is_empty() {
         println!("  kernels (one profiled forward+backward, each kernel synced):");
         for k in &r.kernels {

@@ -140,6 +140,38 @@ pub struct KernelTime {
     pub share: f64,
 }
 
+/// The profiled step's time by kind of kernel, with the optimizer step
+/// (timed apart, per step) as its own class.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassTime {
+    /// matmul, attention, elementwise, reduction or optimizer.
+    pub class: &'static str,
+    pub ms: f64,
+    pub share: f64,
+    /// Achieved TFLOP/s, for the classes whose FLOPs the model's count
+    /// gives (matmul: 6N per token; attention: its own term).
+    pub tflops: Option<f64>,
+}
+
+/// The class of a profiled kernel, by its name: reductions are the
+/// kernels that sum across a row or a column (LayerNorm, the loss, the
+/// bias and embedding gradients).
+pub fn kernel_class(kernel: &str) -> &'static str {
+    if kernel.starts_with("matmul::") {
+        "matmul"
+    } else if kernel.starts_with("attention::") {
+        "attention"
+    } else if kernel.starts_with("layernorm::")
+        || kernel.starts_with("cross_entropy::")
+        || kernel.ends_with("bias_bwd")
+        || kernel == "embedding::embedding_bwd"
+    {
+        "reduction"
+    } else {
+        "elementwise"
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct StepBenchReport {
     pub model: String,
@@ -173,6 +205,8 @@ pub struct StepBenchReport {
     pub precision: String,
     /// Device memory of the model at this micro-batch.
     pub memory: MemoryPlan,
+    /// The profiled step by kernel class (empty without `kernels`).
+    pub classes: Vec<ClassTime>,
 }
 
 pub use prior_runtime::device::peak_flops;
@@ -452,13 +486,51 @@ fn bench_step_in<R: Runtime, F: Float + CubeElement>(
     }
     let n = step_ms.len().max(1) as f64;
     let mean = step_ms.iter().sum::<f64>() / n;
+    let fpt = flops_per_token(&cfg, seq);
+    let classes = if kernels.is_empty() {
+        Vec::new()
+    } else {
+        let tokens = (batch * seq) as f64;
+        let optimizer_ms = phase[4] / n;
+        let mut by_class: Vec<ClassTime> = ["matmul", "attention", "elementwise", "reduction"]
+            .into_iter()
+            .map(|class| ClassTime {
+                class,
+                ms: kernels
+                    .iter()
+                    .filter(|k| kernel_class(&k.kernel) == class)
+                    .map(|k| k.ms)
+                    .sum(),
+                share: 0.0,
+                tflops: None,
+            })
+            .collect();
+        by_class.push(ClassTime {
+            class: "optimizer",
+            ms: optimizer_ms,
+            share: 0.0,
+            tflops: None,
+        });
+        let total: f64 = by_class.iter().map(|c| c.ms).sum();
+        for c in &mut by_class {
+            c.share = c.ms / total.max(1e-12);
+            let flops = match c.class {
+                "matmul" => Some(fpt.six_n * tokens),
+                "attention" => Some(fpt.attention * tokens),
+                _ => None,
+            };
+            c.tflops = flops
+                .filter(|_| c.ms > 0.0)
+                .map(|f| f / (c.ms / 1e3) / 1e12);
+        }
+        by_class
+    };
     let mut hist =
         hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
     for ms in &step_ms {
         hist.saturating_record((ms * 1e3).round() as u64);
     }
     let q = |p: f64| hist.value_at_quantile(p) as f64 / 1e3;
-    let fpt = flops_per_token(&cfg, seq);
     let tokens_per_s = (batch * seq) as f64 / (mean / 1e3);
     let achieved = fpt.total * tokens_per_s;
     let (peak, source) = match (o.peak_flops, peak_flops(device_name)) {
@@ -506,6 +578,7 @@ fn bench_step_in<R: Runtime, F: Float + CubeElement>(
             p => format!("{p} compute, f32 master weights and accumulation"),
         },
         memory,
+        classes,
     })
 }
 

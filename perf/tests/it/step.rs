@@ -160,3 +160,59 @@ fn without_a_mix_a_synthetic_corpus_feeds_the_loader() {
     let (mix, _) = synth_mix(dir.path(), 16, 4, 3).unwrap();
     check_batches_are_the_loaders(&mix, &r);
 }
+
+/// `--precision f16` benchmarks the mixed-precision step (its report says
+/// so, and its activations take about half the f32 bytes); the profiled step's
+/// time is split into kernel classes whose shares add up to one; `bf16`
+/// on lavapipe is refused with the alternatives.
+#[test]
+fn the_f16_step_reports_its_precision_memory_and_kernel_classes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mix, _) = synth_mix(dir.path(), 16, 4, 3).unwrap();
+    let run = |precision: &str| {
+        bench(StepBenchOptions {
+            kernels: true,
+            precision: Some(precision.parse().unwrap()),
+            ..options(Some(&mix))
+        })
+    };
+    let (f32_run, f16_run) = (run("f32").unwrap(), run("f16").unwrap());
+    assert!(
+        f16_run.precision.starts_with("f16 compute"),
+        "{}",
+        f16_run.precision
+    );
+    assert!(f16_run.losses.iter().all(|l| l.is_finite()));
+    assert_eq!(
+        f32_run.memory.compute_weights, 0,
+        "f32 reads its master weights"
+    );
+    assert_eq!(
+        f16_run.memory.compute_weights,
+        f16_run.memory.parameters / 2
+    );
+    // Half of it, but for the f32 statistics, losses and weight-gradient
+    // scratch.
+    let (a16, a32) = (f16_run.memory.activations, f32_run.memory.activations);
+    assert!(a16 < a32 && 2 * a16 >= a32, "f16 {a16} vs f32 {a32} bytes");
+    let names: Vec<&str> = f16_run.classes.iter().map(|c| c.class).collect();
+    assert_eq!(
+        names,
+        [
+            "matmul",
+            "attention",
+            "elementwise",
+            "reduction",
+            "optimizer"
+        ]
+    );
+    let total: f64 = f16_run.classes.iter().map(|c| c.share).sum();
+    assert!((total - 1.0).abs() < 1e-9, "{total}");
+    assert!(
+        f16_run.classes.iter().all(|c| c.ms > 0.0),
+        "{:?}",
+        f16_run.classes
+    );
+    let err = run("bf16").unwrap_err().to_string();
+    assert!(err.contains("no bf16") && err.contains("\"f16\""), "{err}");
+}
