@@ -230,7 +230,7 @@ fn score_items<R: Runtime>(
     for chunk in items.chunks(batch) {
         let rows: Vec<&[u32]> = chunk.iter().map(|i| i.tokens.as_slice()).collect();
         let (ids, targets, lens) = pack(&rows, batch, seq);
-        let losses = model.forward_token_losses(&ids, &targets, 0.0)?;
+        let losses = model.forward_token_losses(&ids, &targets)?;
         for (r, (item, n)) in chunk.iter().zip(lens).enumerate() {
             // Target index j predicts token j + 1; the continuation is the
             // last `cont` targets.

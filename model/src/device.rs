@@ -14,12 +14,21 @@
 //! allocates nothing new; where the backward reuses one for another
 //! gradient, the code says so by binding it under the gradient's name.
 //!
+//! **The logits never exist whole in training.** The unembedding, the
+//! cross-entropy and their backward run in chunks of `head_rows` rows
+//! (as Liger-Kernel's fused linear cross-entropy does): each chunk's logits
+//! are computed, turned into their gradient in place, and consumed by the
+//! two backward matmuls before the next chunk reuses the buffer. At
+//! pythia-1b the whole f32 logits of a micro-batch of 8192 tokens would be
+//! 1.65 GB; a chunk is at most [`HEAD_CHUNK_BYTES`]. Only
+//! [`DeviceModel::forward_logits`] (evaluation, parity tests) materialises
+//! them all, in a buffer allocated on first use.
+//!
 //! Every buffer is named and sized up front ([`Need`]) and checked against
-//! the device's largest-buffer limit before anything is allocated: the
-//! logits of a 50k vocabulary pass lavapipe's 128 MiB at a modest batch, and
-//! past the limit cubecl fails only at the next sync with an error that
-//! names nothing. Refused, the error names the buffer, its size, the limit
-//! and the largest batch that fits.
+//! the device's largest-buffer limit before anything is allocated: past
+//! the limit cubecl fails only at the next sync with an error that names
+//! nothing. Refused, the error names the buffer, its size, the limit and
+//! the largest batch that fits.
 
 use cubecl::prelude::*;
 use prior_runtime::buffer::{Buf, BufferLimit};
@@ -47,6 +56,24 @@ pub fn dtype_name<F: 'static>() -> &'static str {
         "f16"
     } else {
         std::any::type_name::<F>()
+    }
+}
+
+/// The most bytes one chunk of the training head's logits takes.
+pub const HEAD_CHUNK_BYTES: u64 = 256 << 20;
+
+/// Rows per chunk of the training head for `tokens` rows of `vocab`
+/// logits of `elem_bytes`: all of them when they fit in the chunk budget
+/// (and the device's buffer limit), else the largest multiple of 128 that
+/// does (128 at least: views into the row-major activations must start at
+/// 256-byte boundaries, which every multiple of 128 rows does).
+pub fn head_rows(tokens: usize, vocab: usize, elem_bytes: usize, limit: &BufferLimit) -> usize {
+    let budget = HEAD_CHUNK_BYTES.min(limit.bytes);
+    let fit = (budget / (vocab.max(1) * elem_bytes) as u64) as usize;
+    if fit >= tokens {
+        tokens.max(1)
+    } else {
+        (fit / 128 * 128).max(128)
     }
 }
 
@@ -101,13 +128,20 @@ struct Needs {
     mlp: Need,
     stats: Need,
     lse: Need,
-    logits: Need,
+    /// One chunk of the training head's logits.
+    head_logits: Need,
     losses: Need,
     dw: Need,
 }
 
 impl Needs {
-    fn new(cfg: &ModelConfig, layout: &ParamLayout, dtype: &'static str, elem: usize) -> Self {
+    fn new(
+        cfg: &ModelConfig,
+        layout: &ParamLayout,
+        dtype: &'static str,
+        elem: usize,
+        head_rows: usize,
+    ) -> Self {
         let (c, v) = (cfg.d_model, cfg.vocab_size);
         let need = |name, dtype, elem_bytes, per_token, fixed| Need {
             name,
@@ -134,7 +168,13 @@ impl Needs {
             mlp: act("mlp activation [batch*seq, 4*d_model]", 4 * c),
             stats: f32_per("layernorm stats [batch*seq, 2]", 2),
             lse: f32_per("attention log-sum-exp [batch*heads*seq]", cfg.n_head),
-            logits: act("logits [batch*seq, vocab]", v),
+            head_logits: need(
+                "logits chunk [head_rows, vocab]",
+                dtype,
+                elem,
+                0,
+                head_rows * v,
+            ),
             losses: f32_per("losses [batch*seq]", 1),
             dw: f32_fixed(
                 "weight-gradient scratch [largest weight]",
@@ -154,56 +194,82 @@ impl Needs {
             mlp,
             stats,
             lse,
-            logits,
+            head_logits,
             losses,
             dw,
         } = *self;
         [
-            params, grads, weights, row, qkv, mlp, stats, lse, logits, losses, dw,
+            params,
+            grads,
+            weights,
+            row,
+            qkv,
+            mlp,
+            stats,
+            lse,
+            head_logits,
+            losses,
+            dw,
         ]
     }
 
     /// Refuses a (batch, seq) at which some buffer exceeds `limit`, naming
     /// the largest such buffer and the largest batch that would fit.
     fn check(&self, limit: &BufferLimit, batch: usize, seq: usize) -> Result<()> {
-        let tokens = batch * seq;
-        let all = self.all();
-        // Reversed, so that of equal sizes the first listed is named.
-        let Some(worst) = all
-            .iter()
-            .rev()
-            .filter(|n| n.bytes(tokens) > limit.bytes)
-            .max_by_key(|n| n.bytes(tokens))
-        else {
-            return Ok(());
-        };
-        let max_tokens = all.iter().map(|n| n.max_tokens(limit)).min().unwrap_or(0);
-        let advice = if all
-            .iter()
-            .any(|n| n.per_token == 0 && n.max_tokens(limit) == 0)
-        {
-            "it does not shrink with the batch or the sequence: this model does not fit \
-             this device's buffers"
-                .to_string()
-        } else if max_tokens / seq >= 1 {
-            format!(
-                "the largest batch that fits at seq {seq} is {} (lower the batch, or \
-                 accumulate micro-batches of that size)",
-                max_tokens / seq
-            )
-        } else {
-            format!(
-                "not even batch 1 fits at seq {seq}: at batch 1 the longest sequence \
-                 that fits is {max_tokens}"
-            )
-        };
-        Err(RuntimeError::BufferTooLarge {
-            name: worst.label(),
-            bytes: worst.bytes(tokens),
-            limit: *limit,
-            advice,
-        })
+        check_needs(&self.all(), limit, batch, seq)
     }
+}
+
+/// The whole logits `[batch*seq, vocab]` of [`DeviceModel::forward_logits`].
+fn full_logits_need(vocab: usize, dtype: &'static str, elem_bytes: usize) -> Need {
+    Need {
+        name: "logits [batch*seq, vocab]",
+        dtype,
+        elem_bytes,
+        per_token: vocab,
+        fixed: 0,
+    }
+}
+
+/// Refuses a (batch, seq) at which some buffer of `all` exceeds `limit`,
+/// naming the largest such buffer and the largest batch that would fit.
+fn check_needs(all: &[Need], limit: &BufferLimit, batch: usize, seq: usize) -> Result<()> {
+    let tokens = batch * seq;
+    // Reversed, so that of equal sizes the first listed is named.
+    let Some(worst) = all
+        .iter()
+        .rev()
+        .filter(|n| n.bytes(tokens) > limit.bytes)
+        .max_by_key(|n| n.bytes(tokens))
+    else {
+        return Ok(());
+    };
+    let max_tokens = all.iter().map(|n| n.max_tokens(limit)).min().unwrap_or(0);
+    let advice = if all
+        .iter()
+        .any(|n| n.per_token == 0 && n.max_tokens(limit) == 0)
+    {
+        "it does not shrink with the batch or the sequence: this model does not fit \
+         this device's buffers"
+            .to_string()
+    } else if max_tokens / seq >= 1 {
+        format!(
+            "the largest batch that fits at seq {seq} is {} (lower the batch, or \
+             accumulate micro-batches of that size)",
+            max_tokens / seq
+        )
+    } else {
+        format!(
+            "not even batch 1 fits at seq {seq}: at batch 1 the longest sequence \
+             that fits is {max_tokens}"
+        )
+    };
+    Err(RuntimeError::BufferTooLarge {
+        name: worst.label(),
+        bytes: worst.bytes(tokens),
+        limit: *limit,
+        advice,
+    })
 }
 
 /// One layer's tensors, as views of a flat buffer in the layout (the
@@ -311,8 +377,13 @@ pub struct DeviceModel<R: Runtime, F: Float + CubeElement = f32> {
     resid_final: Buf<R, F>, // the residual stream after the last layer [N, C]
     lnf_out: Buf<R, F>,     // final LayerNorm of it [N, C]
     lnf_stats: Buf<R, f32>, // [N, 2]
-    /// `[N, V]`: the logits after the forward, their gradient after the loss.
-    logits: Buf<R, F>,
+    /// Rows of the logits that exist at once in training (see the module doc).
+    head_rows: usize,
+    /// `[head_rows, V]`: one chunk's logits, then their gradient.
+    head_logits: Buf<R, F>,
+    /// `[N, V]`: every logit, for [`Self::forward_logits`] only; allocated
+    /// on its first call.
+    full_logits: std::cell::RefCell<Option<Buf<R, F>>>,
     losses: Buf<R, f32>, // per position [N]
     /// The attention branch's output `[N, C]` in the forward; in the
     /// backward, the gradient of whichever LayerNorm output or attention
@@ -393,12 +464,18 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
     /// micro-batch `batch` of `seq` tokens, plus the optimizer's moments.
     pub fn memory_plan(cfg: &ModelConfig, batch: usize, seq: usize) -> MemoryPlan {
         let layout = ParamLayout::new(cfg);
-        let needs = Needs::new(cfg, &layout, dtype_name::<F>(), std::mem::size_of::<F>());
         let n = batch * seq;
+        let elem = std::mem::size_of::<F>();
+        let unlimited = BufferLimit {
+            bytes: u64::MAX,
+            what: "no limit",
+        };
+        let rows = head_rows(n, cfg.vocab_size, elem, &unlimited);
+        let needs = Needs::new(cfg, &layout, dtype_name::<F>(), elem, rows);
         let b = |need: Need| need.len(n) as u64 * need.elem_bytes as u64;
         let per_layer =
             4 * b(needs.row) + b(needs.qkv) + 2 * b(needs.mlp) + 2 * b(needs.stats) + b(needs.lse);
-        let head = 2 * b(needs.row) + b(needs.stats) + b(needs.logits) + b(needs.losses);
+        let head = 2 * b(needs.row) + b(needs.stats) + b(needs.head_logits) + b(needs.losses);
         let scratch =
             3 * b(needs.row) + 2 * b(needs.mlp) + b(needs.qkv) + b(needs.lse) + b(needs.dw);
         MemoryPlan {
@@ -429,9 +506,12 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
             "parameter buffer does not match the layout"
         );
         let dtype = dtype_name::<F>();
-        let needs = Needs::new(&cfg, &layout, dtype, std::mem::size_of::<F>());
-        needs.check(&BufferLimit::of(&client), batch, seq)?;
         let n = batch * seq;
+        let limit = BufferLimit::of(&client);
+        let elem = std::mem::size_of::<F>();
+        let rows = head_rows(n, cfg.vocab_size, elem, &limit);
+        let needs = Needs::new(&cfg, &layout, dtype, elem, rows);
+        needs.check(&limit, batch, seq)?;
         let shape = attn_shape(&cfg, batch, seq);
         let act = |need: Need| Buf::<R, F>::empty_named(&client, need.len(n), &need.label());
         let f32s = |need: Need| Buf::<R, f32>::empty_named(&client, need.len(n), &need.label());
@@ -469,7 +549,13 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
             resid_final: act(needs.row)?,
             lnf_out: act(needs.row)?,
             lnf_stats: f32s(needs.stats)?,
-            logits: act(needs.logits)?,
+            head_rows: rows,
+            head_logits: Buf::<R, F>::empty_named(
+                &client,
+                needs.head_logits.fixed,
+                &needs.head_logits.label(),
+            )?,
+            full_logits: std::cell::RefCell::new(None),
             losses: f32s(needs.losses)?,
             branch: act(needs.row)?,
             d_resid: act(needs.row)?,
@@ -616,28 +702,16 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
         Ok(())
     }
 
-    /// Forward pass and mean cross-entropy against `targets`; the logits
-    /// buffer is left holding `d(loss * grad_scale)/d(logits)` for
-    /// [`Self::backward`] (`grad_scale`: 1 / number of micro-batches when
-    /// accumulating, times the loss scale when there is one).
+    /// Forward pass, mean cross-entropy against `targets`, and the head's
+    /// backward: the unembedding's weight gradient is added into `grads`
+    /// and the final LayerNorm's output gradient left for
+    /// [`Self::backward`], for the loss times `grad_scale` (1 / number of
+    /// micro-batches when accumulating, times the loss scale when there is
+    /// one).
     pub fn forward(&mut self, ids: &[u32], targets: &[u32], grad_scale: f32) -> Result<f32> {
-        let losses = self.forward_token_losses(ids, targets, grad_scale)?;
-        let n = losses.len();
-        Ok((losses.iter().map(|&x| x as f64).sum::<f64>() / n as f64) as f32)
-    }
-
-    /// Forward pass; the cross-entropy of every position (`-log p(target)`).
-    pub fn forward_token_losses(
-        &mut self,
-        ids: &[u32],
-        targets: &[u32],
-        grad_scale: f32,
-    ) -> Result<Vec<f32>> {
         let ids_b = Buf::<R, u32>::upload(&self.client, ids);
         let targets_b = Buf::<R, u32>::upload(&self.client, targets);
-        self.forward_logits_device(&ids_b)?;
-        self.loss(&targets_b, grad_scale);
-        self.losses.download(&self.client)
+        self.forward_device(&ids_b, &targets_b, grad_scale)
     }
 
     /// [`Self::forward`] on ids and targets already on the device.
@@ -647,37 +721,91 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
         targets: &Buf<R, u32>,
         grad_scale: f32,
     ) -> Result<f32> {
-        self.forward_logits_device(ids)?;
-        self.loss(targets, grad_scale);
+        self.body(ids)?;
+        self.head(targets, grad_scale, true)?;
         let losses = self.losses.download(&self.client)?;
         let n = losses.len();
         Ok((losses.iter().map(|&x| x as f64).sum::<f64>() / n as f64) as f32)
     }
 
-    /// Cross-entropy of the logits against `targets` into `losses`; the
-    /// logits become their gradient, times `grad_scale / N`.
-    fn loss(&self, targets: &Buf<R, u32>, grad_scale: f32) {
-        let n = self.batch * self.seq;
-        self.run("cross_entropy::cross_entropy", || {
-            cross_entropy::cross_entropy(
-                &self.client,
-                &self.logits,
-                targets,
-                &self.losses,
-                self.cfg.vocab_size,
-                grad_scale / n as f32,
-            )
-        });
-    }
-
-    /// Forward pass up to the logits (`batch * seq * vocab`, left on the device).
-    pub fn forward_logits(&mut self, ids: &[u32]) -> Result<()> {
+    /// Forward pass; the cross-entropy of every position (`-log
+    /// p(target)`). Nothing is computed for a backward.
+    pub fn forward_token_losses(&mut self, ids: &[u32], targets: &[u32]) -> Result<Vec<f32>> {
         let ids_b = Buf::<R, u32>::upload(&self.client, ids);
-        self.forward_logits_device(&ids_b)
+        let targets_b = Buf::<R, u32>::upload(&self.client, targets);
+        self.body(&ids_b)?;
+        self.head(&targets_b, 0.0, false)?;
+        self.losses.download(&self.client)
     }
 
-    fn forward_logits_device(&self, ids: &Buf<R, u32>) -> Result<()> {
+    /// The unembedding and the loss, `head_rows` rows at a time: each
+    /// chunk's logits, their cross-entropy into `losses` (the logits
+    /// becoming their gradient, times `grad_scale / N`), and with
+    /// `backward` that gradient's two products: `embed_out`'s weight
+    /// gradient (added) and the final LayerNorm's output gradient (into
+    /// `d_tmp`), before the next chunk overwrites the logits.
+    fn head(&self, targets: &Buf<R, u32>, grad_scale: f32, backward: bool) -> Result<()> {
         let (c, v, n) = (self.cfg.d_model, self.cfg.vocab_size, self.batch * self.seq);
+        let (w, g) = (&self.w, &self.g);
+        for first in (0..n).step_by(self.head_rows) {
+            let rows = self.head_rows.min(n - first);
+            let x = self.lnf_out.view(first * c, rows * c);
+            let logits = self.head_logits.view(0, rows * v);
+            self.linear(&x, &w.embed_out, None, &logits, (rows, c, v))?;
+            self.run("cross_entropy::cross_entropy", || {
+                cross_entropy::cross_entropy(
+                    &self.client,
+                    &logits,
+                    &targets.view(first, rows),
+                    &self.losses.view(first, rows),
+                    v,
+                    grad_scale / n as f32,
+                )
+            });
+            if backward {
+                let dlogits = &logits;
+                self.weight_grad(dlogits, &x, &g.embed_out, (rows, c, v))?;
+                let d_lnf_out = self.d_tmp.view(first * c, rows * c);
+                self.matmul(
+                    dlogits,
+                    &w.embed_out,
+                    &d_lnf_out,
+                    (rows, v, c),
+                    false,
+                    false,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Forward pass up to every logit (`batch * seq * vocab`, left on the
+    /// device for [`Self::logits_row`] and [`Self::download_logits`]). The
+    /// whole-logits buffer is allocated on the first call, or refused with
+    /// the largest batch whose logits fit the device's buffers.
+    pub fn forward_logits(&mut self, ids: &[u32]) -> Result<()> {
+        let (c, v, n) = (self.cfg.d_model, self.cfg.vocab_size, self.batch * self.seq);
+        if self.full_logits.borrow().is_none() {
+            let need = full_logits_need(v, dtype_name::<F>(), std::mem::size_of::<F>());
+            check_needs(
+                &[need],
+                &BufferLimit::of(&self.client),
+                self.batch,
+                self.seq,
+            )?;
+            let buf = Buf::<R, F>::empty_named(&self.client, need.len(n), &need.label())?;
+            *self.full_logits.borrow_mut() = Some(buf);
+        }
+        let ids_b = Buf::<R, u32>::upload(&self.client, ids);
+        self.body(&ids_b)?;
+        let logits = self.full_logits.borrow().clone().expect("allocated above");
+        self.linear(&self.lnf_out, &self.w.embed_out, None, &logits, (n, c, v))
+    }
+
+    /// Everything before the head: the embedding, every layer and the
+    /// final LayerNorm (into `lnf_out`).
+    fn body(&self, ids: &Buf<R, u32>) -> Result<()> {
+        let (c, n) = (self.cfg.d_model, self.batch * self.seq);
         let (cl, w, eps) = (&self.client, &self.w, self.cfg.layer_norm_eps);
         let first = self.layers.first().map_or(&self.resid_final, |a| &a.resid);
         self.run("embedding::embedding_fwd", || {
@@ -753,18 +881,15 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
                 eps,
             )
         });
-        self.linear(&self.lnf_out, &w.embed_out, None, &self.logits, (n, c, v))
+        Ok(())
     }
 
-    /// Backward of the last forward (the logits holding their gradient);
-    /// adds into `grads`.
+    /// Backward of the last [`Self::forward`] (whose head left the final
+    /// LayerNorm's output gradient in `d_tmp`); adds into `grads`.
     pub fn backward(&mut self, ids: &[u32]) -> Result<()> {
-        let (c, v, n) = (self.cfg.d_model, self.cfg.vocab_size, self.batch * self.seq);
+        let (c, n) = (self.cfg.d_model, self.batch * self.seq);
         let (cl, w, g) = (&self.client, &self.w, &self.g);
-        let dlogits = &self.logits;
-        self.weight_grad(dlogits, &self.lnf_out, &g.embed_out, (n, c, v))?;
         let d_lnf_out = &self.d_tmp;
-        self.matmul(dlogits, &w.embed_out, d_lnf_out, (n, v, c), false, false)?;
         self.run("layernorm::layernorm_bwd", || {
             layernorm::layernorm_bwd(
                 cl,
@@ -904,7 +1029,8 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
         if !v.is_multiple_of(Buf::<R, F>::view_align()) {
             return None;
         }
-        Some(self.to_host(&self.logits.view(row * v, v)))
+        let logits = self.full_logits.borrow().clone()?;
+        Some(self.to_host(&logits.view(row * v, v)))
     }
 
     pub fn download_params(&self) -> Result<Vec<f32>> {
@@ -915,10 +1041,44 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
         self.grads.download(&self.client)
     }
 
-    /// The logits of the last [`Self::forward_logits`] (a [`Self::forward`]
-    /// overwrites them with their gradient).
+    /// The logits of the last [`Self::forward_logits`] (empty before the
+    /// first).
     pub fn download_logits(&self) -> Result<Vec<f32>> {
-        self.to_host(&self.logits)
+        match self.full_logits.borrow().as_ref() {
+            Some(logits) => self.to_host(logits),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Rows of the logits that exist at once in training.
+    pub fn head_rows(&self) -> usize {
+        self.head_rows
+    }
+
+    /// Trains with head chunks of `rows` rows (a multiple of 128, or every
+    /// row at once), reallocating the chunk buffer: to compare chunkings.
+    pub fn set_head_rows(&mut self, rows: usize) -> Result<()> {
+        let n = self.batch * self.seq;
+        let rows = rows.min(n).max(1);
+        if rows < n && !rows.is_multiple_of(128) {
+            return Err(RuntimeError::Kernel {
+                kernel: "head",
+                detail: format!(
+                    "head chunks of {rows} rows: use a multiple of 128, or {n} (every row)"
+                ),
+            });
+        }
+        let v = self.cfg.vocab_size;
+        let need = Need {
+            name: "logits chunk [head_rows, vocab]",
+            dtype: dtype_name::<F>(),
+            elem_bytes: std::mem::size_of::<F>(),
+            per_token: 0,
+            fixed: rows * v,
+        };
+        self.head_logits = Buf::<R, F>::empty_named(&self.client, need.fixed, &need.label())?;
+        self.head_rows = rows;
+        Ok(())
     }
 }
 
@@ -932,15 +1092,41 @@ mod tests {
         what: "storage-binding limit",
     };
 
-    fn needs(preset: &str, vocab: usize) -> Needs {
+    /// The training buffers of `preset` at `tokens` rows, f32.
+    fn needs(preset: &str, vocab: usize, tokens: usize) -> Needs {
         let cfg = ModelConfig::preset(preset, vocab).unwrap();
-        Needs::new(&cfg, &ParamLayout::new(&cfg), "f32", 4)
+        let rows = head_rows(tokens, cfg.vocab_size, 4, &LAVAPIPE);
+        Needs::new(&cfg, &ParamLayout::new(&cfg), "f32", 4, rows)
     }
 
     #[test]
-    fn the_logits_past_the_limit_are_refused_with_the_largest_batch_that_fits() {
-        let n = needs("tiny", 50304);
-        let msg = n.check(&LAVAPIPE, 8, 128).unwrap_err().to_string();
+    fn training_never_holds_the_whole_logits() {
+        // 1024 positions of a 50k vocabulary: 196.5 MiB of f32 logits,
+        // past lavapipe's 128 MiB, trains in chunks of 640 rows.
+        assert!(needs("tiny", 50304, 1024).check(&LAVAPIPE, 8, 128).is_ok());
+        assert_eq!(head_rows(1024, 50304, 4, &LAVAPIPE), 640);
+        assert_eq!(
+            head_rows(1024, 50304, 2, &LAVAPIPE),
+            1024,
+            "f16: all at once"
+        );
+        assert_eq!(head_rows(4096, 50304, 2, &LAVAPIPE), 1280);
+        // Small problems take one chunk, whatever their row count.
+        assert_eq!(head_rows(37, 1024, 4, &LAVAPIPE), 37);
+        // Past the 256 MiB budget on a device without a small limit.
+        let big = BufferLimit {
+            bytes: 20 << 30,
+            what: "test",
+        };
+        assert_eq!(head_rows(8192, 50304, 4, &big), 1280);
+    }
+
+    #[test]
+    fn the_whole_logits_past_the_limit_are_refused_with_the_largest_batch_that_fits() {
+        let logits = [full_logits_need(50304, "f32", 4)];
+        let msg = check_needs(&logits, &LAVAPIPE, 8, 128)
+            .unwrap_err()
+            .to_string();
         for part in [
             "logits [batch*seq, vocab] f32 buffer of 196.5 MiB (206045184 bytes)",
             "128.0 MiB storage-binding limit (134217728 bytes)",
@@ -949,14 +1135,13 @@ mod tests {
             assert!(msg.contains(part), "{part:?} missing from {msg:?}");
         }
         // The batch it names does fit, and one more does not.
-        assert!(n.check(&LAVAPIPE, 5, 128).is_ok());
-        assert!(n.check(&LAVAPIPE, 6, 128).is_err());
+        assert!(check_needs(&logits, &LAVAPIPE, 5, 128).is_ok());
+        assert!(check_needs(&logits, &LAVAPIPE, 6, 128).is_err());
     }
 
     #[test]
     fn a_sequence_too_long_for_batch_one_says_the_longest_that_fits() {
-        let msg = needs("tiny", 50304)
-            .check(&LAVAPIPE, 1, 1024)
+        let msg = check_needs(&[full_logits_need(50304, "f32", 4)], &LAVAPIPE, 1, 1024)
             .unwrap_err()
             .to_string();
         // 33,554,432 floats / 50,304 per position.
@@ -969,7 +1154,7 @@ mod tests {
 
     #[test]
     fn parameters_past_the_limit_say_no_batch_helps() {
-        let msg = needs("pythia-1b", 50304)
+        let msg = needs("pythia-1b", 50304, 16)
             .check(&LAVAPIPE, 1, 16)
             .unwrap_err()
             .to_string();

@@ -133,7 +133,7 @@ pub fn heldout_loss<R: Runtime, F: Float + CubeElement>(
                 ids.extend_from_slice(&row[..seq]);
                 targets.extend_from_slice(&row[1..]);
             }
-            let losses = model.forward_token_losses(&ids, &targets, 0.0)?;
+            let losses = model.forward_token_losses(&ids, &targets)?;
             let real = batch.min(cat.windows - first);
             sum += losses[..real * seq].iter().map(|&x| x as f64).sum::<f64>();
             counted += real * seq;

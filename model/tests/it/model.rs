@@ -93,3 +93,57 @@ impl OnDevice for DeviceVsCpu {
 fn device_model_matches_the_cpu_reference() {
     run_on(DeviceKind::Wgpu, DeviceVsCpu).unwrap();
 }
+
+struct HeadChunks;
+
+impl OnDevice for HeadChunks {
+    type Output = ();
+    fn run<R: Runtime>(self, client: ComputeClient<R>, _: &prior_runtime::DeviceInfo) {
+        let cfg = ModelConfig::preset("tiny", 200).unwrap();
+        let layout = ParamLayout::new(&cfg);
+        let p = params(&layout, &cfg, 51);
+        // 384 positions: three chunks of 128 rows, against one of 384.
+        let (b, t) = (4, 96);
+        let (ids, targets) = batch(200, b * t, 52);
+        let run = |rows: usize| {
+            let mut m = DeviceModel::new(client.clone(), cfg, &p, b, t).unwrap();
+            m.set_head_rows(rows).unwrap();
+            assert_eq!(m.head_rows(), rows);
+            let loss = m.forward(&ids, &targets, 1.0).unwrap();
+            m.backward(&ids).unwrap();
+            let losses = m.forward_token_losses(&ids, &targets).unwrap();
+            (loss, losses, m.download_grads().unwrap())
+        };
+        let (loss, losses, whole) = run(b * t);
+        let (chunked_loss, chunked_losses, chunked) = run(128);
+        assert!(
+            (chunked_loss - loss).abs() <= 1e-6 * loss.abs(),
+            "{chunked_loss} vs {loss}"
+        );
+        assert!(rel_err(&chunked_losses, &losses) <= 1e-5);
+        for spec in &layout.tensors {
+            let r = spec.offset..spec.offset + spec.len();
+            let e = rel_err(&chunked[r.clone()], &whole[r]);
+            assert!(
+                e <= 1e-4,
+                "{}: max_rel_err {e} chunked against whole",
+                spec.name
+            );
+        }
+        assert!(
+            whole.iter().any(|g| g.abs() > 1e-3),
+            "gradients carry signal"
+        );
+        // A chunk that would split views off their alignment is refused.
+        let mut m = DeviceModel::new(client.clone(), cfg, &p, b, t).unwrap();
+        let err = m.set_head_rows(100).unwrap_err().to_string();
+        assert!(err.contains("multiple of 128"), "{err}");
+    }
+}
+
+/// The chunked head (logits never whole) gives the loss and gradients of
+/// the head over every row at once.
+#[test]
+fn the_head_in_chunks_matches_the_head_at_once() {
+    run_on(DeviceKind::Wgpu, HeadChunks).unwrap();
+}
