@@ -168,13 +168,7 @@ impl Needs {
             mlp: act("mlp activation [batch*seq, 4*d_model]", 4 * c),
             stats: f32_per("layernorm stats [batch*seq, 2]", 2),
             lse: f32_per("attention log-sum-exp [batch*heads*seq]", cfg.n_head),
-            head_logits: need(
-                "logits chunk [head_rows, vocab]",
-                dtype,
-                elem,
-                0,
-                head_rows * v,
-            ),
+            head_logits: head_logits_need(head_rows, v, dtype, elem),
             losses: f32_per("losses [batch*seq]", 1),
             dw: f32_fixed(
                 "weight-gradient scratch [largest weight]",
@@ -217,6 +211,22 @@ impl Needs {
     /// the largest such buffer and the largest batch that would fit.
     fn check(&self, limit: &BufferLimit, batch: usize, seq: usize) -> Result<()> {
         check_needs(&self.all(), limit, batch, seq)
+    }
+}
+
+/// One chunk `[head_rows, vocab]` of the training head's logits.
+fn head_logits_need(
+    head_rows: usize,
+    vocab: usize,
+    dtype: &'static str,
+    elem_bytes: usize,
+) -> Need {
+    Need {
+        name: "logits chunk [head_rows, vocab]",
+        dtype,
+        elem_bytes,
+        per_token: 0,
+        fixed: head_rows * vocab,
     }
 }
 
@@ -1068,14 +1078,12 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
                 ),
             });
         }
-        let v = self.cfg.vocab_size;
-        let need = Need {
-            name: "logits chunk [head_rows, vocab]",
-            dtype: dtype_name::<F>(),
-            elem_bytes: std::mem::size_of::<F>(),
-            per_token: 0,
-            fixed: rows * v,
-        };
+        let need = head_logits_need(
+            rows,
+            self.cfg.vocab_size,
+            dtype_name::<F>(),
+            std::mem::size_of::<F>(),
+        );
         self.head_logits = Buf::<R, F>::empty_named(&self.client, need.fixed, &need.label())?;
         self.head_rows = rows;
         Ok(())

@@ -13,6 +13,14 @@ fn normal_cdf<T: Float>(v: T) -> T {
     T::new(0.5) * (T::new(1.0) + T::erf(v * T::new(std::f32::consts::FRAC_1_SQRT_2)))
 }
 
+/// gelu'(v) = Φ(v) + v φ(v), in the type of `v` (called with f32).
+#[cube]
+fn gelu_grad<T: Float>(v: T) -> T {
+    // 1 / sqrt(2 pi)
+    let pdf = T::exp(T::new(-0.5) * v * v) * T::new(0.398_942_3);
+    normal_cdf::<T>(v) + v * pdf
+}
+
 #[cube(launch)]
 fn gelu_fwd_kernel<F: Float + CubeElement>(x: &Array<F>, y: &mut Array<F>) {
     let i = ABSOLUTE_POS;
@@ -27,9 +35,7 @@ fn gelu_bwd_kernel<F: Float + CubeElement>(dy: &Array<F>, x: &Array<F>, dx: &mut
     let i = ABSOLUTE_POS;
     if i < dx.len() {
         let v = f32::cast_from(x[i]);
-        // 1 / sqrt(2 pi)
-        let pdf = f32::exp(f32::new(-0.5) * v * v) * 0.398_942_3;
-        dx[i] = F::cast_from(f32::cast_from(dy[i]) * (normal_cdf::<f32>(v) + v * pdf));
+        dx[i] = F::cast_from(f32::cast_from(dy[i]) * gelu_grad::<f32>(v));
     }
 }
 
@@ -168,8 +174,7 @@ fn gelu_bias_bwd_partial_kernel<F: Float + CubeElement>(
         for r in first..end {
             let at = r * cols + c;
             let v = f32::cast_from(pre[at]);
-            let pdf = f32::exp(f32::new(-0.5) * v * v) * 0.398_942_3;
-            let d = F::cast_from(f32::cast_from(d_act[at]) * (normal_cdf::<f32>(v) + v * pdf));
+            let d = F::cast_from(f32::cast_from(d_act[at]) * gelu_grad::<f32>(v));
             d_pre[at] = d;
             // The bias gradient sums what is stored, as an unfused
             // gelu_bwd then bias_bwd would.

@@ -8,6 +8,43 @@ use super::{block_sum, elementwise_launch, ROW_BLOCK};
 use crate::buffer::Buf;
 use crate::reference::AdamW;
 
+/// PyTorch's AdamW on element `i`, with gradient `gi`.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn adamw_element<F: Float + CubeElement>(
+    p: &mut Array<F>,
+    m: &mut Array<F>,
+    v: &mut Array<F>,
+    i: usize,
+    gi: F,
+    lr: F,
+    beta1: F,
+    beta2: F,
+    eps: F,
+    decay: F,
+    bc1: F,
+    bc2: F,
+) {
+    let mi = beta1 * m[i] + (F::new(1.0) - beta1) * gi;
+    let vi = beta2 * v[i] + (F::new(1.0) - beta2) * gi * gi;
+    let pi = p[i] * (F::new(1.0) - lr * decay);
+    p[i] = pi - lr / bc1 * mi / (F::sqrt(vi / bc2) + eps);
+    m[i] = mi;
+    v[i] = vi;
+}
+
+/// The factor that unscales (by `inv_scale`) and clips gradients whose
+/// scaled global norm is `norm`.
+#[cube]
+fn clip_coefficient<F: Float>(norm: F, max_norm: F, inv_scale: F) -> F {
+    let n = norm * inv_scale;
+    let mut coef = inv_scale;
+    if n > max_norm {
+        coef = inv_scale * (max_norm / (n + F::new(1e-6)));
+    }
+    coef
+}
+
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
 fn adamw_kernel<F: Float + CubeElement>(
@@ -25,13 +62,7 @@ fn adamw_kernel<F: Float + CubeElement>(
 ) {
     let i = ABSOLUTE_POS;
     if i < p.len() {
-        let gi = g[i];
-        let mi = beta1 * m[i] + (F::new(1.0) - beta1) * gi;
-        let vi = beta2 * v[i] + (F::new(1.0) - beta2) * gi * gi;
-        let pi = p[i] * (F::new(1.0) - lr * decay);
-        p[i] = pi - lr / bc1 * mi / (F::sqrt(vi / bc2) + eps);
-        m[i] = mi;
-        v[i] = vi;
+        adamw_element::<F>(p, m, v, i, g[i], lr, beta1, beta2, eps, decay, bc1, bc2);
     }
 }
 
@@ -87,20 +118,10 @@ fn adamw_clipped_kernel<F: Float + CubeElement>(
 ) {
     let i = ABSOLUTE_POS;
     if i < p.len() {
-        // The clip (and unscale) coefficient of `clip_kernel`, applied to
-        // this element's gradient in registers instead of a pass of its own.
-        let n = norm[0] * inv_scale;
-        let mut coef = inv_scale;
-        if n > max_norm {
-            coef = inv_scale * (max_norm / (n + F::new(1e-6)));
-        }
-        let gi = g[i] * coef;
-        let mi = beta1 * m[i] + (F::new(1.0) - beta1) * gi;
-        let vi = beta2 * v[i] + (F::new(1.0) - beta2) * gi * gi;
-        let pi = p[i] * (F::new(1.0) - lr * decay);
-        p[i] = pi - lr / bc1 * mi / (F::sqrt(vi / bc2) + eps);
-        m[i] = mi;
-        v[i] = vi;
+        // The coefficient of `clip_kernel`, applied to this element's
+        // gradient in registers instead of a pass of its own.
+        let gi = g[i] * clip_coefficient::<F>(norm[0], max_norm, inv_scale);
+        adamw_element::<F>(p, m, v, i, gi, lr, beta1, beta2, eps, decay, bc1, bc2);
     }
 }
 
@@ -204,11 +225,7 @@ fn clip_kernel<F: Float + CubeElement>(
 ) {
     let i = ABSOLUTE_POS;
     if i < g.len() {
-        let n = norm[0] * inv_scale;
-        let mut coef = inv_scale;
-        if n > max_norm {
-            coef = inv_scale * (max_norm / (n + F::new(1e-6)));
-        }
+        let coef = clip_coefficient::<F>(norm[0], max_norm, inv_scale);
         if coef != F::new(1.0) {
             g[i] = g[i] * coef;
         }
