@@ -687,6 +687,35 @@ fn bench_step_past_the_device_buffer_limit_names_the_buffer() {
     assert!(!err.contains("ServerUnhealthy"), "{err}");
 }
 
+/// A model whose training state exceeds the device's memory (lavapipe's
+/// is the host's available memory) is refused before anything is
+/// allocated, with the plan and what to change.
+#[test]
+fn bench_step_past_the_device_memory_is_refused_with_the_plan() {
+    let err = fails(&[
+        "bench",
+        "step",
+        "--model",
+        "pythia-6.9b",
+        "--device",
+        "wgpu",
+        "--seq",
+        "16",
+        "--batch",
+        "1",
+        "--steps",
+        "1",
+    ]);
+    for want in [
+        "device memory: ",
+        "AdamW moments",
+        "host's available memory, which holds lavapipe's buffers",
+        "no --micro-batch fits",
+    ] {
+        assert!(err.contains(want), "{want:?} missing from {err}");
+    }
+}
+
 /// `prior bench step --mix` reads the user's mix with the trainer's loader
 /// (the running hash of the batches it served is `prior loader hash`'s for
 /// the same steps), takes seq_len and global_batch from it, accumulates

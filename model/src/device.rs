@@ -32,6 +32,7 @@
 
 use cubecl::prelude::*;
 use prior_runtime::buffer::{Buf, BufferLimit};
+use prior_runtime::device::DeviceMemory;
 use prior_runtime::kernels::matmul::Precision;
 use prior_runtime::kernels::{
     attention, cross_entropy, elementwise, embedding, layernorm, matmul, rotary,
@@ -497,6 +498,47 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
         }
     }
 
+    /// [`Self::memory_plan`] at micro-batch `batch`, checked against the
+    /// device's `memory` (unchecked when that is unknown). Refused with a
+    /// message naming the largest micro-batch that fits (one dividing
+    /// `divides`, the global batch, when given; `knob` names the setting),
+    /// or saying that none does.
+    pub fn fit_memory(
+        cfg: &ModelConfig,
+        (batch, seq): (usize, usize),
+        memory: Option<DeviceMemory>,
+        divides: Option<usize>,
+        knob: &str,
+    ) -> std::result::Result<MemoryPlan, String> {
+        use prior_runtime::buffer::mib;
+        let plan = Self::memory_plan(cfg, batch, seq);
+        let Some(memory) = memory.filter(|m| plan.total() > m.bytes) else {
+            return Ok(plan);
+        };
+        let fits = (1..batch)
+            .rev()
+            .filter(|m| divides.is_none_or(|g| g % m == 0))
+            .find(|&m| Self::memory_plan(cfg, m, seq).total() <= memory.bytes);
+        let advice = match fits {
+            Some(m) => format!(
+                "the largest {knob} that fits is {m} ({}{})",
+                mib(Self::memory_plan(cfg, m, seq).total()),
+                divides.map_or(String::new(), |g| format!(", dividing global_batch {g}"))
+            ),
+            None => format!(
+                "no {knob} fits: the weights, gradients and AdamW moments alone take {}; use a smaller model or a device with more memory",
+                mib(plan.total() - plan.activations)
+            ),
+        };
+        Err(format!(
+            "{} for {} training at {knob} {batch} of {seq} tokens ({plan}) exceeds {} ({}): {advice}",
+            mib(plan.total()),
+            dtype_name::<F>(),
+            mib(memory.bytes),
+            memory.source,
+        ))
+    }
+
     /// Allocates the model for `batch` sequences of `seq` tokens with f32
     /// master weights `params` and activations in `F`, or refuses with
     /// [`RuntimeError::BufferTooLarge`] (before allocating anything) when a
@@ -731,11 +773,38 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
         targets: &Buf<R, u32>,
         grad_scale: f32,
     ) -> Result<f32> {
-        self.body(ids)?;
-        self.head(targets, grad_scale, true)?;
+        self.forward_to_losses(ids, targets, grad_scale)?;
         let losses = self.losses.download(&self.client)?;
         let n = losses.len();
         Ok((losses.iter().map(|&x| x as f64).sum::<f64>() / n as f64) as f32)
+    }
+
+    /// [`Self::forward_device`] without the read-back: the per-position
+    /// losses stay on the device for [`Self::mean_loss_into`].
+    pub fn forward_to_losses(
+        &mut self,
+        ids: &Buf<R, u32>,
+        targets: &Buf<R, u32>,
+        grad_scale: f32,
+    ) -> Result<()> {
+        self.body(ids)?;
+        self.head(targets, grad_scale, true)
+    }
+
+    /// `out[slot] (+)= weight * mean loss` of the last forward, on the
+    /// device (`accumulate` adds to the slot instead of overwriting it).
+    pub fn mean_loss_into(&self, out: &Buf<R, f32>, slot: usize, weight: f32, accumulate: bool) {
+        let n = self.losses.len() as f32;
+        self.run("cross_entropy::mean_loss", || {
+            cross_entropy::mean_loss(
+                &self.client,
+                &self.losses,
+                out,
+                slot,
+                weight / n,
+                accumulate,
+            )
+        });
     }
 
     /// Forward pass; the cross-entropy of every position (`-log
@@ -896,7 +965,7 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
 
     /// Backward of the last [`Self::forward`] (whose head left the final
     /// LayerNorm's output gradient in `d_tmp`); adds into `grads`.
-    pub fn backward(&mut self, ids: &[u32]) -> Result<()> {
+    pub fn backward(&mut self, ids: &Buf<R, u32>) -> Result<()> {
         let (c, n) = (self.cfg.d_model, self.batch * self.seq);
         let (cl, w, g) = (&self.client, &self.w, &self.g);
         let d_lnf_out = &self.d_tmp;
@@ -1012,7 +1081,9 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
                 elementwise::axpy(cl, d_out, &self.d_tmp, 1.0)
             });
         }
-        let grouping = embedding::EmbeddingGrouping::new(cl, ids);
+        let grouping = self.run("embedding::sort", || {
+            embedding::EmbeddingGrouping::new(cl, ids)
+        });
         self.run("embedding::embedding_bwd", || {
             embedding::embedding_bwd(cl, &self.d_resid, &grouping, &g.embed_in, c)
         });
@@ -1105,6 +1176,64 @@ mod tests {
         let cfg = ModelConfig::preset(preset, vocab).unwrap();
         let rows = head_rows(tokens, cfg.vocab_size, 4, &LAVAPIPE);
         Needs::new(&cfg, &ParamLayout::new(&cfg), "f32", 4, rows)
+    }
+
+    type Wgpu = cubecl::wgpu::WgpuRuntime;
+
+    #[test]
+    fn a_plan_past_the_device_names_the_largest_micro_batch_that_fits() {
+        let cfg = ModelConfig::preset("pythia-160m", 50304).unwrap();
+        let plan = |m| DeviceModel::<Wgpu, f32>::memory_plan(&cfg, m, 2048).total();
+        // Room for micro-batch 5 but not 6.
+        let memory = DeviceMemory {
+            bytes: (plan(5) + plan(6)) / 2,
+            source: "a test's device",
+        };
+        let fit = |m, divides| {
+            DeviceModel::<Wgpu, f32>::fit_memory(
+                &cfg,
+                (m, 2048),
+                Some(memory),
+                divides,
+                "micro-batch",
+            )
+        };
+        assert_eq!(fit(5, None).unwrap().total(), plan(5));
+        let err = fit(16, None).unwrap_err();
+        assert!(
+            err.contains("largest micro-batch that fits is 5") && err.contains("a test's device"),
+            "{err}"
+        );
+        // Within a global batch of 16, micro-batches must divide it: 4.
+        let err = fit(16, Some(16)).unwrap_err();
+        assert!(err.contains("fits is 4"), "{err}");
+        let tiny = DeviceMemory {
+            bytes: 1 << 20,
+            source: "a test's device",
+        };
+        let err =
+            DeviceModel::<Wgpu, f32>::fit_memory(&cfg, (2, 2048), Some(tiny), None, "micro-batch")
+                .unwrap_err();
+        assert!(err.contains("no micro-batch fits"), "{err}");
+        // An unknown device memory checks nothing.
+        assert!(
+            DeviceModel::<Wgpu, f32>::fit_memory(&cfg, (64, 2048), None, None, "micro-batch")
+                .is_ok()
+        );
+    }
+
+    /// The bar for activation recomputation: pythia-1b at seq 2048
+    /// and micro-batch 4 in bf16 must fit an 80 GB card without it.
+    #[test]
+    fn pythia_1b_at_seq_2048_micro_batch_4_fits_80_gb_in_bf16() {
+        let cfg = ModelConfig::preset("pythia-1b", 50304).unwrap();
+        let plan = DeviceModel::<Wgpu, half::bf16>::memory_plan(&cfg, 4, 2048);
+        eprintln!("pythia-1b, seq 2048, micro-batch 4, bf16: {plan}");
+        assert!(plan.total() < 80_000_000_000, "{plan}");
+        // The f32 state alone (master, gradients, moments) is 16 bytes a
+        // parameter; the plan counts it.
+        let n = ParamLayout::new(&cfg).total as u64;
+        assert!(plan.parameters + plan.gradients + plan.optimizer_state >= 16 * n);
     }
 
     #[test]

@@ -54,6 +54,9 @@ pub enum TrainError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The training state would not fit the device's memory.
+    #[error("device memory: {detail}")]
+    Memory { detail: String },
     #[error("step {step}: loss is {loss}; stopped (the last good checkpoint is {last})")]
     NonFinite { step: u64, loss: f32, last: String },
 }
@@ -176,6 +179,11 @@ pub struct TrainSection {
     /// loss scaling), "tf32" (f32 values, tensor-core TF32 matmuls) or
     /// "f32" (exact). Unset: bf16 where the device has it (CUDA), else f32.
     pub precision: Option<TrainPrecision>,
+    /// Read the steps' losses and gradient norms back from the device (and
+    /// check them for a non-finite loss) every this many steps; between
+    /// reads a step never waits for the device. metrics.jsonl still has a
+    /// line per step; their times are the interval's mean.
+    pub log_every: u64,
 }
 
 impl Default for TrainSection {
@@ -200,6 +208,7 @@ impl Default for TrainSection {
             eval_corpus: None,
             eval_tokens: 16384,
             precision: None,
+            log_every: 10,
         }
     }
 }
@@ -240,13 +249,14 @@ impl TrainConfig {
         }
         cfg.model.source = Some(path.to_path_buf());
         let t = &cfg.train;
-        let checks: [(bool, &str); 10] = [
+        let checks: [(bool, &str); 11] = [
             (
                 t.eval_every > 0 && t.eval_corpus.is_none(),
                 "train.eval_every needs train.eval_corpus (a corpus of held-out documents)",
             ),
             (t.eval_tokens == 0, "train.eval_tokens must be at least 1"),
             (t.steps == 0, "train.steps must be at least 1"),
+            (t.log_every == 0, "train.log_every must be at least 1"),
             (t.micro_batch == 0, "train.micro_batch must be at least 1"),
             (
                 !(t.lr > 0.0 && t.lr.is_finite()),
@@ -462,8 +472,24 @@ pub fn accumulate_gradients<R: Runtime, F: Float + CubeElement>(
     model: &mut DeviceModel<R, F>,
     tokens: &[u32],
     seq_tokens: usize,
-    mut times: Option<&mut PhaseTimes>,
+    times: Option<&mut PhaseTimes>,
 ) -> Result<f32> {
+    let log = StepLog::new(&model.client, 1);
+    accumulate_gradients_logged(model, tokens, seq_tokens, times, &log, 0)?;
+    Ok(log.download(1)?.0[0])
+}
+
+/// [`accumulate_gradients`] without a read-back: the batch's mean loss is
+/// left in `log` at `slot`, for the host to read with the other steps of
+/// its logging interval.
+pub fn accumulate_gradients_logged<R: Runtime, F: Float + CubeElement>(
+    model: &mut DeviceModel<R, F>,
+    tokens: &[u32],
+    seq_tokens: usize,
+    mut times: Option<&mut PhaseTimes>,
+    log: &StepLog<R>,
+    slot: usize,
+) -> Result<()> {
     let (micro, seq) = (model.batch, model.seq);
     let sequences = tokens.len().checked_div(seq_tokens).unwrap_or(0);
     if seq_tokens != seq + 1
@@ -483,7 +509,6 @@ pub fn accumulate_gradients<R: Runtime, F: Float + CubeElement>(
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
     let loss_scale = model.loss_scale.map_or(1.0, |s| s.scale);
     model.zero_grads();
-    let mut loss = 0f64;
     for k in 0..micro_steps {
         let (ids, targets) = split_micro(tokens, seq_tokens, k * micro, micro);
         let t0 = Instant::now();
@@ -494,20 +519,58 @@ pub fn accumulate_gradients<R: Runtime, F: Float + CubeElement>(
             t.h2d_ms += ms(t0);
         }
         let t1 = Instant::now();
-        // The loss comes back to the host, so the forward has finished here.
-        let l = model.forward_device(&ids_b, &targets_b, loss_scale / micro_steps as f32)?;
+        model.forward_to_losses(&ids_b, &targets_b, loss_scale / micro_steps as f32)?;
+        model.mean_loss_into(&log.losses, slot, 1.0 / micro_steps as f32, k > 0);
         if let Some(t) = times.as_deref_mut() {
+            sync(&model.client)?;
             t.forward_ms += ms(t1);
         }
         let t2 = Instant::now();
-        model.backward(&ids)?;
+        model.backward(&ids_b)?;
         if let Some(t) = times.as_deref_mut() {
             sync(&model.client)?;
             t.backward_ms += ms(t2);
         }
-        loss += l as f64 / micro_steps as f64;
     }
-    Ok(loss as f32)
+    Ok(())
+}
+
+/// Each step's mean loss and gradient norm, kept on the device over a
+/// logging interval (`[train] log_every` steps) so that a training step
+/// never waits for the host: the trainer reads the interval back at once
+/// (and checks it for a non-finite loss) at each log point.
+pub struct StepLog<R: Runtime> {
+    client: ComputeClient<R>,
+    /// The batch mean loss of each step of the interval `[slots]`.
+    losses: Buf<R, f32>,
+    /// The global gradient norm (unscaled, before clipping) `[slots]`.
+    norms: Buf<R, f32>,
+}
+
+impl<R: Runtime> StepLog<R> {
+    /// Room for `slots` steps.
+    pub fn new(client: &ComputeClient<R>, slots: usize) -> Self {
+        let zeros = vec![0f32; slots.max(1)];
+        StepLog {
+            client: client.clone(),
+            losses: Buf::upload(client, &zeros),
+            norms: Buf::upload(client, &zeros),
+        }
+    }
+
+    /// Room, in steps.
+    pub fn slots(&self) -> usize {
+        self.losses.len()
+    }
+
+    /// The losses and norms of the first `n` slots (one device sync).
+    pub fn download(&self, n: usize) -> prior_runtime::Result<(Vec<f32>, Vec<f32>)> {
+        let mut losses = self.losses.download(&self.client)?;
+        let mut norms = self.norms.download(&self.client)?;
+        losses.truncate(n);
+        norms.truncate(n);
+        Ok((losses, norms))
+    }
 }
 
 /// What one [`Optimizer::step`] did.
@@ -516,8 +579,9 @@ pub struct OptimizerUpdate {
     /// The learning rate of the step.
     pub lr: f32,
     /// The global L2 norm of the gradients before clipping (0 on a
-    /// skipped step, whose scaled gradients had none).
-    pub grad_norm: f32,
+    /// skipped step, whose scaled gradients had none); None when it was
+    /// left on the device in a [`StepLog`] and not read back.
+    pub grad_norm: Option<f32>,
     /// Whether the update was skipped: under f16 loss scaling, the scaled
     /// gradients overflowed (the scale is halved for the next step).
     pub skipped: bool,
@@ -599,7 +663,7 @@ impl<R: Runtime> Optimizer<R> {
         self.update(params, grads, t, step, 1.0);
         Ok(OptimizerUpdate {
             lr: learning_rate(t, step),
-            grad_norm,
+            grad_norm: Some(grad_norm),
             skipped: false,
             loss_scale: None,
         })
@@ -608,35 +672,58 @@ impl<R: Runtime> Optimizer<R> {
     /// The step of a run on `model`: [`Self::step`] with the model's loss
     /// scale (gradients unscaled in the clipping pass; an overflowed step
     /// skipped and the scale updated), then the compute-type weights
-    /// refreshed from the updated master weights. `prior train` and
-    /// `prior bench step` both step through here.
+    /// refreshed from the updated master weights. The norm is read back.
     pub fn apply<F: Float + CubeElement>(
         &self,
         model: &mut DeviceModel<R, F>,
         t: &TrainSection,
         step: u64,
     ) -> prior_runtime::Result<OptimizerUpdate> {
+        let log = StepLog::new(&self.client, 1);
+        let up = self.apply_logged(model, t, step, &log, 0)?;
+        let norm = log.download(1)?.1[0];
+        Ok(OptimizerUpdate {
+            grad_norm: Some(if up.skipped { 0.0 } else { norm }),
+            ..up
+        })
+    }
+
+    /// [`Self::apply`] with the norm left in `log` at `slot`. Only under
+    /// f16 loss scaling is the norm read back (the step must know whether
+    /// to skip); otherwise nothing waits for the device. `prior train` and
+    /// `prior bench step` both step through here.
+    pub fn apply_logged<F: Float + CubeElement>(
+        &self,
+        model: &mut DeviceModel<R, F>,
+        t: &TrainSection,
+        step: u64,
+        log: &StepLog<R>,
+        slot: usize,
+    ) -> prior_runtime::Result<OptimizerUpdate> {
         let client = &self.client;
         optim::grad_norm(client, &model.grads, &self.norm);
-        let scaled_norm = self.norm.download(client)?[0];
         let lr = learning_rate(t, step);
         let loss_scale = model.loss_scale.map(|s| s.scale);
+        let scale = loss_scale.unwrap_or(1.0);
+        optim::record_scalar(client, &self.norm, &log.norms, slot, 1.0 / scale);
+        let mut grad_norm = None;
         if let Some(ls) = model.loss_scale.as_mut() {
+            let scaled_norm = self.norm.download(client)?[0];
+            grad_norm = Some(scaled_norm / scale);
             if ls.update(scaled_norm.is_finite()) {
                 return Ok(OptimizerUpdate {
                     lr,
-                    grad_norm: 0.0,
+                    grad_norm: Some(0.0),
                     skipped: true,
                     loss_scale,
                 });
             }
         }
-        let scale = loss_scale.unwrap_or(1.0);
         self.update(&model.params, &model.grads, t, step, 1.0 / scale);
         model.refresh_weights();
         Ok(OptimizerUpdate {
             lr,
-            grad_norm: scaled_norm / scale,
+            grad_norm,
             skipped: false,
             loss_scale,
         })
@@ -693,6 +780,15 @@ impl<R: Runtime> Optimizer<R> {
             self.exp_avg_sq.download(&self.client)?,
         ))
     }
+}
+
+/// A step whose loss and norm are still on the device, in its [`StepLog`]
+/// slot, until the next log point.
+struct PendingStep {
+    /// 1-based, as in metrics.jsonl.
+    step: u64,
+    wait_ms: f64,
+    update: OptimizerUpdate,
 }
 
 /// One line of metrics.jsonl.
@@ -855,6 +951,15 @@ fn train_in<R: Runtime, F: Float + CubeElement>(
             ),
         });
     }
+    // Before anything is allocated, on the host or the device.
+    DeviceModel::<R, F>::fit_memory(
+        &model_cfg,
+        (t.micro_batch, seq),
+        prior_runtime::device::device_memory(&client),
+        Some(batch),
+        "train.micro_batch",
+    )
+    .map_err(|detail| TrainError::Memory { detail })?;
     let root = &t.checkpoint_dir;
     std::fs::create_dir_all(root).map_err(|source| TrainError::Io {
         path: root.clone(),
@@ -924,46 +1029,61 @@ fn train_in<R: Runtime, F: Float + CubeElement>(
         six_n + attn
     };
     let peak = prior_runtime::device::peak_flops(device_name).map(|p| p.0);
+    let log = StepLog::new(&client, t.log_every as usize);
+    let mut pending: Vec<PendingStep> = Vec::with_capacity(log.slots());
+    let mut interval_start = Instant::now();
     while step < t.steps {
         let t0 = Instant::now();
         let Some(b) = loader.next_batch()? else { break };
         let wait = t0.elapsed().as_secs_f64() * 1e3;
-        let loss = accumulate_gradients(&mut model, &b.tokens, b.seq_tokens, None)?;
-        if !loss.is_finite() {
-            return Err(TrainError::NonFinite {
-                step,
-                loss,
-                last: last_ck
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|| "none (no checkpoint was written)".into()),
-            });
-        }
-        let OptimizerUpdate {
-            lr,
-            grad_norm,
-            skipped,
-            loss_scale,
-        } = optimizer.apply(&mut model, t, step)?;
+        let slot = pending.len();
+        accumulate_gradients_logged(&mut model, &b.tokens, b.seq_tokens, None, &log, slot)?;
+        let update = optimizer.apply_logged(&mut model, t, step, &log, slot)?;
         step += 1;
-        let secs = t0.elapsed().as_secs_f64();
-        let metrics = StepMetrics {
+        pending.push(PendingStep {
             step,
-            loss,
-            lr,
-            grad_norm,
-            tokens_per_s: tokens_per_step / secs,
-            loader_wait_ms: wait,
-            step_ms: secs * 1e3,
-            mfu: peak.map(|p| flops_per_token * tokens_per_step / secs / p),
-            loss_scale,
-            skipped,
-        };
-        append_line(
-            &metrics_path,
-            &serde_json::to_string(&metrics).expect("metrics serialize"),
-        )?;
-        on_step(&metrics);
-        final_loss = loss;
+            wait_ms: wait,
+            update,
+        });
+        let eval_now = heldout.is_some() && (step % t.eval_every == 0 || step == t.steps);
+        let checkpoint_now = step % t.checkpoint_every == 0 || step == t.steps;
+        if !(pending.len() == log.slots() || eval_now || checkpoint_now) {
+            continue;
+        }
+        // A log point: every pending step's loss and norm in one read,
+        // checked before anything (a checkpoint) could keep a diverged state.
+        let (losses, norms) = log.download(pending.len())?;
+        let secs = interval_start.elapsed().as_secs_f64() / pending.len() as f64;
+        interval_start = Instant::now();
+        for ((p, loss), norm) in pending.drain(..).zip(losses).zip(norms) {
+            if !loss.is_finite() {
+                return Err(TrainError::NonFinite {
+                    step: p.step - 1,
+                    loss,
+                    last: last_ck
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| "none (no checkpoint was written)".into()),
+                });
+            }
+            let metrics = StepMetrics {
+                step: p.step,
+                loss,
+                lr: p.update.lr,
+                grad_norm: if p.update.skipped { 0.0 } else { norm },
+                tokens_per_s: tokens_per_step / secs,
+                loader_wait_ms: p.wait_ms,
+                step_ms: secs * 1e3,
+                mfu: peak.map(|pk| flops_per_token * tokens_per_step / secs / pk),
+                loss_scale: p.update.loss_scale,
+                skipped: p.update.skipped,
+            };
+            append_line(
+                &metrics_path,
+                &serde_json::to_string(&metrics).expect("metrics serialize"),
+            )?;
+            on_step(&metrics);
+            final_loss = loss;
+        }
         if let Some(set) = heldout
             .as_ref()
             .filter(|_| step % t.eval_every == 0 || step == t.steps)

@@ -402,9 +402,17 @@ fn bench_step_in<R: Runtime, F: Float + CubeElement>(
     let corpus_vocab = corpus.manifest().tokenizer.vocab_size as usize;
     let cfg = ModelConfig::preset(&o.model, o.vocab.max(corpus_vocab))
         .ok_or_else(|| usage(format!("unknown model {:?}", o.model)))?;
+    // Checked before the host holds the initial weights.
+    let memory = DeviceModel::<R, F>::fit_memory(
+        &cfg,
+        (micro, seq),
+        prior_runtime::device::device_memory(&client),
+        None,
+        "--micro-batch",
+    )
+    .map_err(|detail| train::TrainError::Memory { detail })?;
     let layout = ParamLayout::new(&cfg);
     let params = layout.init(&cfg, 0);
-    let memory = DeviceModel::<R, F>::memory_plan(&cfg, micro, seq);
     let mut model =
         DeviceModel::<R, F>::with_compute_type(client.clone(), cfg, &params, micro, seq)?;
     model.precision = train_precision.matmul();

@@ -303,7 +303,8 @@ pub fn run_checks<R: Runtime>(client: &ComputeClient<R>, seed: u64) -> Vec<Kerne
 }
 
 fn check_embedding<R: Runtime>(c: &mut Checker<R>) {
-    for (vocab, dim, n) in [(97usize, 40usize, 61usize), (300, 64, 256)] {
+    // 1,500 positions: the sort's whole-array stages as well as its tiles.
+    for (vocab, dim, n) in [(97usize, 40usize, 61usize), (300, 64, 256), (50, 24, 1500)] {
         let table = c.rand(vocab * dim);
         // Few distinct ids, so the backward sums many positions per row.
         let ids: Vec<u32> = (0..n)
@@ -325,7 +326,7 @@ fn check_embedding<R: Runtime>(c: &mut Checker<R>) {
         let bwd = (|| {
             let d = c.up(&dout);
             let dt = c.up(&vec![0.0; vocab * dim]);
-            let g = embedding::EmbeddingGrouping::new(client, &ids);
+            let g = embedding::EmbeddingGrouping::new(client, &Buf::upload(client, &ids));
             embedding::embedding_bwd(client, &d, &g, &dt, dim);
             Ok(vec![rel_err(
                 &c.down(&dt)?,

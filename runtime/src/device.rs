@@ -224,3 +224,51 @@ pub fn peak_flops(device_name: &str) -> Option<(f64, &'static str)> {
         .find(|t| device_name.contains(t.0))
         .map(|t| (t.1, t.2))
 }
+
+/// How much memory a device has for buffers, and where that figure came
+/// from (printed beside any refusal it causes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct DeviceMemory {
+    pub bytes: u64,
+    pub source: &'static str,
+}
+
+/// The memory a model may plan for on `client`'s device: on CUDA the
+/// device's total (cuDeviceTotalMem, which cubecl-cuda reads at startup
+/// and reports as four pages); on wgpu, whose adapters cubecl reports no
+/// memory for, the host's available memory (`MemAvailable` in
+/// /proc/meminfo): lavapipe keeps its buffers there, and on any device the
+/// trainer holds a host copy of the weights and moments while it uploads
+/// them. None where neither figure exists (no /proc).
+pub fn device_memory<R: Runtime>(client: &ComputeClient<R>) -> Option<DeviceMemory> {
+    if std::any::TypeId::of::<R>() == std::any::TypeId::of::<CudaRuntime>() {
+        return Some(DeviceMemory {
+            bytes: client.properties().memory.max_page_size.saturating_mul(4),
+            source: "the device's total memory",
+        });
+    }
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    mem_available(&text).map(|bytes| DeviceMemory {
+        bytes,
+        source: "the host's available memory, which holds lavapipe's buffers",
+    })
+}
+
+/// `MemAvailable` of a /proc/meminfo text, in bytes.
+fn mem_available(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+
+    #[test]
+    fn mem_available_is_read_in_bytes_from_meminfo() {
+        let text = "MemTotal:       24000000 kB\nMemFree:   100 kB\nMemAvailable:   20000000 kB\n";
+        assert_eq!(mem_available(text), Some(20_000_000 * 1024));
+        assert_eq!(mem_available("MemTotal: 5 kB\n"), None);
+    }
+}

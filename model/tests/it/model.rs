@@ -6,6 +6,7 @@ use cubecl::prelude::*;
 use prior_model::cpu;
 use prior_model::device::DeviceModel;
 use prior_model::{ModelConfig, ParamLayout};
+use prior_runtime::buffer::Buf;
 use prior_runtime::check::rel_err;
 use prior_runtime::device::{run_on, DeviceKind, OnDevice};
 use rand::{Rng, SeedableRng};
@@ -79,7 +80,7 @@ impl OnDevice for DeviceVsCpu {
             "loss {loss} vs {}",
             fwd.loss
         );
-        m.backward(&ids).unwrap();
+        m.backward(&Buf::upload(&m.client, &ids)).unwrap();
         let got = m.download_grads().unwrap();
         for spec in &layout.tensors {
             let r = spec.offset..spec.offset + spec.len();
@@ -110,7 +111,7 @@ impl OnDevice for HeadChunks {
             m.set_head_rows(rows).unwrap();
             assert_eq!(m.head_rows(), rows);
             let loss = m.forward(&ids, &targets, 1.0).unwrap();
-            m.backward(&ids).unwrap();
+            m.backward(&Buf::upload(&m.client, &ids)).unwrap();
             let losses = m.forward_token_losses(&ids, &targets).unwrap();
             (loss, losses, m.download_grads().unwrap())
         };

@@ -112,7 +112,7 @@ pub fn launch_step_kernels<R: Runtime, F: Float + CubeElement>(
     layernorm::layernorm_bwd(client, &dh, &h, &gamma, &stats, &dx, &gamma, &beta, true);
     attention::attention_bwd(client, &dh, &qkv, &y, &lse, &delta, &dqkv, shape);
     rotary::rotary(client, &dqkv, &tables, shape, true);
-    let grouping = embedding::EmbeddingGrouping::new(client, &ids);
+    let grouping = embedding::EmbeddingGrouping::new(client, &Buf::upload(client, &ids));
     embedding::embedding_bwd(client, &dh, &grouping, &table, c);
 
     let norm = e(1);

@@ -92,3 +92,58 @@ pub fn cross_entropy<R: Runtime, F: Float + CubeElement>(
         block,
     );
 }
+
+#[cube(launch)]
+fn mean_loss_kernel(
+    losses: &Array<f32>,
+    out: &mut Array<f32>,
+    slot: usize,
+    weight: f32,
+    #[comptime] accumulate: bool,
+    #[comptime] block: u32,
+) {
+    let tid = UNIT_POS as usize;
+    let mut s = f32::new(0.0);
+    let mut i = tid;
+    while i < losses.len() {
+        s += losses[i];
+        i += block as usize;
+    }
+    let mut smem = SharedMemory::<f32>::new(block as usize);
+    smem[tid] = s;
+    let total = block_sum::<f32>(&mut smem);
+    if tid == 0 {
+        let mut v = total * weight;
+        if accumulate {
+            v += out[slot];
+        }
+        out[slot] = v;
+    }
+}
+
+/// `out[slot] = weight * sum(losses)`, or `+=` with `accumulate`: a
+/// micro-batch's mean loss added into its step's slot on the device, so a
+/// training step needs no read-back of the loss. One cube of
+/// [`ROW_BLOCK`](super::ROW_BLOCK) units: each sums a fixed stride of the
+/// losses, then a fixed tree, so the bits do not depend on scheduling.
+pub fn mean_loss<R: Runtime>(
+    client: &ComputeClient<R>,
+    losses: &Buf<R, f32>,
+    out: &Buf<R, f32>,
+    slot: usize,
+    weight: f32,
+    accumulate: bool,
+) {
+    assert!(slot < out.len(), "loss slot {slot} of {}", out.len());
+    mean_loss_kernel::launch::<R>(
+        client,
+        CubeCount::Static(1, 1, 1),
+        CubeDim::new_1d(super::ROW_BLOCK),
+        losses.arg(),
+        out.arg(),
+        slot,
+        weight,
+        accumulate,
+        super::ROW_BLOCK,
+    );
+}

@@ -1,9 +1,12 @@
 //! Token embedding: a gather forward; a deterministic scatter-add backward.
 //!
 //! The backward must not race (two positions with the same token adding
-//! into one row) and must not depend on scheduling, so the host groups
-//! positions by token id first ([`EmbeddingGrouping`]) and each thread sums
-//! one (token, channel) over its positions in order.
+//! into one row) and must not depend on scheduling, so positions are first
+//! sorted by (token id, position) on the device ([`EmbeddingGrouping`], a
+//! bitonic network: a fixed sequence of compare-exchanges, the same every
+//! run), and the unit at the head of each token's run of sorted positions
+//! sums that token's rows in position order. The order of every sum is
+//! thus the same as a host sort would give, without a host round trip.
 
 use cubecl::prelude::*;
 
@@ -28,24 +31,118 @@ fn embedding_fwd_kernel<F: Float + CubeElement>(
 #[cube(launch)]
 fn embedding_bwd_kernel<F: Float + CubeElement, G: Float + CubeElement>(
     dout: &Array<F>,
-    unique: &Array<u32>,
-    offsets: &Array<u32>,
+    keys: &Array<u32>,
     positions: &Array<u32>,
     dtable: &mut Array<G>,
-    n_unique: usize,
+    n: usize,
     dim: usize,
 ) {
     let i = ABSOLUTE_POS;
-    if i < n_unique * dim {
-        let u = i / dim;
+    if i < n * dim {
+        let r = i / dim;
         let c = i % dim;
-        let mut s = f32::new(0.0);
-        for k in offsets[u]..offsets[u + 1] {
-            s += f32::cast_from(dout[positions[k as usize] as usize * dim + c]);
+        let id = keys[r];
+        // Only the first sorted position of each token sums its run.
+        let head = r == 0 || keys[r - 1] != id;
+        if head {
+            let mut s = f32::new(0.0);
+            let mut k = r;
+            while k < n && keys[k] == id {
+                s += f32::cast_from(dout[positions[k] as usize * dim + c]);
+                k += 1;
+            }
+            let at = id as usize * dim + c;
+            dtable[at] = G::cast_from(f32::cast_from(dtable[at]) + s);
         }
-        let at = unique[u] as usize * dim + c;
-        dtable[at] = G::cast_from(f32::cast_from(dtable[at]) + s);
     }
+}
+
+/// The sort's units per cube, and its shared-memory tile in elements: the
+/// compare-exchanges of distance below this run in one launch per merge.
+const SORT_TILE: u32 = 256;
+
+#[cube(launch)]
+fn sort_init_kernel(ids: &Array<u32>, keys: &mut Array<u32>, positions: &mut Array<u32>, pad: u32) {
+    let i = ABSOLUTE_POS;
+    if i < keys.len() {
+        if i < ids.len() {
+            keys[i] = ids[i];
+        } else {
+            keys[i] = pad;
+        }
+        positions[i] = i as u32;
+    }
+}
+
+/// Whether (ka, pa) sorts after (kb, pb).
+#[cube]
+fn after(ka: u32, pa: u32, kb: u32, pb: u32) -> bool {
+    ka > kb || (ka == kb && pa > pb)
+}
+
+/// One compare-exchange stage of the bitonic network over the whole
+/// array: merge size `k`, distance `j` (at least [`SORT_TILE`]).
+#[cube(launch)]
+fn sort_stage_kernel(keys: &mut Array<u32>, positions: &mut Array<u32>, k: u32, j: u32) {
+    let i = ABSOLUTE_POS as u32;
+    let l = i ^ j;
+    if (i as usize) < keys.len() && l > i {
+        let (ka, pa) = (keys[i as usize], positions[i as usize]);
+        let (kb, pb) = (keys[l as usize], positions[l as usize]);
+        let up = (i & k) == 0;
+        if after(ka, pa, kb, pb) == up {
+            keys[i as usize] = kb;
+            positions[i as usize] = pb;
+            keys[l as usize] = ka;
+            positions[l as usize] = pa;
+        }
+    }
+}
+
+/// Every stage of distance below [`SORT_TILE`] for merge sizes `k_first`
+/// to `k_last` (powers of two), in shared memory: each cube owns one tile
+/// of `block` consecutive elements, inside which those partners lie.
+#[cube(launch)]
+fn sort_tile_kernel(
+    keys: &mut Array<u32>,
+    positions: &mut Array<u32>,
+    k_first: u32,
+    k_last: u32,
+    #[comptime] block: u32,
+) {
+    let t = UNIT_POS;
+    let base = CUBE_POS as u32 * block;
+    let mut sk = SharedMemory::<u32>::new(block as usize);
+    let mut sp = SharedMemory::<u32>::new(block as usize);
+    sk[t as usize] = keys[(base + t) as usize];
+    sp[t as usize] = positions[(base + t) as usize];
+    sync_cube();
+    let mut k = k_first;
+    while k <= k_last {
+        let mut j = k / 2;
+        if j >= block {
+            j = block / 2;
+        }
+        while j > 0 {
+            let l = t ^ j;
+            if l > t {
+                let (ka, pa) = (sk[t as usize], sp[t as usize]);
+                let (kb, pb) = (sk[l as usize], sp[l as usize]);
+                let up = ((base + t) & k) == 0;
+                if after(ka, pa, kb, pb) == up {
+                    sk[t as usize] = kb;
+                    sp[t as usize] = pb;
+                    sk[l as usize] = ka;
+                    sp[l as usize] = pa;
+                }
+            }
+            sync_cube();
+            j /= 2;
+        }
+        k *= 2;
+    }
+    keys[(base + t) as usize] = sk[t as usize];
+    positions[(base + t) as usize] = sp[t as usize];
 }
 
 /// out[n, :] = table[ids[n], :]
@@ -68,38 +165,77 @@ pub fn embedding_fwd<R: Runtime, F: Float + CubeElement>(
     );
 }
 
-/// Positions grouped by token id, built on the host from the batch's ids.
+/// The batch's positions sorted by (token id, position), on the device:
+/// `keys[r]` is the id at sorted rank `r` and `positions[r]` where it was.
+/// Both are padded to a power of two at least [`SORT_TILE`] (pad keys sort
+/// last and are never read by the backward).
 pub struct EmbeddingGrouping<R: Runtime> {
-    pub unique: Buf<R, u32>,
-    pub offsets: Buf<R, u32>,
+    pub keys: Buf<R, u32>,
     pub positions: Buf<R, u32>,
-    pub n_unique: usize,
+    /// Real positions (the ids' length).
+    pub n: usize,
 }
 
 impl<R: Runtime> EmbeddingGrouping<R> {
-    pub fn new(client: &ComputeClient<R>, ids: &[u32]) -> Self {
-        let mut order: Vec<u32> = (0..ids.len() as u32).collect();
-        order.sort_by_key(|&p| (ids[p as usize], p));
-        let mut unique = Vec::new();
-        let mut offsets = Vec::new();
-        for (k, &p) in order.iter().enumerate() {
-            if unique.last() != Some(&ids[p as usize]) {
-                unique.push(ids[p as usize]);
-                offsets.push(k as u32);
+    /// Sorts `ids` (any length; ids below `u32::MAX`). Launches: one per
+    /// stage of distance at least [`SORT_TILE`], one tile pass per merge
+    /// size above it, and one tile pass for all merge sizes up to it
+    /// (28 for 8,192 positions).
+    pub fn new(client: &ComputeClient<R>, ids: &Buf<R, u32>) -> Self {
+        let n = ids.len();
+        let tile = SORT_TILE as usize;
+        let p = n.next_power_of_two().max(tile);
+        let keys = Buf::<R, u32>::empty(client, p);
+        let positions = Buf::<R, u32>::empty(client, p);
+        let (count, cube) = elementwise_launch(client, p);
+        sort_init_kernel::launch::<R>(
+            client,
+            count.clone(),
+            cube,
+            ids.arg(),
+            keys.arg(),
+            positions.arg(),
+            u32::MAX,
+        );
+        let tiles = CubeCount::Static((p / tile) as u32, 1, 1);
+        let tile_pass = |k_first: usize, k_last: usize| {
+            sort_tile_kernel::launch::<R>(
+                client,
+                tiles.clone(),
+                CubeDim::new_1d(SORT_TILE),
+                keys.arg(),
+                positions.arg(),
+                k_first as u32,
+                k_last as u32,
+                SORT_TILE,
+            )
+        };
+        tile_pass(2, tile);
+        let mut k = 2 * tile;
+        while k <= p {
+            let mut j = k / 2;
+            while j >= tile {
+                sort_stage_kernel::launch::<R>(
+                    client,
+                    count.clone(),
+                    cube,
+                    keys.arg(),
+                    positions.arg(),
+                    k as u32,
+                    j as u32,
+                );
+                j /= 2;
             }
+            tile_pass(k, k);
+            k *= 2;
         }
-        offsets.push(order.len() as u32);
-        EmbeddingGrouping {
-            n_unique: unique.len(),
-            unique: Buf::upload(client, &unique),
-            offsets: Buf::upload(client, &offsets),
-            positions: Buf::upload(client, &order),
-        }
+        EmbeddingGrouping { keys, positions, n }
     }
 }
 
 /// dtable[id, :] += sum of dout over the positions holding `id` (summed in
-/// f32; the table gradient may be f32 under compute-type `dout`).
+/// f32 in position order; the table gradient may be f32 under
+/// compute-type `dout`).
 pub fn embedding_bwd<R: Runtime, F: Float + CubeElement, G: Float + CubeElement>(
     client: &ComputeClient<R>,
     dout: &Buf<R, F>,
@@ -107,17 +243,16 @@ pub fn embedding_bwd<R: Runtime, F: Float + CubeElement, G: Float + CubeElement>
     dtable: &Buf<R, G>,
     dim: usize,
 ) {
-    let (count, cube) = elementwise_launch(client, grouping.n_unique * dim);
+    let (count, cube) = elementwise_launch(client, grouping.n * dim);
     embedding_bwd_kernel::launch::<F, G, R>(
         client,
         count,
         cube,
         dout.arg(),
-        grouping.unique.arg(),
-        grouping.offsets.arg(),
+        grouping.keys.arg(),
         grouping.positions.arg(),
         dtable.arg(),
-        grouping.n_unique,
+        grouping.n,
         dim,
     );
 }

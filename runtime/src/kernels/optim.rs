@@ -286,3 +286,31 @@ pub fn clip<R: Runtime, F: Float + CubeElement>(
         F::new(inv_scale),
     );
 }
+
+#[cube(launch)]
+fn record_scalar_kernel(src: &Array<f32>, dst: &mut Array<f32>, slot: usize, mult: f32) {
+    if ABSOLUTE_POS == 0 {
+        dst[slot] = src[0] * mult;
+    }
+}
+
+/// `dst[slot] = src[0] * mult` on the device: a step's gradient norm kept
+/// in a log of steps until the host reads them together. One unit.
+pub fn record_scalar<R: Runtime>(
+    client: &ComputeClient<R>,
+    src: &Buf<R, f32>,
+    dst: &Buf<R, f32>,
+    slot: usize,
+    mult: f32,
+) {
+    assert!(slot < dst.len(), "slot {slot} of {}", dst.len());
+    record_scalar_kernel::launch::<R>(
+        client,
+        CubeCount::Static(1, 1, 1),
+        CubeDim::new_1d(1),
+        src.arg(),
+        dst.arg(),
+        slot,
+        mult,
+    );
+}
