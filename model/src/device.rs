@@ -410,6 +410,9 @@ pub struct DeviceModel<R: Runtime, F: Float + CubeElement = f32> {
     dw: Buf<R, f32>,     // one weight's gradient before it is added [largest weight]
     /// When set, every kernel is followed by a device sync and its time
     /// is added up by name (see [`Self::profile_kernels`]); off in training.
+    /// Set by [`Self::zero_grads`] until the next backward has written
+    /// every gradient (see [`Self::accumulating`]).
+    grads_fresh: std::cell::Cell<bool>,
     profile: std::cell::RefCell<Option<KernelProfile>>,
 }
 
@@ -618,6 +621,7 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
             delta: f32s(needs.lse)?,
             dw: f32s(needs.dw)?,
             profile: std::cell::RefCell::new(None),
+            grads_fresh: std::cell::Cell::new(false),
             loss_scale: (dtype == "f16").then(LossScale::default),
             shape,
             layout,
@@ -679,10 +683,22 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
         out
     }
 
+    /// Start a new sum of gradients. The next backward writes each
+    /// gradient instead of adding to it (its weight products straight from
+    /// the matmul, with no scratch and no add), so only the embedding's
+    /// gradient, of which a batch touches only its tokens' rows, is filled
+    /// with zeros here.
     pub fn zero_grads(&self) {
         self.run("elementwise::fill", || {
-            elementwise::fill(&self.client, &self.grads, 0.0)
+            elementwise::fill(&self.client, &self.g.embed_in, 0.0)
         });
+        self.grads_fresh.set(true);
+    }
+
+    /// Whether the backward under way adds to `grads` (false for the first
+    /// micro-batch after [`Self::zero_grads`], which overwrites them).
+    fn accumulating(&self) -> bool {
+        !self.grads_fresh.get()
     }
 
     /// `c[m, n] = op(a) op(b)` (see [`matmul::matmul`]).
@@ -720,15 +736,21 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
         Ok(())
     }
 
-    /// `gw += dyᵀ x`, the weight gradient of [`Self::linear`] (f32,
-    /// through the `dw` scratch).
+    /// `gw = dyᵀ x`, or `gw += dyᵀ x` when `accumulate`: the weight
+    /// gradient of [`Self::linear`] in f32. A fresh gradient comes straight
+    /// out of the matmul; a sum goes through the `dw` scratch and an add,
+    /// since the matmul cannot add to its output.
     fn weight_grad(
         &self,
         dy: &Buf<R, F>,
         x: &Buf<R, F>,
         gw: &Buf<R, f32>,
         (rows, n_in, n_out): (usize, usize, usize),
+        accumulate: bool,
     ) -> Result<()> {
+        if !accumulate {
+            return self.matmul(dy, x, gw, (n_out, rows, n_in), true, false);
+        }
         let dw = self.dw.view(0, n_out * n_in);
         self.matmul(dy, x, &dw, (n_out, rows, n_in), true, false)?;
         self.run("elementwise::axpy", || {
@@ -747,9 +769,10 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
         gb: &Buf<R, f32>,
         shape: (usize, usize, usize),
     ) -> Result<()> {
-        self.weight_grad(dy, x, gw, shape)?;
+        let accumulate = self.accumulating();
+        self.weight_grad(dy, x, gw, shape, accumulate)?;
         self.run("elementwise::bias_bwd", || {
-            elementwise::bias_bwd(&self.client, dy, gb, true)
+            elementwise::bias_bwd(&self.client, dy, gb, accumulate)
         });
         Ok(())
     }
@@ -843,7 +866,9 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
             });
             if backward {
                 let dlogits = &logits;
-                self.weight_grad(dlogits, &x, &g.embed_out, (rows, c, v))?;
+                // Later chunks add to the first's rows of the sum.
+                let accumulate = self.accumulating() || first > 0;
+                self.weight_grad(dlogits, &x, &g.embed_out, (rows, c, v), accumulate)?;
                 let d_lnf_out = self.d_tmp.view(first * c, rows * c);
                 self.matmul(
                     dlogits,
@@ -964,10 +989,12 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
     }
 
     /// Backward of the last [`Self::forward`] (whose head left the final
-    /// LayerNorm's output gradient in `d_tmp`); adds into `grads`.
+    /// LayerNorm's output gradient in `d_tmp`); adds into `grads`, or
+    /// writes them for the first micro-batch after [`Self::zero_grads`].
     pub fn backward(&mut self, ids: &Buf<R, u32>) -> Result<()> {
         let (c, n) = (self.cfg.d_model, self.batch * self.seq);
         let (cl, w, g) = (&self.client, &self.w, &self.g);
+        let accumulate = self.accumulating();
         let d_lnf_out = &self.d_tmp;
         self.run("layernorm::layernorm_bwd", || {
             layernorm::layernorm_bwd(
@@ -979,7 +1006,7 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
                 &self.d_resid,
                 &g.lnf_w,
                 &g.lnf_b,
-                true,
+                accumulate,
             )
         });
         for (a, (lw, lg)) in self.layers.iter().zip(w.layers.iter().zip(&g.layers)).rev() {
@@ -1003,10 +1030,16 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
                     &a.fc_pre,
                     &self.d_fc_pre,
                     &lg.fc_b,
-                    true,
+                    accumulate,
                 )
             });
-            self.weight_grad(&self.d_fc_pre, &a.ln2_out, &lg.fc_w, (n, c, 4 * c))?;
+            self.weight_grad(
+                &self.d_fc_pre,
+                &a.ln2_out,
+                &lg.fc_w,
+                (n, c, 4 * c),
+                accumulate,
+            )?;
             let d_ln2_out = &self.branch;
             self.matmul(
                 &self.d_fc_pre,
@@ -1026,7 +1059,7 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
                     &self.d_tmp,
                     &lg.ln2_w,
                     &lg.ln2_b,
-                    true,
+                    accumulate,
                 )
             });
             // Attention branch.
@@ -1073,7 +1106,7 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
                     &self.d_tmp,
                     &lg.ln1_w,
                     &lg.ln1_b,
-                    true,
+                    accumulate,
                 )
             });
             // d_resid becomes the gradient of this layer's input.
@@ -1087,6 +1120,7 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
         self.run("embedding::embedding_bwd", || {
             embedding::embedding_bwd(cl, &self.d_resid, &grouping, &g.embed_in, c)
         });
+        self.grads_fresh.set(false);
         Ok(())
     }
 

@@ -13,12 +13,15 @@
 //!   kernel it is asked to launch for a named architecture, NVRTC for
 //!   registers, spills and shared memory, and the occupancy they imply;
 //!   the engine behind `prior runtime compile-check`.
+//! - [`dist`]: data-parallel process groups: the launcher's environment,
+//!   the TCP rendezvous at `MASTER_ADDR:MASTER_PORT`, the host collective.
 
 pub mod bench;
 pub mod buffer;
 pub mod check;
 pub mod cuda_offline;
 pub mod device;
+pub mod dist;
 pub mod error;
 pub mod kernels;
 pub mod reference;

@@ -449,6 +449,26 @@ impl OnDevice for MicroBatches {
                 );
             }
         }
+        // Each step's sum starts from nothing: after a step on other
+        // tokens, the same model's gradients of this batch are a fresh
+        // model's, bit for bit (the first micro-batch overwrites what the
+        // last step left, the embedding's untouched rows included).
+        let (other, _) = batch(200, n * (seq + 1), 23);
+        let mut m = DeviceModel::new(client.clone(), cfg, &p, n / 2, seq).unwrap();
+        accumulate_gradients(&mut m, &other, seq + 1, None).unwrap();
+        let first = m.download_grads().unwrap();
+        accumulate_gradients(&mut m, &tokens, seq + 1, None).unwrap();
+        let again = m.download_grads().unwrap();
+        let (_, fresh) = grads(n / 2, &tokens);
+        assert!(rel_err(&first, &fresh) > 1e-2, "the two batches differ");
+        for spec in &layout.tensors {
+            let r = spec.offset..spec.offset + spec.len();
+            assert!(
+                again[r.clone()] == fresh[r],
+                "{}: the second step's gradient keeps some of the first's",
+                spec.name
+            );
+        }
         // The first half alone has another gradient: the comparison above
         // sees every micro-batch.
         let (_, half) = grads(n / 2, &tokens[..(n / 2) * (seq + 1)]);
