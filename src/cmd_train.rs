@@ -5,10 +5,12 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use prior_model::train::{train, StepMetrics, TrainConfig, TrainSummary};
+use prior_model::train::{train_data_parallel, StepMetrics, TrainConfig, TrainSummary};
 use prior_runtime::device::{run_on, OnDevice};
+use prior_runtime::dist::{rendezvous, Group, Placement};
 use prior_runtime::{DeviceInfo, DeviceKind};
 use std::io::IsTerminal;
+use std::time::Duration;
 
 use crate::ui;
 
@@ -28,6 +30,12 @@ pub struct TrainArgs {
     /// Print the summary as JSON (no progress bar).
     #[arg(long)]
     json: bool,
+    /// Seconds a data-parallel rank waits for the others (to join, or at
+    /// any step) before it stops with an error naming the rank it waited
+    /// for. The launcher's variables (torchrun, srun, mpirun) set the rank
+    /// and world; see docs/distributed.md.
+    #[arg(long, default_value_t = 300.0, value_name = "SECS")]
+    dist_timeout: f64,
 }
 
 struct TrainTask {
@@ -35,17 +43,18 @@ struct TrainTask {
     text: String,
     resume: bool,
     quiet: bool,
+    group: Group,
 }
 
 impl OnDevice for TrainTask {
     type Output = Result<TrainSummary, prior_model::train::TrainError>;
     fn run<R: prior_runtime::cubecl::Runtime>(
-        self,
+        mut self,
         client: prior_runtime::cubecl::prelude::ComputeClient<R>,
         device: &DeviceInfo,
     ) -> Self::Output {
         let bar = ProgressBar::new(self.cfg.train.steps);
-        if self.quiet || !std::io::stderr().is_terminal() {
+        if self.quiet || self.group.rank() != 0 || !std::io::stderr().is_terminal() {
             bar.set_draw_target(ProgressDrawTarget::hidden());
         }
         bar.set_style(
@@ -66,12 +75,13 @@ impl OnDevice for TrainTask {
             bar.set_position(m.step);
             bar.set_message(format!("loss {:.4}, {:.0} tok/s", m.loss, m.tokens_per_s));
         };
-        let r = train(
+        let r = train_data_parallel(
             client,
             &device.name,
             &self.cfg,
             &self.text,
             self.resume,
+            &mut self.group,
             &mut on_step,
         );
         bar.finish_and_clear();
@@ -88,15 +98,49 @@ pub fn run(a: TrainArgs) -> Result<()> {
         );
     }
     let kind: DeviceKind = cfg.train.device.parse()?;
+    let place = Placement::from_env()?;
+    if !(a.dist_timeout > 0.0 && a.dist_timeout.is_finite()) {
+        anyhow::bail!(
+            "--dist-timeout: {} is not a positive number of seconds",
+            a.dist_timeout
+        );
+    }
+    // A rank joins only a job with its own config, mix and precision.
+    // (Every rank runs this binary, so std's fixed-key hasher agrees.)
+    let job = {
+        use std::hash::{Hash, Hasher};
+        let (spec, _) = prior_loader::MixSpec::load(&cfg.data.mix)?;
+        let mut h = std::hash::DefaultHasher::new();
+        (&text, format!("{:?}", cfg.train.precision), spec.key).hash(&mut h);
+        h.finish()
+    };
+    if place.world > 1 {
+        eprintln!("train: {}", place.describe());
+    }
+    let (group, _) = rendezvous::join(&place, job, &[], Duration::from_secs_f64(a.dist_timeout))?;
+    if place.world > 1 && place.rank == 0 {
+        eprintln!(
+            "train: {} ranks joined (host collective: every rank's gradients summed on rank 0 in rank order)",
+            place.world
+        );
+    }
     let task = TrainTask {
         cfg,
         text,
         resume: a.resume,
         quiet: a.json,
+        group,
     };
     let summary = run_on(kind, task)??;
     if a.json {
         return ui::print_json(&summary);
+    }
+    if place.rank != 0 {
+        println!(
+            "rank {} of {}: trained to step {} (rank 0 writes metrics and checkpoints)",
+            place.rank, place.world, summary.steps
+        );
+        return Ok(());
     }
     println!(
         "trained to step {}{} on {}: final loss {:.4}; checkpoint {}",

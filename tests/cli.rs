@@ -827,3 +827,177 @@ fn runtime_check_counts_a_skipped_check_and_says_why() {
         "{out}"
     );
 }
+
+/// A free loopback port for a rendezvous.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `prior train` as rank `rank` of `world` under torchrun's variables.
+fn rank_cmd(cfg: &Path, rank: u32, world: u32, port: u16, extra: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_prior"));
+    c.args(["train", cfg.to_str().unwrap()])
+        .args(extra)
+        .env("RANK", rank.to_string())
+        .env("WORLD_SIZE", world.to_string())
+        .env("LOCAL_RANK", rank.to_string())
+        .env("MASTER_ADDR", "127.0.0.1")
+        .env("MASTER_PORT", port.to_string())
+        .env_remove("RUST_BACKTRACE");
+    c
+}
+
+/// Two `prior train` processes on loopback (torchrun's variables) give one
+/// process's losses, norms and final weights bit for bit; a run saved at
+/// world 2 resumes at world 1 and goes on as the uninterrupted run; a rank
+/// that never comes, or dies, ends the others with an error naming it.
+#[test]
+fn two_ranks_train_as_one_process_and_resume_at_another_world_size() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    build_corpus(dir.path());
+    std::fs::write(
+        dir.path().join("mix.toml"),
+        "corpus = \"corpus\"\nseq_len = 32\nglobal_batch = 8\nseed = 2\n[[phase]]\nweights = { general = 0.8, aligned = 0.2 }\n",
+    )
+    .unwrap();
+    let write_cfg = |name: &str, steps: u64| {
+        let p = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &p,
+            format!("[model]\npreset = \"micro\"\n[data]\nmix = \"mix.toml\"\n[train]\nsteps = {steps}\nmicro_batch = 2\nlr = 1e-2\nwarmup_steps = 2\nmin_lr = 1e-3\ncheckpoint_dir = \"{name}\"\ncheckpoint_every = 3\nkeep_checkpoints = 3\nlog_every = 1\ndevice = \"wgpu\"\n"),
+        )
+        .unwrap();
+        p
+    };
+    let lines = |name: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(dir.path().join(name).join("metrics.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let losses = |name: &str| -> Vec<String> {
+        lines(name)
+            .iter()
+            .map(|v| format!("{} {} {}", v["step"], v["loss"], v["grad_norm"]))
+            .collect()
+    };
+    let weights = |name: &str, step: u64| {
+        std::fs::read(
+            dir.path()
+                .join(name)
+                .join(format!("checkpoints/step-{step:08}/model.safetensors")),
+        )
+        .map(|b| {
+            // The tensors' bytes, after the JSON header (whose metadata
+            // names the run).
+            let header = u64::from_le_bytes(b[..8].try_into().unwrap()) as usize;
+            b[8 + header..].to_vec()
+        })
+        .unwrap_or_else(|e| panic!("{name} step {step}: {e}"))
+    };
+    let one = write_cfg("one", 6);
+    ok(&["train", one.to_str().unwrap()]);
+    assert_eq!(losses("one").len(), 6);
+    assert!(lines("one").iter().all(|v| v["world"] == 1));
+
+    let two = write_cfg("two", 6);
+    let port = free_port();
+    let r1 = rank_cmd(&two, 1, 2, port, &[]).output_async();
+    let r0 = rank_cmd(&two, 0, 2, port, &[]).output().unwrap();
+    let r1 = r1.join().unwrap();
+    for (r, out) in [(0, &r0), (1, &r1)] {
+        assert!(
+            out.status.success(),
+            "rank {r}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let err0 = String::from_utf8_lossy(&r0.stderr);
+    assert!(
+        err0.contains("rank 0 of 2 (local rank 0, torchrun, master 127.0.0.1:"),
+        "{err0}"
+    );
+    assert_eq!(losses("two"), losses("one"), "world 2 against world 1");
+    assert!(lines("two").iter().all(|v| v["world"] == 2));
+    assert!(
+        weights("two", 6) == weights("one", 6),
+        "final weights differ"
+    );
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("two/checkpoints/step-00000006/state.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["world"], 2);
+
+    // Elastic: drop the world-2 run's last checkpoint and resume from step
+    // 3 as a single process.
+    std::fs::remove_dir_all(dir.path().join("two/checkpoints/step-00000006")).unwrap();
+    let out = ok(&["train", two.to_str().unwrap(), "--resume"]);
+    assert!(out.contains("resumed from step 3"), "{out}");
+    assert_eq!(losses("two"), losses("one"), "resumed at world 1");
+    assert!(weights("two", 6) == weights("one", 6));
+    let worlds: Vec<_> = lines("two").iter().map(|v| v["world"].clone()).collect();
+    assert_eq!(worlds, [2, 2, 2, 1, 1, 1]);
+
+    // A rank that never comes is named after the timeout.
+    let lonely = write_cfg("lonely", 6);
+    let t0 = Instant::now();
+    let out = rank_cmd(&lonely, 0, 3, free_port(), &["--dist-timeout", "2"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("ranks [1, 2] of world 3 never joined"),
+        "{err}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(30));
+
+    // A rank killed mid-run: rank 0 stops within the timeout, naming it.
+    let killed = write_cfg("killed", 200);
+    let port = free_port();
+    let mut r1 = rank_cmd(&killed, 1, 2, port, &["--dist-timeout", "20"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let r0 = rank_cmd(&killed, 0, 2, port, &["--dist-timeout", "20"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while lines("killed").len() < 2 && t0.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    r1.kill().unwrap(); // SIGKILL
+    r1.wait().unwrap();
+    let killed_at = Instant::now();
+    let out = r0.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("rank 1"), "{err}");
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(40),
+        "{:?}",
+        killed_at.elapsed()
+    );
+}
+
+/// `Command::output` on a thread, for processes that must run together.
+trait OutputAsync {
+    fn output_async(self) -> std::thread::JoinHandle<Output>;
+}
+
+impl OutputAsync for Command {
+    fn output_async(mut self) -> std::thread::JoinHandle<Output> {
+        std::thread::spawn(move || self.output().expect("run prior"))
+    }
+}

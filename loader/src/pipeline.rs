@@ -53,6 +53,19 @@ pub struct LoaderState {
     pub batches_served: u64,
 }
 
+impl LoaderState {
+    /// This state for rank `rank` of `world`: where a run saved at one world
+    /// size resumes at another. The schedule state is the global batch's,
+    /// the same for every rank and world, so the data order goes on
+    /// unchanged; the running hash goes on from the saved rank's chain
+    /// (each rank's chain covers the slices it was served).
+    pub fn resharded(mut self, rank: u32, world: u32) -> Self {
+        self.rank = rank;
+        self.world = world;
+        self
+    }
+}
+
 /// Folds one batch hash into a running hash.
 pub fn chain_hash(running: u64, batch_hash: u64) -> u64 {
     let mut b = [0u8; 16];

@@ -66,6 +66,14 @@ pub struct TrainState {
     /// The f16 loss scale after this step (absent for other precisions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss_scale: Option<crate::train::LossScale>,
+    /// The number of data-parallel ranks the run had when it wrote this
+    /// (a run may resume at another).
+    #[serde(default = "one")]
+    pub world: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 pub struct Checkpoint {

@@ -395,7 +395,7 @@ pub struct DeviceModel<R: Runtime, F: Float + CubeElement = f32> {
     /// `[N, V]`: every logit, for [`Self::forward_logits`] only; allocated
     /// on its first call.
     full_logits: std::cell::RefCell<Option<Buf<R, F>>>,
-    losses: Buf<R, f32>, // per position [N]
+    pub(crate) losses: Buf<R, f32>, // per position [N]
     /// The attention branch's output `[N, C]` in the forward; in the
     /// backward, the gradient of whichever LayerNorm output or attention
     /// output is being propagated (each dead once its consumer has run).

@@ -22,6 +22,7 @@ pub mod cpu;
 pub mod device;
 pub mod heldout;
 pub mod hf;
+pub mod parallel;
 pub mod params;
 pub mod train;
 

@@ -19,6 +19,7 @@ use cubecl::prelude::*;
 use prior_loader::{Loader, LoaderOptions, MixSpec, Sampler, Start};
 use prior_runtime::buffer::sync;
 use prior_runtime::buffer::Buf;
+use prior_runtime::dist::Group;
 use prior_runtime::kernels::optim;
 use prior_runtime::reference::AdamW;
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,7 @@ use crate::checkpoint::{self, Checkpoint, TrainState};
 use crate::config::ModelConfig;
 use crate::device::{DeviceModel, MemoryPlan};
 use crate::heldout::{heldout_loss, CategoryLoss, HeldoutError, HeldoutSet};
+use crate::parallel::accumulate_data_parallel;
 use crate::params::ParamLayout;
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +59,9 @@ pub enum TrainError {
     /// The training state would not fit the device's memory.
     #[error("device memory: {detail}")]
     Memory { detail: String },
+    /// The data-parallel group failed: a rank died, hung or disagreed.
+    #[error("data parallel: {0}")]
+    Dist(#[from] prior_runtime::dist::DistError),
     #[error("step {step}: loss is {loss}; stopped (the last good checkpoint is {last})")]
     NonFinite { step: u64, loss: f32, last: String },
 }
@@ -486,9 +491,25 @@ pub fn accumulate_gradients_logged<R: Runtime, F: Float + CubeElement>(
     model: &mut DeviceModel<R, F>,
     tokens: &[u32],
     seq_tokens: usize,
+    times: Option<&mut PhaseTimes>,
+    log: &StepLog<R>,
+    slot: usize,
+) -> Result<()> {
+    accumulate_share(model, tokens, seq_tokens, times, log, slot, 1)
+}
+
+/// [`accumulate_gradients_logged`] for this rank's share of a batch split
+/// over `world` ranks: each micro-batch's loss and gradient weighted by
+/// 1 / (micro-batches of all ranks), so that the ranks' sums, added, are
+/// the whole batch's.
+pub(crate) fn accumulate_share<R: Runtime, F: Float + CubeElement>(
+    model: &mut DeviceModel<R, F>,
+    tokens: &[u32],
+    seq_tokens: usize,
     mut times: Option<&mut PhaseTimes>,
     log: &StepLog<R>,
     slot: usize,
+    world: usize,
 ) -> Result<()> {
     let (micro, seq) = (model.batch, model.seq);
     let sequences = tokens.len().checked_div(seq_tokens).unwrap_or(0);
@@ -506,6 +527,7 @@ pub fn accumulate_gradients_logged<R: Runtime, F: Float + CubeElement>(
         });
     }
     let micro_steps = sequences / micro;
+    let all_steps = (micro_steps * world) as f32;
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
     let loss_scale = model.loss_scale.map_or(1.0, |s| s.scale);
     model.zero_grads();
@@ -519,8 +541,8 @@ pub fn accumulate_gradients_logged<R: Runtime, F: Float + CubeElement>(
             t.h2d_ms += ms(t0);
         }
         let t1 = Instant::now();
-        model.forward_to_losses(&ids_b, &targets_b, loss_scale / micro_steps as f32)?;
-        model.mean_loss_into(&log.losses, slot, 1.0 / micro_steps as f32, k > 0);
+        model.forward_to_losses(&ids_b, &targets_b, loss_scale / all_steps)?;
+        model.mean_loss_into(&log.losses, slot, 1.0 / all_steps, k > 0);
         if let Some(t) = times.as_deref_mut() {
             sync(&model.client)?;
             t.forward_ms += ms(t1);
@@ -542,7 +564,7 @@ pub fn accumulate_gradients_logged<R: Runtime, F: Float + CubeElement>(
 pub struct StepLog<R: Runtime> {
     client: ComputeClient<R>,
     /// The batch mean loss of each step of the interval `[slots]`.
-    losses: Buf<R, f32>,
+    pub(crate) losses: Buf<R, f32>,
     /// The global gradient norm (unscaled, before clipping) `[slots]`.
     norms: Buf<R, f32>,
 }
@@ -814,6 +836,13 @@ pub struct StepMetrics {
     /// only when true).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skipped: bool,
+    /// The number of data-parallel ranks that computed the step.
+    #[serde(default = "one")]
+    pub world: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// An evaluation line of metrics.jsonl (after the step line of the same step).
@@ -888,6 +917,34 @@ pub fn train<R: Runtime>(
     resume: bool,
     on_step: &mut dyn FnMut(&StepMetrics),
 ) -> Result<TrainSummary> {
+    let mut single = Group::single();
+    train_data_parallel(
+        client,
+        device_name,
+        cfg,
+        config_text,
+        resume,
+        &mut single,
+        on_step,
+    )
+}
+
+/// [`train`] as one rank of a data-parallel `group`: each rank reads its
+/// slice of every global batch and computes its micro-batches; the sum
+/// (see [`crate::parallel`]) gives every rank the same step. Rank 0 alone
+/// writes metrics.jsonl and checkpoints (whole, with the world size they
+/// were written at), and `on_step` runs there only. Every rank reads the
+/// same checkpoint directory on resume, whatever the world size it was
+/// written at.
+pub fn train_data_parallel<R: Runtime>(
+    client: ComputeClient<R>,
+    device_name: &str,
+    cfg: &TrainConfig,
+    config_text: &str,
+    resume: bool,
+    group: &mut Group,
+    on_step: &mut dyn FnMut(&StepMetrics),
+) -> Result<TrainSummary> {
     let precision = resolve_precision(&client, cfg)?;
     let run = Run {
         device_name,
@@ -895,6 +952,7 @@ pub fn train<R: Runtime>(
         config_text,
         resume,
         precision,
+        group,
     };
     match precision {
         TrainPrecision::Bf16 => train_in::<R, half::bf16>(client, run, on_step),
@@ -910,6 +968,7 @@ struct Run<'a> {
     config_text: &'a str,
     resume: bool,
     precision: TrainPrecision,
+    group: &'a mut Group,
 }
 
 fn train_in<R: Runtime, F: Float + CubeElement>(
@@ -923,8 +982,11 @@ fn train_in<R: Runtime, F: Float + CubeElement>(
         config_text,
         resume,
         precision,
+        group,
     } = run;
     let t = &cfg.train;
+    let (rank, world) = (group.rank(), group.world());
+    let lead = rank == 0;
     let (spec, corpus) = MixSpec::load(&cfg.data.mix)?;
     let vocab = corpus.manifest().tokenizer.vocab_size as usize;
     let eot_id = corpus.manifest().tokenizer.eot_id;
@@ -942,13 +1004,20 @@ fn train_in<R: Runtime, F: Float + CubeElement>(
             })?;
     let layout = ParamLayout::new(&model_cfg);
     let (batch, seq) = (spec.global_batch as usize, spec.seq_len as usize);
-    if !batch.is_multiple_of(t.micro_batch) {
+    if !batch.is_multiple_of(t.micro_batch * world as usize) {
         return Err(TrainError::Config {
             path: cfg.data.mix.clone(),
-            detail: format!(
-                "train.micro_batch {} does not divide the mix's global_batch {batch}",
-                t.micro_batch
-            ),
+            detail: if world == 1 {
+                format!(
+                    "train.micro_batch {} does not divide the mix's global_batch {batch}",
+                    t.micro_batch
+                )
+            } else {
+                format!(
+                    "train.micro_batch {} times the world size {world} does not divide the mix's global_batch {batch}",
+                    t.micro_batch
+                )
+            },
         });
     }
     // Before anything is allocated, on the host or the device.
@@ -973,20 +1042,26 @@ fn train_in<R: Runtime, F: Float + CubeElement>(
         match checkpoint::list(root)?.pop().filter(|_| resume) {
             Some((_, dir)) => {
                 let ck = checkpoint::load(&dir, &layout)?;
-                truncate(&metrics_path, ck.state.metrics_bytes)?;
+                if lead {
+                    truncate(&metrics_path, ck.state.metrics_bytes)?;
+                }
                 let step = ck.state.step;
                 (
                     ck.params,
                     ck.exp_avg,
                     ck.exp_avg_sq,
                     step,
-                    Start::Resume(ck.state.loader),
+                    // The schedule state is the global batch's; this rank
+                    // takes its slice of it at this run's world size.
+                    Start::Resume(ck.state.loader.resharded(rank, world)),
                     Some(step),
                     ck.state.loss_scale,
                 )
             }
             None => {
-                truncate(&metrics_path, 0)?;
+                if lead {
+                    truncate(&metrics_path, 0)?;
+                }
                 let p = init_params.unwrap_or_else(|| layout.init(&model_cfg, t.seed));
                 let zeros = vec![0f32; layout.total];
                 (p, zeros.clone(), zeros, 0, Start::Step(0), None, None)
@@ -1016,7 +1091,26 @@ fn train_in<R: Runtime, F: Float + CubeElement>(
         model.loss_scale = Some(saved);
     }
     let optimizer = Optimizer::new(&client, &layout, &m, &v)?;
-    let mut loader = Loader::new(sampler, loader_start, &loader_options(t.steps))?;
+    // Every rank must start from the same step (one checkpoint directory).
+    let lead_start = group.broadcast(&start.to_le_bytes())?;
+    if lead_start != start.to_le_bytes() {
+        return Err(TrainError::Config {
+            path: root.clone(),
+            detail: format!(
+                "rank {rank} starts at step {start} but rank 0 at step {}: every rank must see the same checkpoint_dir",
+                u64::from_le_bytes(lead_start.try_into().unwrap_or_default())
+            ),
+        });
+    }
+    let mut loader = Loader::new(
+        sampler,
+        loader_start,
+        &LoaderOptions {
+            rank,
+            world,
+            ..loader_options(t.steps)
+        },
+    )?;
     let mut last_ck: Option<PathBuf> = checkpoint::list(root)?
         .pop()
         .map(|c| c.1)
@@ -1037,7 +1131,7 @@ fn train_in<R: Runtime, F: Float + CubeElement>(
         let Some(b) = loader.next_batch()? else { break };
         let wait = t0.elapsed().as_secs_f64() * 1e3;
         let slot = pending.len();
-        accumulate_gradients_logged(&mut model, &b.tokens, b.seq_tokens, None, &log, slot)?;
+        accumulate_data_parallel(&mut model, group, &b.tokens, b.seq_tokens, &log, slot)?;
         let update = optimizer.apply_logged(&mut model, t, step, &log, slot)?;
         step += 1;
         pending.push(PendingStep {
@@ -1048,6 +1142,12 @@ fn train_in<R: Runtime, F: Float + CubeElement>(
         let eval_now = heldout.is_some() && (step % t.eval_every == 0 || step == t.steps);
         let checkpoint_now = step % t.checkpoint_every == 0 || step == t.steps;
         if !(pending.len() == log.slots() || eval_now || checkpoint_now) {
+            continue;
+        }
+        if !lead {
+            // Rank 0 logs, evaluates and checkpoints; the others' copies of
+            // the same state need no record.
+            pending.clear();
             continue;
         }
         // A log point: every pending step's loss and norm in one read,
@@ -1076,6 +1176,7 @@ fn train_in<R: Runtime, F: Float + CubeElement>(
                 mfu: peak.map(|pk| flops_per_token * tokens_per_step / secs / pk),
                 loss_scale: p.update.loss_scale,
                 skipped: p.update.skipped,
+                world,
             };
             append_line(
                 &metrics_path,
@@ -1114,6 +1215,7 @@ fn train_in<R: Runtime, F: Float + CubeElement>(
                     eot_id: Some(eot_id),
                     corpus: Some(corpus_dir.clone()),
                     loss_scale: model.loss_scale,
+                    world,
                 },
                 params: model.download_params()?,
                 exp_avg,
@@ -1132,7 +1234,12 @@ fn train_in<R: Runtime, F: Float + CubeElement>(
 }
 
 /// Inputs and next-token targets of sequences `[first, first + n)`.
-fn split_micro(tokens: &[u32], seq_tokens: usize, first: usize, n: usize) -> (Vec<u32>, Vec<u32>) {
+pub(crate) fn split_micro(
+    tokens: &[u32],
+    seq_tokens: usize,
+    first: usize,
+    n: usize,
+) -> (Vec<u32>, Vec<u32>) {
     let seq = seq_tokens - 1;
     let mut ids = Vec::with_capacity(n * seq);
     let mut targets = Vec::with_capacity(n * seq);
