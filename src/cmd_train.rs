@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use prior_model::train::{train_data_parallel, StepMetrics, TrainConfig, TrainSummary};
-use prior_runtime::device::{run_on, OnDevice};
+use prior_runtime::device::{run_on_index, OnDevice};
 use prior_runtime::dist::{rendezvous, Group, Placement};
 use prior_runtime::{DeviceInfo, DeviceKind};
 use std::io::IsTerminal;
@@ -107,7 +107,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
     }
     // A rank joins only a job with its own config, mix and precision.
     // (Every rank runs this binary, so std's fixed-key hasher agrees.)
-    let job = {
+    let job = if place.world == 1 {
+        0
+    } else {
         use std::hash::{Hash, Hasher};
         let (spec, _) = prior_loader::MixSpec::load(&cfg.data.mix)?;
         let mut h = std::hash::DefaultHasher::new();
@@ -119,8 +121,12 @@ pub fn run(a: TrainArgs) -> Result<()> {
     }
     let (group, _) = rendezvous::join(&place, job, &[], Duration::from_secs_f64(a.dist_timeout))?;
     if place.world > 1 && place.rank == 0 {
+        let nccl = match prior_runtime::dist::nccl::probe() {
+            Ok(found) => format!("{found} found, not used yet"),
+            Err(_) => "no NCCL found".into(),
+        };
         eprintln!(
-            "train: {} ranks joined (host collective: every rank's gradients summed on rank 0 in rank order)",
+            "train: {} ranks joined (host collective: every rank's gradients summed on rank 0 in rank order; {nccl})",
             place.world
         );
     }
@@ -131,7 +137,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         quiet: a.json,
         group,
     };
-    let summary = run_on(kind, task)??;
+    let summary = run_on_index(kind, place.local_rank as usize, task)??;
     if a.json {
         return ui::print_json(&summary);
     }

@@ -171,16 +171,33 @@ pub(crate) fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
 
 /// Chooses the device and runs `task` on it.
 pub fn run_on<T: OnDevice>(kind: DeviceKind, task: T) -> Result<T::Output> {
+    run_on_index(kind, 0, task)
+}
+
+/// [`run_on`] on CUDA device `index` (a data-parallel rank's local rank).
+/// A process that sees exactly one device takes it whatever the index
+/// (the launcher gave each rank its own GPU, as srun's `--gpus-per-task`
+/// does); wgpu takes its default adapter.
+pub fn run_on_index<T: OnDevice>(kind: DeviceKind, index: usize, task: T) -> Result<T::Output> {
     let choice = choose(kind)?;
     match choice.kind {
         DeviceKind::Cuda => {
+            let count = cudarc::driver::result::device::get_count()
+                .unwrap_or(0)
+                .max(0) as usize;
+            let index = if count <= 1 { 0 } else { index };
+            if index >= count.max(1) {
+                return Err(RuntimeError::Device(format!(
+                    "CUDA device {index} asked for (the local rank), but this process sees {count} (check CUDA_VISIBLE_DEVICES and the launcher's processes per node)"
+                )));
+            }
             let client = client_or_error(
-                || CudaRuntime::client(&CudaDevice::new(0)),
+                || CudaRuntime::client(&CudaDevice::new(index)),
                 "the CUDA device",
             )?;
-            let name = cudarc::driver::result::device::get(0)
+            let name = cudarc::driver::result::device::get(index as i32)
                 .and_then(cudarc::driver::result::device::get_name)
-                .unwrap_or_else(|_| "CUDA device 0".into());
+                .unwrap_or_else(|_| format!("CUDA device {index}"));
             Ok(task.run(
                 client,
                 &DeviceInfo {

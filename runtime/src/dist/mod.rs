@@ -13,12 +13,15 @@
 //!   so the same inputs give the same bits. It is the CPU stand-in that
 //!   lets tests run the data-parallel logic without a GPU, not a
 //!   production backend (every byte goes through rank 0's sockets).
+//! - [`nccl`]: finding NCCL at run time (the multi-GPU collectives
+//!   themselves are not wired in yet).
 //!
 //! Every wait has a deadline: a rank that dies or hangs makes the others
 //! fail within the group's timeout with an error naming that rank.
 
 pub mod collective;
 pub mod launch;
+pub mod nccl;
 pub mod rendezvous;
 
 pub use collective::Group;
