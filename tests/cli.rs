@@ -333,11 +333,9 @@ fn bad_input_is_one_clear_error() {
     assert!(err.contains("phase[0].weights.web"), "{err}");
 }
 
-/// `prior train` killed with SIGKILL mid-run, then `--resume`d, logs exactly
-/// the losses of an uninterrupted run.
-#[test]
-fn train_killed_and_resumed_matches_an_uninterrupted_run() {
-    use std::time::{Duration, Instant};
+/// A temporary directory holding a small corpus and `mix.toml` over it
+/// (seq 32, global batch 8), for the training tests.
+fn corpus_with_small_mix() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     build_corpus(dir.path());
     std::fs::write(
@@ -345,6 +343,15 @@ fn train_killed_and_resumed_matches_an_uninterrupted_run() {
         "corpus = \"corpus\"\nseq_len = 32\nglobal_batch = 8\nseed = 2\n[[phase]]\nweights = { general = 0.8, aligned = 0.2 }\n",
     )
     .unwrap();
+    dir
+}
+
+/// `prior train` killed with SIGKILL mid-run, then `--resume`d, logs exactly
+/// the losses of an uninterrupted run.
+#[test]
+fn train_killed_and_resumed_matches_an_uninterrupted_run() {
+    use std::time::{Duration, Instant};
+    let dir = corpus_with_small_mix();
     let write_cfg = |name: &str| {
         let p = dir.path().join(format!("{name}.toml"));
         std::fs::write(
@@ -858,13 +865,7 @@ fn rank_cmd(cfg: &Path, rank: u32, world: u32, port: u16, extra: &[&str]) -> Com
 #[test]
 fn two_ranks_train_as_one_process_and_resume_at_another_world_size() {
     use std::time::{Duration, Instant};
-    let dir = tempfile::tempdir().unwrap();
-    build_corpus(dir.path());
-    std::fs::write(
-        dir.path().join("mix.toml"),
-        "corpus = \"corpus\"\nseq_len = 32\nglobal_batch = 8\nseed = 2\n[[phase]]\nweights = { general = 0.8, aligned = 0.2 }\n",
-    )
-    .unwrap();
+    let dir = corpus_with_small_mix();
     let write_cfg = |name: &str, steps: u64| {
         let p = dir.path().join(format!("{name}.toml"));
         std::fs::write(
