@@ -126,7 +126,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             Err(_) => "no NCCL found".into(),
         };
         eprintln!(
-            "train: {} ranks joined (host collective: every rank's gradients summed on rank 0 in rank order; {nccl})",
+            "train: {} ranks joined (host collective: gradients summed on rank 0 in rank order and scattered, AdamW moments sharded ZeRO-1; {nccl})",
             place.world
         );
     }

@@ -858,10 +858,31 @@ fn rank_cmd(cfg: &Path, rank: u32, world: u32, port: u16, extra: &[&str]) -> Com
     c
 }
 
-/// Two `prior train` processes on loopback (torchrun's variables) give one
-/// process's losses, norms and final weights bit for bit; a run saved at
-/// world 2 resumes at world 1 and goes on as the uninterrupted run; a rank
-/// that never comes, or dies, ends the others with an error naming it.
+/// Ranks `0..world` of `prior train cfg` run together on loopback, each
+/// required to succeed; rank 0's stderr.
+fn run_ranks(cfg: &Path, world: u32, extra: &[&str]) -> String {
+    let port = free_port();
+    let others: Vec<_> = (1..world)
+        .map(|r| rank_cmd(cfg, r, world, port, extra).output_async())
+        .collect();
+    let r0 = rank_cmd(cfg, 0, world, port, extra).output().unwrap();
+    let outs = std::iter::once(r0).chain(others.into_iter().map(|h| h.join().unwrap()));
+    let mut lead = String::new();
+    for (r, out) in outs.enumerate() {
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "rank {r} of {world}: {err}");
+        if r == 0 {
+            lead = err;
+        }
+    }
+    lead
+}
+
+/// Two `prior train` processes on loopback (torchrun's variables, ZeRO-1
+/// sharded moments) give one process's losses, norms and final weights
+/// bit for bit; a run saved at world 2 resumes at world 1 and at world 4
+/// and goes on as the uninterrupted run; a rank that never comes, or
+/// dies, ends the others with an error naming it.
 #[test]
 fn two_ranks_train_as_one_process_and_resume_at_another_world_size() {
     use std::time::{Duration, Instant};
@@ -908,18 +929,7 @@ fn two_ranks_train_as_one_process_and_resume_at_another_world_size() {
     assert!(lines("one").iter().all(|v| v["world"] == 1));
 
     let two = write_cfg("two", 6);
-    let port = free_port();
-    let r1 = rank_cmd(&two, 1, 2, port, &[]).output_async();
-    let r0 = rank_cmd(&two, 0, 2, port, &[]).output().unwrap();
-    let r1 = r1.join().unwrap();
-    for (r, out) in [(0, &r0), (1, &r1)] {
-        assert!(
-            out.status.success(),
-            "rank {r}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let err0 = String::from_utf8_lossy(&r0.stderr);
+    let err0 = run_ranks(&two, 2, &[]);
     assert!(
         err0.contains("rank 0 of 2 (local rank 0, torchrun, master 127.0.0.1:"),
         "{err0}"
@@ -946,6 +956,14 @@ fn two_ranks_train_as_one_process_and_resume_at_another_world_size() {
     assert!(weights("two", 6) == weights("one", 6));
     let worlds: Vec<_> = lines("two").iter().map(|v| v["world"].clone()).collect();
     assert_eq!(worlds, [2, 2, 2, 1, 1, 1]);
+    // And from step 3 again at world 4 (one micro-batch of 2 per rank).
+    std::fs::remove_dir_all(dir.path().join("two/checkpoints/step-00000006")).unwrap();
+    let err0 = run_ranks(&two, 4, &["--resume"]);
+    assert!(err0.contains("rank 0 of 4"), "{err0}");
+    assert_eq!(losses("two"), losses("one"), "resumed at world 4");
+    assert!(weights("two", 6) == weights("one", 6));
+    let worlds: Vec<_> = lines("two").iter().map(|v| v["world"].clone()).collect();
+    assert_eq!(worlds, [2, 2, 2, 4, 4, 4]);
 
     // A rank that never comes is named after the timeout.
     let lonely = write_cfg("lonely", 6);

@@ -9,9 +9,20 @@
 //! `0..K/W` itself exactly so; every other rank computes each of its
 //! micro-batches fresh and sends its gradient and per-position losses to
 //! rank 0, which adds them on its device with the same kernels, rank 1's
-//! before rank 2's. Rank 0 then hands the sum to every rank, and each runs
-//! the same optimizer step on the same bits, so the ranks stay identical
-//! without a parameter exchange.
+//! before rank 2's.
+//!
+//! The optimizer is sharded as in ZeRO stage 1: rank `r` holds the AdamW
+//! moments of its contiguous shard of the parameters ([`shard_of`]) and
+//! nothing else. Rank 0 scatters the summed gradient, each rank its shard
+//! (a reduce-scatter); the gradient norm is the square root of the
+//! shards' partial sums gathered in rank order, which are the unsharded
+//! vector's (shards are cut at the norm's block size), so every rank
+//! clips by the norm one process would compute; each rank updates its
+//! shard of the f32 master weights, and an all-gather of the updated
+//! shards leaves every rank with the whole model. Element-wise AdamW on
+//! the same bits gives the same bits, so any world size gives the weights
+//! of a world of one. Checkpoints hold the full moments, gathered to rank
+//! 0, so a run resumes at any world size.
 //!
 //! Over the host collective this moves K/W gradients per rank and step
 //! through rank 0: the CPU stand-in that proves the logic, not a fast
@@ -20,16 +31,19 @@
 use cubecl::prelude::*;
 use prior_runtime::buffer::Buf;
 use prior_runtime::dist::{DistError, Group};
-use prior_runtime::kernels::elementwise;
+use prior_runtime::kernels::{elementwise, optim};
 
 use crate::device::DeviceModel;
-use crate::train::{accumulate_share, split_micro, StepLog, TrainError};
+use crate::train::{
+    accumulate_share, split_micro, Optimizer, OptimizerUpdate, StepLog, TrainError, TrainSection,
+};
 
 type Result<T> = std::result::Result<T, TrainError>;
 
 /// This rank's share of a step: its slice of the batch (`tokens`, rows of
-/// `seq_tokens`) into the whole batch's gradient in `model.grads` on every
-/// rank, and the batch's mean loss into `log` at `slot` on rank 0.
+/// `seq_tokens`) into the whole batch's gradient, in `model.grads` on rank
+/// 0 and in this rank's [`shard_of`] of `model.grads` elsewhere, and the
+/// batch's mean loss into `log` at `slot` on rank 0.
 pub fn accumulate_data_parallel<R: Runtime, F: Float + CubeElement>(
     model: &mut DeviceModel<R, F>,
     group: &mut Group,
@@ -69,8 +83,15 @@ pub fn accumulate_data_parallel<R: Runtime, F: Float + CubeElement>(
                 model.mean_loss_into(&log.losses, slot, 1.0 / all_steps, true);
             }
         }
+        // The reduce-scatter's second half: each rank its shard of the sum.
         let sum = model.download_grads()?;
-        group.broadcast(&bytes(&sum))?;
+        let parts: Vec<Vec<u8>> = (0..world as u32)
+            .map(|r| match r {
+                0 => Vec::new(),
+                r => bytes(&sum[shard_of(n_params, r, world as u32)]),
+            })
+            .collect();
+        group.scatter(&parts)?;
     } else {
         let loss_scale = model.loss_scale.map_or(1.0, |s| s.scale);
         for k in 0..micro_steps {
@@ -84,22 +105,147 @@ pub fn accumulate_data_parallel<R: Runtime, F: Float + CubeElement>(
             msg.extend(model.losses.download(&client)?);
             group.send_to_root(&bytes(&msg))?;
         }
-        let sum = floats(&group.broadcast(&[])?);
-        if sum.len() != n_params {
+        let shard = shard_of(n_params, group.rank(), world as u32);
+        let sum = floats(&group.scatter(&[])?);
+        if sum.len() != shard.len() {
             return Err(DistError::Peer {
                 rank: 0,
                 detail: format!(
-                    "sent a gradient of {} values for {n_params} parameters",
+                    "sent a gradient shard of {} values for parameters {shard:?}",
                     sum.len()
                 ),
             }
             .into());
         }
-        // grads = 0 + sum: the values rank 0 holds.
-        elementwise::fill(&client, &model.grads, 0.0);
-        elementwise::axpy(&client, &model.grads, &Buf::upload(&client, &sum), 1.0);
+        if !shard.is_empty() {
+            elementwise::write(&client, &model.grads.view(shard.start, shard.len()), &sum);
+        }
     }
     Ok(())
+}
+
+/// Rank `rank`'s contiguous shard of `total` parameters in a world of
+/// `world`: cut at multiples of [`optim::NORM_SPAN`], so the shards'
+/// gradient-norm partials, gathered in rank order, are the unsharded
+/// vector's and the norm has the same bits at any world size. The last
+/// ranks' shards are empty when there are fewer spans than ranks.
+pub fn shard_of(total: usize, rank: u32, world: u32) -> std::ops::Range<usize> {
+    let spans = total.div_ceil(optim::NORM_SPAN);
+    let per_rank = spans.div_ceil(world as usize) * optim::NORM_SPAN;
+    let start = (rank as usize * per_rank).min(total);
+    start..(start + per_rank).min(total)
+}
+
+impl<R: Runtime> Optimizer<R> {
+    /// The optimizer step of this rank of `group` after
+    /// [`accumulate_data_parallel`]: the global gradient norm from every
+    /// shard's partial sums, clipping and AdamW on this rank's shard, then
+    /// the updated shards all-gathered into every rank's master weights and
+    /// the compute-type weights refreshed. [`Self::apply_logged`] in a
+    /// world of one.
+    pub fn apply_sharded<F: Float + CubeElement>(
+        &self,
+        model: &mut DeviceModel<R, F>,
+        group: &mut Group,
+        t: &TrainSection,
+        step: u64,
+        log: &StepLog<R>,
+        slot: usize,
+    ) -> Result<OptimizerUpdate> {
+        let world = group.world();
+        if world == 1 {
+            return Ok(self.apply_logged(model, t, step, log, slot)?);
+        }
+        let client = &self.client;
+        let shard = self.shard.clone();
+        let mine = match shard.is_empty() {
+            true => Vec::new(),
+            false => {
+                let partials = Buf::<R, f32>::empty(client, optim::partials_len(shard.len()));
+                let grads = model.grads.view(shard.start, shard.len());
+                optim::sum_squares_partials(client, &grads, &partials);
+                bytes(&partials.download(client)?)
+            }
+        };
+        let partials = floats(&group.all_gather(&mine)?.concat());
+        if partials.len() != optim::partials_len(self.total) {
+            return Err(DistError::Peer {
+                rank: 0,
+                detail: format!(
+                    "the gathered gradient-norm partials are {} values; {} parameters have {}",
+                    partials.len(),
+                    self.total,
+                    optim::partials_len(self.total)
+                ),
+            }
+            .into());
+        }
+        optim::norm_from_partials(client, &Buf::upload(client, &partials), &self.norm);
+        let up = self.update_shard(model, t, step, log, slot)?;
+        if up.skipped {
+            // Every rank saw the same overflowed norm and skips alike.
+            return Ok(up);
+        }
+        let mine = match shard.is_empty() {
+            true => Vec::new(),
+            false => bytes(
+                &model
+                    .params
+                    .view(shard.start, shard.len())
+                    .download(client)?,
+            ),
+        };
+        for (r, part) in group.all_gather(&mine)?.iter().enumerate() {
+            let theirs = shard_of(self.total, r as u32, world);
+            if r as u32 == group.rank() || theirs.is_empty() {
+                continue;
+            }
+            if part.len() != theirs.len() * 4 {
+                return Err(DistError::Peer {
+                    rank: r as u32,
+                    detail: format!(
+                        "sent {} updated weights for its shard {theirs:?}",
+                        part.len() / 4
+                    ),
+                }
+                .into());
+            }
+            let dst = model.params.view(theirs.start, theirs.len());
+            elementwise::write(client, &dst, &floats(part));
+        }
+        model.refresh_weights();
+        Ok(up)
+    }
+
+    /// Both full moments on rank 0 (None elsewhere), gathered from every
+    /// rank's shard, for a checkpoint that any world size can resume.
+    pub fn gather_moments(&self, group: &mut Group) -> Result<Option<(Vec<f32>, Vec<f32>)>> {
+        let (m, v) = self.download()?;
+        let mut mine = bytes(&m);
+        mine.extend(bytes(&v));
+        let Some(parts) = group.gather(&mine)? else {
+            return Ok(None);
+        };
+        let (mut exp_avg, mut exp_avg_sq) = (Vec::new(), Vec::new());
+        for (r, part) in parts.iter().enumerate() {
+            let theirs = shard_of(self.total, r as u32, group.world());
+            let values = floats(part);
+            if values.len() != 2 * theirs.len() {
+                return Err(DistError::Peer {
+                    rank: r as u32,
+                    detail: format!(
+                        "sent {} moment values for its shard {theirs:?}",
+                        values.len()
+                    ),
+                }
+                .into());
+            }
+            let (a, b) = values.split_at(theirs.len());
+            exp_avg.extend_from_slice(a);
+            exp_avg_sq.extend_from_slice(b);
+        }
+        Ok(Some((exp_avg, exp_avg_sq)))
+    }
 }
 
 fn bytes(values: &[f32]) -> Vec<u8> {

@@ -28,7 +28,7 @@ use crate::checkpoint::{self, Checkpoint, TrainState};
 use crate::config::ModelConfig;
 use crate::device::{DeviceModel, MemoryPlan};
 use crate::heldout::{heldout_loss, CategoryLoss, HeldoutError, HeldoutSet};
-use crate::parallel::accumulate_data_parallel;
+use crate::parallel::{accumulate_data_parallel, shard_of};
 use crate::params::ParamLayout;
 
 #[derive(Debug, thiserror::Error)]
@@ -614,13 +614,23 @@ pub struct OptimizerUpdate {
 /// AdamW on the device: both moments in the parameters' flat layout, and
 /// the parameter groups of [`ParamLayout`] (weight decay on the matrices in
 /// `[0, decay_end)`, none on the norms and biases after).
+///
+/// In a process group each rank holds the moments of its shard alone
+/// ([`Optimizer::for_rank`], ZeRO stage 1) and updates that shard of the
+/// master weights; see [`crate::parallel`].
 pub struct Optimizer<R: Runtime> {
-    client: ComputeClient<R>,
-    exp_avg: Buf<R, f32>,
-    exp_avg_sq: Buf<R, f32>,
-    norm: Buf<R, f32>,
-    decay_end: usize,
-    total: usize,
+    pub(crate) client: ComputeClient<R>,
+    /// Moments of the parameters `shard` (`[shard.len()]`, at least one
+    /// element so an empty shard still has a buffer).
+    pub(crate) exp_avg: Buf<R, f32>,
+    pub(crate) exp_avg_sq: Buf<R, f32>,
+    /// The gradient norm, `[1]`.
+    pub(crate) norm: Buf<R, f32>,
+    pub(crate) decay_end: usize,
+    pub(crate) total: usize,
+    /// The parameters whose moments this optimizer holds and updates:
+    /// all of them in a world of one.
+    pub(crate) shard: std::ops::Range<usize>,
 }
 
 impl<R: Runtime> Optimizer<R> {
@@ -642,13 +652,44 @@ impl<R: Runtime> Optimizer<R> {
                 ),
             });
         }
-        Ok(Self::upload(client, layout, exp_avg, exp_avg_sq))
+        Ok(Self::upload(
+            client,
+            layout,
+            exp_avg,
+            exp_avg_sq,
+            0..layout.total,
+        ))
+    }
+
+    /// [`Self::new`] for rank `rank` of `world`: the full moments of a
+    /// checkpoint (whatever world wrote it) cut to this rank's
+    /// [`shard_of`], the only part it keeps.
+    pub fn for_rank(
+        client: &ComputeClient<R>,
+        layout: &ParamLayout,
+        exp_avg: &[f32],
+        exp_avg_sq: &[f32],
+        rank: u32,
+        world: u32,
+    ) -> Result<Self> {
+        if exp_avg.len() != layout.total || exp_avg_sq.len() != layout.total {
+            // The shape error of a world of one.
+            return Self::new(client, layout, exp_avg, exp_avg_sq);
+        }
+        let shard = shard_of(layout.total, rank, world);
+        Ok(Self::upload(
+            client,
+            layout,
+            &exp_avg[shard.clone()],
+            &exp_avg_sq[shard.clone()],
+            shard,
+        ))
     }
 
     /// Zero moments: the start of a run.
     pub fn zeros(client: &ComputeClient<R>, layout: &ParamLayout) -> Self {
         let zeros = vec![0f32; layout.total];
-        Self::upload(client, layout, &zeros, &zeros)
+        Self::upload(client, layout, &zeros, &zeros, 0..layout.total)
     }
 
     fn upload(
@@ -656,14 +697,23 @@ impl<R: Runtime> Optimizer<R> {
         layout: &ParamLayout,
         exp_avg: &[f32],
         exp_avg_sq: &[f32],
+        shard: std::ops::Range<usize>,
     ) -> Self {
+        let held = |m: &[f32]| {
+            if m.is_empty() {
+                Buf::upload(client, &[0.0])
+            } else {
+                Buf::upload(client, m)
+            }
+        };
         Optimizer {
             client: client.clone(),
-            exp_avg: Buf::upload(client, exp_avg),
-            exp_avg_sq: Buf::upload(client, exp_avg_sq),
+            exp_avg: held(exp_avg),
+            exp_avg_sq: held(exp_avg_sq),
             norm: Buf::empty(client, 1),
             decay_end: layout.decay_end,
             total: layout.total,
+            shard,
         }
     }
 
@@ -722,8 +772,27 @@ impl<R: Runtime> Optimizer<R> {
         log: &StepLog<R>,
         slot: usize,
     ) -> prior_runtime::Result<OptimizerUpdate> {
+        optim::grad_norm(&self.client, &model.grads, &self.norm);
+        let up = self.update_shard(model, t, step, log, slot)?;
+        if !up.skipped {
+            model.refresh_weights();
+        }
+        Ok(up)
+    }
+
+    /// The step after the gradient norm is in `self.norm`: the norm logged,
+    /// the loss scale's verdict, then clipping and AdamW on this
+    /// optimizer's shard of the master weights (the compute-type weights
+    /// are left to the caller to refresh).
+    pub(crate) fn update_shard<F: Float + CubeElement>(
+        &self,
+        model: &mut DeviceModel<R, F>,
+        t: &TrainSection,
+        step: u64,
+        log: &StepLog<R>,
+        slot: usize,
+    ) -> prior_runtime::Result<OptimizerUpdate> {
         let client = &self.client;
-        optim::grad_norm(client, &model.grads, &self.norm);
         let lr = learning_rate(t, step);
         let loss_scale = model.loss_scale.map(|s| s.scale);
         let scale = loss_scale.unwrap_or(1.0);
@@ -742,7 +811,6 @@ impl<R: Runtime> Optimizer<R> {
             }
         }
         self.update(&model.params, &model.grads, t, step, 1.0 / scale);
-        model.refresh_weights();
         Ok(OptimizerUpdate {
             lr,
             grad_norm,
@@ -752,8 +820,8 @@ impl<R: Runtime> Optimizer<R> {
     }
 
     /// Clipping (with unscaling by `inv_scale`) and AdamW in one pass per
-    /// parameter group, after the norm of `grads` has been computed into
-    /// `self.norm`; `grads` is left as it was.
+    /// parameter group within this optimizer's shard, after the norm of
+    /// `grads` has been computed into `self.norm`; `grads` is left as it was.
     fn update(
         &self,
         params: &Buf<R, f32>,
@@ -776,17 +844,20 @@ impl<R: Runtime> Optimizer<R> {
             weight_decay: 0.0,
             ..decayed
         };
-        let (d, total) = (self.decay_end, self.total);
-        for (start, len, h) in [(0, d, decayed), (d, total - d, plain)] {
-            if len == 0 {
+        let (d, total, shard) = (self.decay_end, self.total, &self.shard);
+        for (group, h) in [(0..d, decayed), (d..total, plain)] {
+            let start = group.start.max(shard.start);
+            let end = group.end.min(shard.end);
+            if start >= end {
                 continue;
             }
+            let (len, held) = (end - start, start - shard.start);
             optim::adamw_clipped(
                 client,
                 &params.view(start, len),
                 &grads.view(start, len),
-                &self.exp_avg.view(start, len),
-                &self.exp_avg_sq.view(start, len),
+                &self.exp_avg.view(held, len),
+                &self.exp_avg_sq.view(held, len),
                 &self.norm,
                 t.grad_clip,
                 inv_scale,
@@ -795,12 +866,15 @@ impl<R: Runtime> Optimizer<R> {
         }
     }
 
-    /// Both moments, for a checkpoint.
+    /// Both moments of this optimizer's shard (all of them in a world of
+    /// one), for a checkpoint; [`Self::gather_moments`] in a group.
     pub fn download(&self) -> prior_runtime::Result<(Vec<f32>, Vec<f32>)> {
-        Ok((
-            self.exp_avg.download(&self.client)?,
-            self.exp_avg_sq.download(&self.client)?,
-        ))
+        let n = self.shard.len();
+        let mut m = self.exp_avg.download(&self.client)?;
+        let mut v = self.exp_avg_sq.download(&self.client)?;
+        m.truncate(n);
+        v.truncate(n);
+        Ok((m, v))
     }
 }
 
@@ -1090,7 +1164,9 @@ fn train_in<R: Runtime, F: Float + CubeElement>(
         // the uninterrupted one would.
         model.loss_scale = Some(saved);
     }
-    let optimizer = Optimizer::new(&client, &layout, &m, &v)?;
+    // ZeRO-1: each rank keeps the moments of its shard alone.
+    let optimizer = Optimizer::for_rank(&client, &layout, &m, &v, rank, world)?;
+    drop((m, v));
     // Every rank must start from the same step (one checkpoint directory).
     let lead_start = group.broadcast(&start.to_le_bytes())?;
     if lead_start != start.to_le_bytes() {
@@ -1132,7 +1208,7 @@ fn train_in<R: Runtime, F: Float + CubeElement>(
         let wait = t0.elapsed().as_secs_f64() * 1e3;
         let slot = pending.len();
         accumulate_data_parallel(&mut model, group, &b.tokens, b.seq_tokens, &log, slot)?;
-        let update = optimizer.apply_logged(&mut model, t, step, &log, slot)?;
+        let update = optimizer.apply_sharded(&mut model, group, t, step, &log, slot)?;
         step += 1;
         pending.push(PendingStep {
             step,
@@ -1146,8 +1222,11 @@ fn train_in<R: Runtime, F: Float + CubeElement>(
         }
         if !lead {
             // Rank 0 logs, evaluates and checkpoints; the others' copies of
-            // the same state need no record.
+            // the same state need no record, but their moments go into it.
             pending.clear();
+            if checkpoint_now {
+                optimizer.gather_moments(group)?;
+            }
             continue;
         }
         // A log point: every pending step's loss and norm in one read,
@@ -1199,8 +1278,10 @@ fn train_in<R: Runtime, F: Float + CubeElement>(
                 .expect("metrics serialize"),
             )?;
         }
-        if step % t.checkpoint_every == 0 || step == t.steps {
-            let (exp_avg, exp_avg_sq) = optimizer.download()?;
+        if checkpoint_now {
+            let (exp_avg, exp_avg_sq) = optimizer
+                .gather_moments(group)?
+                .expect("rank 0 gathers the moments");
             let ck = Checkpoint {
                 dir: PathBuf::new(),
                 state: TrainState {

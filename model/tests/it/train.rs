@@ -772,3 +772,28 @@ fn the_loss_scale_grows_after_its_interval_of_good_steps() {
     assert!(low.update(false));
     assert_eq!(low.scale, LossScale::MIN);
 }
+
+proptest::proptest! {
+    /// ZeRO-1 shards: `world` contiguous ranges in rank order that cover
+    /// every parameter once, each starting at a multiple of the norm's
+    /// span (so gathered partials are the unsharded vector's) and none
+    /// more than one span longer than another.
+    #[test]
+    fn optimizer_shards_tile_the_parameters_at_norm_spans(total in 1usize..200_000, world in 1u32..9) {
+        use prior_runtime::kernels::optim::NORM_SPAN;
+        let shards: Vec<_> = (0..world).map(|r| prior_model::parallel::shard_of(total, r, world)).collect();
+        let mut next = 0;
+        for s in &shards {
+            proptest::prop_assert_eq!(s.start, next);
+            proptest::prop_assert!(s.start % NORM_SPAN == 0 || s.start == total);
+            next = s.end;
+        }
+        proptest::prop_assert_eq!(next, total);
+        let longest = shards.iter().map(|s| s.len()).max().unwrap();
+        let non_empty: Vec<_> = shards.iter().filter(|s| !s.is_empty()).collect();
+        for s in &non_empty[..non_empty.len() - 1] {
+            proptest::prop_assert_eq!(s.len(), longest);
+        }
+        proptest::prop_assert!(longest <= total.div_ceil(NORM_SPAN).div_ceil(world as usize) * NORM_SPAN);
+    }
+}

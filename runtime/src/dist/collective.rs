@@ -116,6 +116,70 @@ impl Group {
         }
     }
 
+    /// Rank `r`'s part of rank 0's `parts` on rank `r` (`parts` holds one
+    /// entry per rank, in rank order, on rank 0 and is ignored elsewhere):
+    /// how a sum made on rank 0 reaches each rank as its shard.
+    pub fn scatter(&mut self, parts: &[Vec<u8>]) -> Result<Vec<u8>> {
+        self.seq += 1;
+        let (seq, timeout, world) = (self.seq, self.timeout, self.world);
+        if self.rank == 0 && parts.len() != world as usize {
+            return Err(DistError::Peer {
+                rank: 0,
+                detail: format!("scatter of {} parts in a world of {world}", parts.len()),
+            });
+        }
+        match &mut self.links {
+            Links::Single => Ok(parts[0].clone()),
+            Links::Leaf(link) => recv(link, seq, 0, timeout),
+            Links::Root(links) => {
+                for (i, link) in links.iter_mut().enumerate() {
+                    send(link, seq, &parts[i + 1])
+                        .map_err(|e| peer_io(i as u32 + 1, e, timeout))?;
+                }
+                Ok(parts[0].clone())
+            }
+        }
+    }
+
+    /// Every rank's bytes, in rank order, on every rank: a gather to rank
+    /// 0 and a broadcast of what it gathered.
+    pub fn all_gather(&mut self, mine: &[u8]) -> Result<Vec<Vec<u8>>> {
+        let framed = match self.gather(mine)? {
+            Some(all) => all
+                .iter()
+                .flat_map(|part| {
+                    (part.len() as u64)
+                        .to_le_bytes()
+                        .into_iter()
+                        .chain(part.iter().copied())
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let framed = self.broadcast(&framed)?;
+        let mut parts = Vec::with_capacity(self.world as usize);
+        let mut rest = &framed[..];
+        while rest.len() >= 8 {
+            let len = u64::from_le_bytes(rest[..8].try_into().unwrap()) as usize;
+            if rest.len() < 8 + len {
+                break;
+            }
+            parts.push(rest[8..8 + len].to_vec());
+            rest = &rest[8 + len..];
+        }
+        if parts.len() != self.world as usize || !rest.is_empty() {
+            return Err(DistError::Peer {
+                rank: 0,
+                detail: format!(
+                    "sent an all-gather of {} bytes that is not {} framed parts",
+                    framed.len(),
+                    self.world
+                ),
+            });
+        }
+        Ok(parts)
+    }
+
     /// Element-wise sum over the ranks, left in `data` on every rank: rank
     /// 0 adds rank 1's values to its own, then rank 2's, ..., so the bits
     /// depend on the inputs alone.
@@ -295,6 +359,10 @@ mod tests {
                     assert_eq!(g.gather(&[r as u8]).unwrap(), None);
                     let b = g.broadcast(&[]).unwrap();
                     g.barrier().unwrap();
+                    let part = g.scatter(&[]).unwrap();
+                    let all = g.all_gather(&[r as u8; 3][..r as usize]).unwrap();
+                    assert_eq!(all, vec![vec![], vec![1], vec![2, 2]]);
+                    assert_eq!(part, vec![10 + r as u8; r as usize]);
                     for i in 0..2u8 {
                         g.send_to_root(&[r as u8, i]).unwrap();
                     }
@@ -323,6 +391,13 @@ mod tests {
         );
         assert_eq!(g0.broadcast(b"weights").unwrap(), b"weights");
         g0.barrier().unwrap();
+        let parts: Vec<Vec<u8>> = (0..3).map(|r| vec![10 + r as u8; r]).collect();
+        assert_eq!(g0.scatter(&parts).unwrap(), Vec::<u8>::new());
+        assert_eq!(
+            g0.all_gather(&[]).unwrap(),
+            vec![vec![], vec![1], vec![2, 2]],
+            "rank 0 gets what it handed out"
+        );
         // Rank-major reads: all of rank 2's messages before rank 1's.
         for r in [2u32, 1] {
             for i in 0..2u8 {

@@ -283,6 +283,18 @@ pub fn fill<R: Runtime, F: Float + CubeElement>(client: &ComputeClient<R>, y: &B
     fill_kernel::launch::<F, R>(client, count, dim, y.arg(), F::new(v));
 }
 
+/// dst = `data` from the host, bit for bit (negative zeros and NaN
+/// payloads kept, unlike `0 + x`): uploaded, then copied into `dst`, which
+/// may be a view of a larger buffer.
+pub fn write<R: Runtime, F: Float + CubeElement>(
+    client: &ComputeClient<R>,
+    dst: &Buf<R, F>,
+    data: &[F],
+) {
+    assert_eq!(dst.len(), data.len(), "write of {} values", data.len());
+    cast(client, &Buf::<R, F>::upload(client, data), dst);
+}
+
 #[cube(launch)]
 fn cast_kernel<A: Float + CubeElement, B: Float + CubeElement>(x: &Array<A>, y: &mut Array<B>) {
     let i = ABSOLUTE_POS;

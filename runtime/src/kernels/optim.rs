@@ -168,6 +168,12 @@ pub fn adamw_clipped<R: Runtime, F: Float + CubeElement>(
 /// Elements each unit of the norm's first level sums before the tree.
 const NORM_ITEMS: usize = 16;
 
+/// Elements of `g` behind each partial sum of [`sum_squares_partials`]: a
+/// slice that starts at a multiple of it has the partials of the whole
+/// vector's blocks there, so shards cut at multiples of it give, gathered
+/// in order, the very partials (and norm) of the unsharded vector.
+pub const NORM_SPAN: usize = ROW_BLOCK as usize * NORM_ITEMS;
+
 #[cube(launch)]
 fn sum_squares_partial_kernel<F: Float + CubeElement>(
     g: &Array<F>,
@@ -232,16 +238,34 @@ fn clip_kernel<F: Float + CubeElement>(
     }
 }
 
-/// The global L2 norm of `g` into `norm[0]` (device side, no sync).
+/// The global L2 norm of `g` into `norm[0]` (device side, no sync):
+/// [`sum_squares_partials`] then [`norm_from_partials`].
 pub fn grad_norm<R: Runtime, F: Float + CubeElement>(
     client: &ComputeClient<R>,
     g: &Buf<R, F>,
     norm: &Buf<R, F>,
 ) {
-    let span = ROW_BLOCK as usize * NORM_ITEMS;
-    let cubes = g.len().div_ceil(span).max(1);
-    let partials = Buf::<R, F>::empty(client, cubes);
-    // Wide vectors are spread over x and y; the kernel reads CUBE_POS.
+    let partials = Buf::<R, F>::empty(client, partials_len(g.len()));
+    sum_squares_partials(client, g, &partials);
+    norm_from_partials(client, &partials, norm);
+}
+
+/// How many partial sums [`sum_squares_partials`] writes for `n` elements.
+pub fn partials_len(n: usize) -> usize {
+    n.div_ceil(NORM_SPAN).max(1)
+}
+
+/// The norm's first level: `partials[c]` = the sum of squares of
+/// `g[c * NORM_SPAN ..][.. NORM_SPAN]`, summed in a fixed order. One cube
+/// of [`ROW_BLOCK`] units per span, each unit striding over 16 elements
+/// before the cube's tree; wide vectors spread over x and y.
+pub fn sum_squares_partials<R: Runtime, F: Float + CubeElement>(
+    client: &ComputeClient<R>,
+    g: &Buf<R, F>,
+    partials: &Buf<R, F>,
+) {
+    let cubes = partials_len(g.len());
+    assert_eq!(partials.len(), cubes, "partials for {} elements", g.len());
     let x = cubes.min(65_535);
     let y = cubes.div_ceil(65_535);
     sum_squares_partial_kernel::launch::<F, R>(
@@ -253,13 +277,22 @@ pub fn grad_norm<R: Runtime, F: Float + CubeElement>(
         g.len(),
         ROW_BLOCK,
     );
+}
+
+/// The norm's second level: `norm[0]` = sqrt of the sum of all
+/// `partials`, one cube summing them in a fixed order.
+pub fn norm_from_partials<R: Runtime, F: Float + CubeElement>(
+    client: &ComputeClient<R>,
+    partials: &Buf<R, F>,
+    norm: &Buf<R, F>,
+) {
     sum_partials_kernel::launch::<F, R>(
         client,
         CubeCount::Static(1, 1, 1),
         CubeDim::new_1d(ROW_BLOCK),
         partials.arg(),
         norm.arg(),
-        cubes,
+        partials.len(),
         ROW_BLOCK,
     );
 }
