@@ -64,7 +64,7 @@ impl OnDevice for TrainTask {
         // An error here is the run's too: it reports it, with its context.
         if let (false, Ok((precision, plan))) = (
             self.quiet,
-            prior_model::train::memory_plan(&client, &self.cfg),
+            prior_model::train::memory_plan(&client, &self.cfg, self.group.world()),
         ) {
             eprintln!(
                 "train: {precision} on {}; device memory: {plan}",

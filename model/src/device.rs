@@ -435,6 +435,16 @@ pub struct MemoryPlan {
 }
 
 impl MemoryPlan {
+    /// The plan of one rank of `world` (ZeRO-1, [`crate::parallel`]): the
+    /// moments of the largest shard of the `n_params` parameters, rank 0's.
+    pub fn sharded(self, n_params: usize, world: u32) -> MemoryPlan {
+        let shard = crate::parallel::shard_of(n_params, 0, world).len() as u64;
+        MemoryPlan {
+            optimizer_state: self.optimizer_state.min(2 * 4 * shard),
+            ..self
+        }
+    }
+
     pub fn total(&self) -> u64 {
         self.parameters
             + self.gradients

@@ -960,11 +960,12 @@ pub fn resolve_precision<R: Runtime>(
 }
 
 /// The precision `cfg` trains at on this device and the device memory
-/// its model takes per micro-batch (what `prior train` prints before the
-/// first step).
+/// its model takes per micro-batch on one rank of `world` (what `prior
+/// train` prints before the first step).
 pub fn memory_plan<R: Runtime>(
     client: &ComputeClient<R>,
     cfg: &TrainConfig,
+    world: u32,
 ) -> Result<(TrainPrecision, MemoryPlan)> {
     let precision = resolve_precision(client, cfg)?;
     let (spec, corpus) = MixSpec::load(&cfg.data.mix)?;
@@ -979,7 +980,8 @@ pub fn memory_plan<R: Runtime>(
         TrainPrecision::F16 => DeviceModel::<R, half::f16>::memory_plan(&model_cfg, micro, seq),
         _ => DeviceModel::<R, f32>::memory_plan(&model_cfg, micro, seq),
     };
-    Ok((precision, plan))
+    let n_params = ParamLayout::new(&model_cfg).total;
+    Ok((precision, plan.sharded(n_params, world)))
 }
 
 /// Runs (or resumes) training. `on_step` sees every step's metrics.
