@@ -69,10 +69,17 @@ impl Batch {
     /// concatenated in shuffled order, so text on either side of such a
     /// jump belongs to different documents).
     pub fn document_starts(&self, i: usize) -> Vec<u32> {
-        let s = self.sequence(i);
+        document_starts(self.sequence(i), &self.sequences[i].pieces, self.eot_id)
+    }
+}
+
+/// [`Batch::document_starts`] of one sequence `s` made of `pieces`, for
+/// callers that hold the sequence's tokens elsewhere (the Python package's
+/// numpy arrays).
+pub fn document_starts(s: &[u32], pieces: &[Piece], eot_id: u32) -> Vec<u32> {
+    {
         let mut out: Vec<u32> = Vec::new();
         let mut pos = 0u32;
-        let pieces = &self.sequences[i].pieces;
         let mut jumps = Vec::new();
         for w in pieces.windows(2) {
             pos += w[0].len;
@@ -85,7 +92,7 @@ impl Batch {
         let mut jumps = jumps.into_iter().peekable();
         for j in 1..s.len() as u32 {
             let jump = jumps.next_if_eq(&j).is_some();
-            if jump || s[j as usize - 1] == self.eot_id {
+            if jump || s[j as usize - 1] == eot_id {
                 out.push(j);
             }
         }

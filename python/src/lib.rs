@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use numpy::ndarray::Array2;
 use numpy::PyArray2;
-use prior_loader::sampler::SequenceMeta;
+use prior_loader::sampler::{document_starts, SequenceMeta};
 use prior_loader::{
     Batch as RsBatch, Loader as RsLoader, LoaderError, LoaderOptions, LoaderState, MixSpec,
     Sampler, Start,
@@ -24,19 +24,19 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 create_exception!(
-    _native,
+    prior_loader,
     PriorError,
     PyException,
     "An error of prior's loader; the message is the Rust error's, naming the file, key, shard or frame at fault."
 );
 create_exception!(
-    _native,
+    prior_loader,
     CorruptDataError,
     PriorError,
     "A shard, frame or corpus manifest that is damaged, truncated or missing."
 );
 create_exception!(
-    _native,
+    prior_loader,
     ConfigError,
     PriorError,
     "A mix file, argument or loader state that is not valid."
@@ -62,6 +62,8 @@ fn py_err(e: LoaderError) -> PyErr {
 struct Mix {
     path: PathBuf,
     sampler: Arc<Sampler>,
+    /// Shard files by shard index.
+    shard_files: Arc<Vec<String>>,
 }
 
 impl Mix {
@@ -78,9 +80,14 @@ impl Mix {
     fn new(path: PathBuf) -> PyResult<Self> {
         let (spec, corpus) = MixSpec::load(&path).map_err(py_err)?;
         let sampler = Sampler::new(spec, corpus, None).map_err(py_err)?;
+        let shards = sampler.shards();
+        let shard_files = (0..shards.len() as u32)
+            .map(|i| shards.entry(i).file.clone())
+            .collect();
         Ok(Mix {
             path,
             sampler: Arc::new(sampler),
+            shard_files: Arc::new(shard_files),
         })
     }
 
@@ -202,30 +209,47 @@ struct Batch {
     /// Each row's category name.
     #[pyo3(get)]
     categories: Vec<String>,
-    starts: Vec<Vec<u32>>,
-    provenance: Vec<Vec<(String, u32, u32, u32)>>,
+    /// Each row's sources and the end-of-text id, for the on-demand
+    /// document starts and provenance (a batch's consumer rarely asks).
+    sequences: Vec<SequenceMeta>,
+    eot_id: u32,
+    /// The shard file of each shard index the pieces name.
+    shard_files: Arc<Vec<String>>,
 }
 
 #[pymethods]
 impl Batch {
     /// Positions in row `i` where a document starts (after an end-of-text
     /// token, or where the row jumps to another frame).
-    fn document_starts(&self, i: usize) -> PyResult<Vec<u32>> {
-        self.row(i).map(|i| self.starts[i].clone())
+    fn document_starts(&self, py: Python<'_>, i: usize) -> PyResult<Vec<u32>> {
+        let i = self.row(i)?;
+        let row: Vec<u32> = self
+            .tokens
+            .bind(py)
+            .get_item(i)?
+            .call_method1("astype", ("uint32",))?
+            .call_method0("tolist")?
+            .extract()?;
+        Ok(document_starts(
+            &row,
+            &self.sequences[i].pieces,
+            self.eot_id,
+        ))
     }
 
     /// Where row `i`'s tokens come from: a list of dicts with the shard
     /// file, the frame, and the token range (`start`, `len`) in it.
     fn provenance<'py>(&self, py: Python<'py>, i: usize) -> PyResult<Vec<Bound<'py, PyDict>>> {
         let i = self.row(i)?;
-        self.provenance[i]
+        self.sequences[i]
+            .pieces
             .iter()
-            .map(|(shard, frame, start, len)| {
+            .map(|p| {
                 let d = PyDict::new(py);
-                d.set_item("shard", shard)?;
-                d.set_item("frame", frame)?;
-                d.set_item("start", start)?;
-                d.set_item("len", len)?;
+                d.set_item("shard", &self.shard_files[p.shard as usize])?;
+                d.set_item("frame", p.frame)?;
+                d.set_item("start", p.start)?;
+                d.set_item("len", p.len)?;
                 Ok(d)
             })
             .collect()
@@ -259,19 +283,7 @@ impl Batch {
 
     fn from_rust(py: Python<'_>, mix: &Mix, b: RsBatch, dtype: Dtype) -> Batch {
         let spec = mix.spec();
-        let shards = mix.sampler.shards();
         let rows = b.len();
-        let starts = (0..rows).map(|i| b.document_starts(i)).collect();
-        let provenance = b
-            .sequences
-            .iter()
-            .map(|m: &SequenceMeta| {
-                m.pieces
-                    .iter()
-                    .map(|p| (shards.entry(p.shard).file.clone(), p.frame, p.start, p.len))
-                    .collect()
-            })
-            .collect();
         let categories = b
             .sequences
             .iter()
@@ -282,9 +294,10 @@ impl Batch {
             hash: format!("{:016x}", b.hash),
             phase: spec.phases[b.phase].name.clone(),
             categories,
-            starts,
-            provenance,
+            eot_id: b.eot_id,
+            shard_files: mix.shard_files.clone(),
             tokens: dtype.array(py, b.tokens, rows, b.seq_tokens),
+            sequences: b.sequences,
         }
     }
 }
