@@ -81,8 +81,19 @@ pub struct BenchArgs {
     /// Batches built ahead of the consumer.
     #[arg(long, default_value_t = 8)]
     prefetch: usize,
+    /// The integer type batches are filled in (what a trainer asks for).
+    #[arg(long, value_enum, default_value_t = BenchDtype::Uint32)]
+    dtype: BenchDtype,
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum BenchDtype {
+    Uint16,
+    Uint32,
+    Int32,
+    Int64,
 }
 
 #[derive(Args)]
@@ -220,33 +231,61 @@ fn peak_rss_bytes() -> u64 {
     proc_status_bytes("VmHWM:")
 }
 
-/// Single-thread zstd decompression of the mix's shards, frame by frame,
-/// into one reused buffer: the reference rate the loader is held to.
-fn raw_zstd_rate(sampler: &Sampler, budget_tokens: u64) -> Result<(f64, u64)> {
-    let shards = sampler.shards();
-    let corpus = shards.corpus();
-    let mut dec = zstd::bulk::Decompressor::new()?;
-    let mut buf: Vec<u8> = Vec::new();
-    let mut tokens = 0u64;
-    let t0 = Instant::now();
-    'outer: for name in &sampler.spec().categories {
-        for e in &corpus.category(name)?.shards {
-            let r = corpus.open_shard_entry(e)?;
-            let width = r.width().bytes();
-            for f in 0..r.num_frames() {
-                let fr = r.frame(f);
-                buf.clear();
-                buf.reserve(fr.tokens as usize * width);
-                dec.decompress_to_buffer(r.compressed_frame(f), &mut buf)?;
-                tokens += (buf.len() / width) as u64;
-                if tokens >= budget_tokens {
-                    break 'outer;
-                }
-            }
-        }
+fn dtype_name(d: BenchDtype) -> &'static str {
+    use prior_loader::Token;
+    match d {
+        BenchDtype::Uint16 => u16::NAME,
+        BenchDtype::Uint32 => u32::NAME,
+        BenchDtype::Int32 => i32::NAME,
+        BenchDtype::Int64 => i64::NAME,
     }
-    let secs = t0.elapsed().as_secs_f64().max(1e-9);
-    Ok((tokens as f64 / secs, tokens))
+}
+
+/// What one timed pass of the loader measured.
+struct TimedRun {
+    secs: f64,
+    batches: u64,
+    frames_per_batch: u64,
+    delivered: u64,
+    wait: hdrhistogram::Histogram<u64>,
+    produce: hdrhistogram::Histogram<u64>,
+    served: prior_loader::LoaderState,
+    /// Heap and mapped-file RSS while the loader was still alive.
+    rss_anon: u64,
+    rss_file: u64,
+}
+
+/// Runs the loader from step 0 to `opts.end_step` with batches in `T`.
+fn timed_run<T: prior_loader::Token>(
+    sampler: &Arc<Sampler>,
+    opts: &LoaderOptions,
+    bar: &indicatif::ProgressBar,
+) -> Result<TimedRun> {
+    let t0 = Instant::now();
+    let mut loader = Loader::<T>::typed(sampler.clone(), Start::Step(0), opts)?;
+    let mut frames_per_batch = 0u64;
+    let mut batches = 0u64;
+    while let Some(b) = loader.next_batch()? {
+        let distinct: HashSet<(u32, u32)> = b
+            .sequences
+            .iter()
+            .flat_map(|s| s.pieces.iter().map(|p| (p.shard, p.frame)))
+            .collect();
+        frames_per_batch += distinct.len() as u64;
+        batches += 1;
+        bar.inc(1);
+    }
+    Ok(TimedRun {
+        secs: t0.elapsed().as_secs_f64(),
+        batches,
+        frames_per_batch,
+        delivered: loader.delivered_tokens(),
+        wait: loader.wait_histogram().clone(),
+        produce: loader.produce_histogram(),
+        served: loader.state().clone(),
+        rss_anon: proc_status_bytes("RssAnon:"),
+        rss_file: proc_status_bytes("RssFile:"),
+    })
 }
 
 fn bench(a: BenchArgs) -> Result<()> {
@@ -265,37 +304,35 @@ fn bench(a: BenchArgs) -> Result<()> {
         end_step: Some(a.steps),
     };
     let bar = ui::count_bar(a.steps, "loader", a.json);
-    let t0 = Instant::now();
-    let mut loader = Loader::new(sampler.clone(), Start::Step(0), &opts)?;
-    let mut frames_per_batch = 0u64;
-    let mut batches = 0u64;
-    while let Some(b) = loader.next_batch()? {
-        let distinct: HashSet<(u32, u32)> = b
-            .sequences
-            .iter()
-            .flat_map(|s| s.pieces.iter().map(|p| (p.shard, p.frame)))
-            .collect();
-        frames_per_batch += distinct.len() as u64;
-        batches += 1;
-        bar.inc(1);
-    }
-    let secs = t0.elapsed().as_secs_f64();
+    let run = match a.dtype {
+        BenchDtype::Uint16 => timed_run::<u16>(&sampler, &opts, &bar)?,
+        BenchDtype::Uint32 => timed_run::<u32>(&sampler, &opts, &bar)?,
+        BenchDtype::Int32 => timed_run::<i32>(&sampler, &opts, &bar)?,
+        BenchDtype::Int64 => timed_run::<i64>(&sampler, &opts, &bar)?,
+    };
     bar.finish_and_clear();
-    let rss_anon = proc_status_bytes("RssAnon:");
-    let rss_file = proc_status_bytes("RssFile:");
-    let delivered = loader.delivered_tokens();
-    let wait = loader.wait_histogram().clone();
-    let produce = loader.produce_histogram();
-    let served = loader.state().clone();
+    let TimedRun {
+        secs,
+        batches,
+        frames_per_batch,
+        delivered,
+        wait,
+        produce,
+        served,
+        rss_anon,
+        rss_file,
+    } = run;
     let peak_rss = peak_rss_bytes();
-    drop(loader);
 
     // Measured after the loader so that its reads do not count in the
     // loader's RSS. The median of three runs: this rate is the bar, so one lucky or
     // unlucky run on a shared machine should not set it.
     let mut raw_runs = Vec::new();
     for _ in 0..3 {
-        raw_runs.push(raw_zstd_rate(&sampler, budget.clamp(1 << 24, 1 << 28))?);
+        raw_runs.push(prior_loader::raw_rate::raw_zstd_rate(
+            &sampler,
+            budget.clamp(1 << 24, 1 << 28),
+        )?);
     }
     raw_runs.sort_by(|a, b| a.0.total_cmp(&b.0));
     let (raw_rate, raw_tokens) = raw_runs[1];
@@ -329,6 +366,7 @@ fn bench(a: BenchArgs) -> Result<()> {
         "mix": a.mix,
         "steps": batches,
         "threads": a.threads,
+        "dtype": dtype_name(a.dtype),
         "global_batch": sampler.spec().global_batch,
         "seq_len": sampler.spec().seq_len,
         "tokens_delivered": delivered,
@@ -360,9 +398,10 @@ fn bench(a: BenchArgs) -> Result<()> {
         return ui::print_json(&result);
     }
     println!(
-        "loader: {:.1} M tokens/s over {} threads ({} steps, {} tokens, {:.2} s)",
+        "loader: {:.1} M tokens/s over {} threads, batches in {} ({} steps, {} tokens, {:.2} s)",
         tokens_per_s / 1e6,
         a.threads,
+        dtype_name(a.dtype),
         batches,
         delivered,
         secs

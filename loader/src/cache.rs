@@ -92,11 +92,16 @@ impl FrameData {
     /// Appends tokens `[start, start + len)` of the frame to `out`; `false`
     /// (and nothing appended) when the range runs past the frame's end.
     #[must_use]
-    pub fn copy_tokens(&self, start: usize, len: usize, out: &mut Vec<u32>) -> bool {
+    pub fn copy_tokens<T: crate::token::Token>(
+        &self,
+        start: usize,
+        len: usize,
+        out: &mut Vec<T>,
+    ) -> bool {
         let w = self.width.bytes();
         match self.raw.get(start * w..(start + len) * w) {
             Some(bytes) => {
-                prior_data::shard::widen_into(self.width, bytes, out);
+                crate::token::extend_le(self.width, bytes, out);
                 true
             }
             None => false,

@@ -14,11 +14,14 @@ pub mod error;
 pub mod mix;
 pub mod permute;
 pub mod pipeline;
+pub mod raw_rate;
 pub mod sampler;
 pub mod schedule;
 pub mod stream;
+pub mod token;
 
 pub use error::{LoaderError, Result};
 pub use mix::MixSpec;
 pub use pipeline::{Loader, LoaderOptions, LoaderState, Start};
 pub use sampler::{Batch, Sampler};
+pub use token::Token;

@@ -34,6 +34,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::error::{LoaderError, Result};
 use crate::sampler::{Batch, Sampler};
 use crate::schedule::AllocState;
+use crate::token::Token;
 
 pub const STATE_VERSION: u32 = 1;
 
@@ -151,13 +152,15 @@ impl Shared {
 }
 
 /// A batch, or the error that stops the loader (it names its step).
-type Msg = std::result::Result<Batch, LoaderError>;
+type Msg<T> = std::result::Result<Batch<T>, LoaderError>;
 
-pub struct Loader {
+/// Batches in step order from worker threads, with tokens in `T` (see
+/// [`Token`]; u32 unless asked).
+pub struct Loader<T: Token = u32> {
     shared: Arc<Shared>,
-    rx: Receiver<Msg>,
+    rx: Receiver<Msg<T>>,
     workers: Vec<JoinHandle<()>>,
-    pending: BTreeMap<u64, Batch>,
+    pending: BTreeMap<u64, Batch<T>>,
     next: u64,
     state: LoaderState,
     running: u64,
@@ -186,6 +189,24 @@ impl Loader {
         opts: &LoaderOptions,
         faults: FaultInjection,
     ) -> Result<Loader> {
+        Self::spawn(sampler, start, opts, faults)
+    }
+}
+
+impl<T: Token> Loader<T> {
+    /// [`Loader::new`] with the tokens in `T`, filled in that width (an
+    /// error if the vocabulary does not fit).
+    pub fn typed(sampler: Arc<Sampler>, start: Start, opts: &LoaderOptions) -> Result<Loader<T>> {
+        Self::spawn(sampler, start, opts, FaultInjection::default())
+    }
+
+    fn spawn(
+        sampler: Arc<Sampler>,
+        start: Start,
+        opts: &LoaderOptions,
+        faults: FaultInjection,
+    ) -> Result<Loader<T>> {
+        sampler.check_width::<T>()?;
         let slice = sampler.rank_slice(opts.rank, opts.world)?;
         let mix_key = format!("{:016x}", sampler.spec().key);
         let (alloc, running, served) = match start {
@@ -254,7 +275,7 @@ impl Loader {
             produce_us: Mutex::new(histogram()),
             faults,
         });
-        let (tx, rx) = bounded::<Msg>(prefetch as usize + opts.threads.max(1));
+        let (tx, rx) = bounded::<Msg<T>>(prefetch as usize + opts.threads.max(1));
         let mut workers = Vec::with_capacity(opts.threads.max(1));
         for i in 0..opts.threads.max(1) {
             let (for_worker, tx_for_worker) = (shared.clone(), tx.clone());
@@ -289,7 +310,7 @@ impl Loader {
     }
 
     /// The next batch in step order; `None` after the last step.
-    pub fn next_batch(&mut self) -> Result<Option<Batch>> {
+    pub fn next_batch(&mut self) -> Result<Option<Batch<T>>> {
         if self.failed {
             return Err(LoaderError::Usage("the loader already failed".into()));
         }
@@ -394,7 +415,7 @@ impl Loader {
     }
 }
 
-impl Drop for Loader {
+impl<T: Token> Drop for Loader<T> {
     fn drop(&mut self) {
         self.shutdown();
     }
@@ -404,7 +425,7 @@ impl Drop for Loader {
 /// notified under the cursor lock, which a worker holds from its check of
 /// the flag until it sleeps, so the notify cannot fall between the two.
 /// Dropping the receiver fails any send a worker is blocked in.
-fn stop_workers(shared: &Shared, rx: Receiver<Msg>, workers: &mut Vec<JoinHandle<()>>) {
+fn stop_workers<T>(shared: &Shared, rx: Receiver<Msg<T>>, workers: &mut Vec<JoinHandle<()>>) {
     {
         let _cursor = shared.cursor();
         shared.stop.store(true, Ordering::SeqCst);
@@ -426,7 +447,7 @@ thread_local! {
 /// A worker thread: runs [`work`], and turns a panic in it into an error
 /// the consumer receives, so that a bug in one batch stops the run with a
 /// message instead of leaving the consumer waiting for that step.
-fn worker(shared: Arc<Shared>, tx: Sender<Msg>) {
+fn worker<T: Token>(shared: Arc<Shared>, tx: Sender<Msg<T>>) {
     let result = catch_unwind(AssertUnwindSafe(|| work(&shared, &tx)));
     if let Err(payload) = result {
         let message = payload
@@ -455,7 +476,7 @@ fn worker(shared: Arc<Shared>, tx: Sender<Msg>) {
     }
 }
 
-fn work(shared: &Shared, tx: &Sender<Msg>) {
+fn work<T: Token>(shared: &Shared, tx: &Sender<Msg<T>>) {
     loop {
         let (plan, after, ahead) = {
             let mut c = shared.cursor();
@@ -487,7 +508,7 @@ fn work(shared: &Shared, tx: &Sender<Msg>) {
         let t0 = Instant::now();
         let msg = shared
             .sampler
-            .build(&plan, shared.slice, after)
+            .build_as::<T>(&plan, shared.slice, after)
             .map_err(|e| LoaderError::Stopped {
                 step,
                 source: Box::new(e),

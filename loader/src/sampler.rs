@@ -9,13 +9,14 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use xxhash_rust::xxh3::{xxh3_64, Xxh3};
+use xxhash_rust::xxh3::Xxh3;
 
 use crate::cache::{FrameCache, ShardSet};
 use crate::error::{LoaderError, Result};
 use crate::mix::MixSpec;
 use crate::schedule::{AllocState, MixSchedule, StepPlan};
 use crate::stream::{CategoryStream, Piece};
+use crate::token::{hash_u32, Token};
 
 /// One sequence of a batch and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -34,14 +35,15 @@ pub struct SequenceMeta {
 }
 
 /// A step's batch (one rank's slice of it when sharded): `n` sequences of
-/// `seq_len + 1` tokens in one contiguous row-major buffer, ready to upload.
+/// `seq_len + 1` tokens in one contiguous row-major buffer of `T` (see
+/// [`Token`]), ready to upload.
 #[derive(Debug, Clone)]
-pub struct Batch {
+pub struct Batch<T = u32> {
     pub step: u64,
     pub phase: usize,
     pub seq_tokens: usize,
     pub eot_id: u32,
-    pub tokens: Vec<u32>,
+    pub tokens: Vec<T>,
     pub sequences: Vec<SequenceMeta>,
     /// Hash of (step, each sequence's position, category and tokens).
     pub hash: u64,
@@ -49,7 +51,7 @@ pub struct Batch {
     pub state_after: AllocState,
 }
 
-impl Batch {
+impl<T: Token> Batch<T> {
     pub fn len(&self) -> usize {
         self.sequences.len()
     }
@@ -59,7 +61,7 @@ impl Batch {
     }
 
     /// Tokens of sequence `i` (`seq_len + 1` of them).
-    pub fn sequence(&self, i: usize) -> &[u32] {
+    pub fn sequence(&self, i: usize) -> &[T] {
         &self.tokens[i * self.seq_tokens..(i + 1) * self.seq_tokens]
     }
 
@@ -76,7 +78,7 @@ impl Batch {
 /// [`Batch::document_starts`] of one sequence `s` made of `pieces`, for
 /// callers that hold the sequence's tokens elsewhere (the Python package's
 /// numpy arrays).
-pub fn document_starts(s: &[u32], pieces: &[Piece], eot_id: u32) -> Vec<u32> {
+pub fn document_starts<T: Token>(s: &[T], pieces: &[Piece], eot_id: u32) -> Vec<u32> {
     {
         let mut out: Vec<u32> = Vec::new();
         let mut pos = 0u32;
@@ -92,7 +94,7 @@ pub fn document_starts(s: &[u32], pieces: &[Piece], eot_id: u32) -> Vec<u32> {
         let mut jumps = jumps.into_iter().peekable();
         for j in 1..s.len() as u32 {
             let jump = jumps.next_if_eq(&j).is_some();
-            if jump || s[j as usize - 1] == eot_id {
+            if jump || s[j as usize - 1].to_u32() == eot_id {
                 out.push(j);
             }
         }
@@ -237,6 +239,18 @@ impl Sampler {
         slice: (usize, usize),
         state_after: AllocState,
     ) -> Result<Batch> {
+        self.build_as(plan, slice, state_after)
+    }
+
+    /// [`Sampler::build`] with the tokens in `T`, filled straight from the
+    /// decoded frames; the same hash as a u32 batch.
+    pub fn build_as<T: Token>(
+        &self,
+        plan: &StepPlan,
+        slice: (usize, usize),
+        state_after: AllocState,
+    ) -> Result<Batch<T>> {
+        self.check_width::<T>()?;
         let seq_tokens = self.spec.sequence_tokens();
         let n = slice.1 - slice.0;
         let mut tokens = Vec::with_capacity(n * seq_tokens);
@@ -281,8 +295,7 @@ impl Sampler {
                 }
             }
             crate::cache::set_reading_frame(None);
-            let bytes: &[u8] = bytemuck::cast_slice(&tokens[start..]);
-            let token_hash = xxh3_64(bytes);
+            let token_hash = hash_u32(&tokens[start..]);
             h.update(&(index as u32).to_le_bytes());
             h.update(&category.to_le_bytes());
             h.update(&token_hash.to_le_bytes());
@@ -331,9 +344,26 @@ impl Sampler {
 
     /// Step `step`'s batch (rank slice), computed on its own.
     pub fn batch_at(&self, step: u64, rank: u32, world: u32) -> Result<Batch> {
+        self.batch_at_as(step, rank, world)
+    }
+
+    /// [`Sampler::batch_at`] with the tokens in `T`.
+    pub fn batch_at_as<T: Token>(&self, step: u64, rank: u32, world: u32) -> Result<Batch<T>> {
         let slice = self.rank_slice(rank, world)?;
         let mut st = self.schedule.state_at(step);
         let plan = self.schedule.plan(&mut st);
-        self.build(&plan, slice, st)
+        self.build_as(&plan, slice, st)
+    }
+
+    /// An error unless every id of the corpus's vocabulary fits in `T`.
+    pub fn check_width<T: Token>(&self) -> Result<()> {
+        let vocab = self.shards().corpus().manifest().tokenizer.vocab_size as u64;
+        if vocab > T::MAX_ID + 1 {
+            return Err(LoaderError::Usage(format!(
+                "{} cannot hold the ids of a vocabulary of {vocab}",
+                T::NAME
+            )));
+        }
+        Ok(())
     }
 }

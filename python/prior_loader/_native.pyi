@@ -104,3 +104,6 @@ def rust_tokens_per_s(
     dtype: str = "int64",
 ) -> float:
     """Tokens/s of the same loader consumed in Rust alone."""
+
+def raw_zstd_tokens_per_s(mix: Mix, tokens: int) -> float:
+    """Tokens/s of one thread only zstd-decompressing about ``tokens`` tokens of the mix's frames."""

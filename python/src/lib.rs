@@ -16,7 +16,7 @@ use numpy::PyArray2;
 use prior_loader::sampler::{document_starts, SequenceMeta};
 use prior_loader::{
     Batch as RsBatch, Loader as RsLoader, LoaderError, LoaderOptions, LoaderState, MixSpec,
-    Sampler, Start,
+    Sampler, Start, Token,
 };
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyStopIteration};
@@ -139,6 +139,11 @@ impl Mix {
     }
 }
 
+// Batch buffers (a quarter to half a MiB each) freed by numpy and made
+// again every step: glibc serves them with mmap/munmap, mimalloc reuses them.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The widths a batch's tokens can be delivered in.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Dtype {
@@ -168,25 +173,85 @@ impl Dtype {
         }
         Ok(d)
     }
+}
 
-    /// `tokens` as a numpy array `[rows, cols]` of this width that owns
-    /// the vector it was filled in.
-    fn array(self, py: Python<'_>, tokens: Vec<u32>, rows: usize, cols: usize) -> Py<PyAny> {
-        fn owned<T: numpy::Element>(
-            py: Python<'_>,
-            v: Vec<T>,
-            rows: usize,
-            cols: usize,
-        ) -> Py<PyAny> {
-            let a = Array2::from_shape_vec((rows, cols), v).expect("rows * cols tokens");
-            PyArray2::from_owned_array(py, a).into_any().unbind()
+/// A loader filling batches in one of the [`Dtype`]s.
+enum AnyLoader {
+    U16(RsLoader<u16>),
+    I32(RsLoader<i32>),
+    U32(RsLoader<u32>),
+    I64(RsLoader<i64>),
+}
+
+/// A batch in one of the [`Dtype`]s.
+enum AnyBatch {
+    U16(RsBatch<u16>),
+    I32(RsBatch<i32>),
+    U32(RsBatch<u32>),
+    I64(RsBatch<i64>),
+}
+
+/// Runs `$body` with `$l` bound to the typed value inside `$any`, an
+/// [`AnyLoader`] or [`AnyBatch`] (`$enum`).
+macro_rules! each_dtype {
+    ($any:expr, $enum:ident, |$l:ident| $body:expr) => {
+        match $any {
+            $enum::U16($l) => $body,
+            $enum::I32($l) => $body,
+            $enum::U32($l) => $body,
+            $enum::I64($l) => $body,
         }
-        match self {
-            Dtype::U32 => owned(py, tokens, rows, cols),
-            Dtype::I64 => owned(py, tokens.iter().map(|&t| t as i64).collect(), rows, cols),
-            Dtype::I32 => owned(py, tokens.iter().map(|&t| t as i32).collect(), rows, cols),
-            Dtype::U16 => owned(py, tokens.iter().map(|&t| t as u16).collect(), rows, cols),
-        }
+    };
+}
+
+impl AnyLoader {
+    fn new(
+        dtype: Dtype,
+        sampler: Arc<Sampler>,
+        start: Start,
+        options: &LoaderOptions,
+    ) -> prior_loader::Result<AnyLoader> {
+        Ok(match dtype {
+            Dtype::U16 => AnyLoader::U16(RsLoader::typed(sampler, start, options)?),
+            Dtype::I32 => AnyLoader::I32(RsLoader::typed(sampler, start, options)?),
+            Dtype::U32 => AnyLoader::U32(RsLoader::typed(sampler, start, options)?),
+            Dtype::I64 => AnyLoader::I64(RsLoader::typed(sampler, start, options)?),
+        })
+    }
+
+    fn next_batch(&mut self) -> prior_loader::Result<Option<AnyBatch>> {
+        Ok(match self {
+            AnyLoader::U16(l) => l.next_batch()?.map(AnyBatch::U16),
+            AnyLoader::I32(l) => l.next_batch()?.map(AnyBatch::I32),
+            AnyLoader::U32(l) => l.next_batch()?.map(AnyBatch::U32),
+            AnyLoader::I64(l) => l.next_batch()?.map(AnyBatch::I64),
+        })
+    }
+
+    fn state(&self) -> &LoaderState {
+        each_dtype!(self, AnyLoader, |l| l.state())
+    }
+
+    fn delivered_tokens(&self) -> u64 {
+        each_dtype!(self, AnyLoader, |l| l.delivered_tokens())
+    }
+}
+
+impl Dtype {
+    /// Step `step`'s batch for `rank` of `world`, in this width.
+    fn batch_at(
+        self,
+        sampler: &Sampler,
+        step: u64,
+        rank: u32,
+        world: u32,
+    ) -> prior_loader::Result<AnyBatch> {
+        Ok(match self {
+            Dtype::U16 => AnyBatch::U16(sampler.batch_at_as(step, rank, world)?),
+            Dtype::I32 => AnyBatch::I32(sampler.batch_at_as(step, rank, world)?),
+            Dtype::U32 => AnyBatch::U32(sampler.batch_at_as(step, rank, world)?),
+            Dtype::I64 => AnyBatch::I64(sampler.batch_at_as(step, rank, world)?),
+        })
     }
 }
 
@@ -223,11 +288,10 @@ impl Batch {
     /// token, or where the row jumps to another frame).
     fn document_starts(&self, py: Python<'_>, i: usize) -> PyResult<Vec<u32>> {
         let i = self.row(i)?;
-        let row: Vec<u32> = self
+        let row: Vec<i64> = self
             .tokens
             .bind(py)
             .get_item(i)?
-            .call_method1("astype", ("uint32",))?
             .call_method0("tolist")?
             .extract()?;
         Ok(document_starts(
@@ -281,7 +345,12 @@ impl Batch {
         }
     }
 
-    fn from_rust(py: Python<'_>, mix: &Mix, b: RsBatch, dtype: Dtype) -> Batch {
+    fn from_any(py: Python<'_>, mix: &Mix, b: AnyBatch) -> Batch {
+        each_dtype!(b, AnyBatch, |b| Batch::from_rust(py, mix, b))
+    }
+
+    /// The numpy array takes over the batch's token vector (no copy).
+    fn from_rust<T: Token + numpy::Element>(py: Python<'_>, mix: &Mix, b: RsBatch<T>) -> Batch {
         let spec = mix.spec();
         let rows = b.len();
         let categories = b
@@ -296,7 +365,11 @@ impl Batch {
             categories,
             eot_id: b.eot_id,
             shard_files: mix.shard_files.clone(),
-            tokens: dtype.array(py, b.tokens, rows, b.seq_tokens),
+            tokens: {
+                let a = Array2::from_shape_vec((rows, b.seq_tokens), b.tokens)
+                    .expect("rows * (seq_len + 1) tokens");
+                PyArray2::from_owned_array(py, a).into_any().unbind()
+            },
             sequences: b.sequences,
         }
     }
@@ -328,7 +401,7 @@ struct Loader {
     mix: Py<Mix>,
     options: LoaderOptions,
     dtype: Dtype,
-    inner: Mutex<RsLoader>,
+    inner: Mutex<AnyLoader>,
 }
 
 #[pymethods]
@@ -369,7 +442,7 @@ impl Loader {
             end_step,
         };
         let inner = py
-            .detach(|| RsLoader::new(m.sampler.clone(), Start::Step(start_step), &options))
+            .detach(|| AnyLoader::new(dtype, m.sampler.clone(), Start::Step(start_step), &options))
             .map_err(py_err)?;
         Ok(Loader {
             mix,
@@ -404,7 +477,7 @@ impl Loader {
     fn __next__(&self, py: Python<'_>) -> PyResult<Batch> {
         let next = py.detach(|| self.lock().and_then(|mut l| l.next_batch().map_err(py_err)))?;
         match next {
-            Some(b) => Ok(Batch::from_rust(py, self.mix.get(), b, self.dtype)),
+            Some(b) => Ok(Batch::from_any(py, self.mix.get(), b)),
             None => Err(PyStopIteration::new_err(())),
         }
     }
@@ -414,10 +487,11 @@ impl Loader {
     fn replay(&self, py: Python<'_>, step: u64) -> PyResult<Batch> {
         let m = self.mix.get();
         let (rank, world) = (self.options.rank, self.options.world);
+        let dtype = self.dtype;
         let b = py
-            .detach(|| m.sampler.batch_at(step, rank, world))
+            .detach(|| dtype.batch_at(&m.sampler, step, rank, world))
             .map_err(py_err)?;
-        Ok(Batch::from_rust(py, m, b, self.dtype))
+        Ok(Batch::from_any(py, m, b))
     }
 
     /// The state after the last batch served: a dict of ints and strings
@@ -441,7 +515,7 @@ impl Loader {
         let saved = saved.resharded(self.options.rank, self.options.world);
         let sampler = self.mix.get().sampler.clone();
         let fresh = py
-            .detach(|| RsLoader::new(sampler, Start::Resume(saved), &self.options))
+            .detach(|| AnyLoader::new(self.dtype, sampler, Start::Resume(saved), &self.options))
             .map_err(py_err)?;
         *self.lock()? = fresh;
         Ok(())
@@ -455,7 +529,7 @@ impl Loader {
 }
 
 impl Loader {
-    fn lock(&self) -> PyResult<std::sync::MutexGuard<'_, RsLoader>> {
+    fn lock(&self) -> PyResult<std::sync::MutexGuard<'_, AnyLoader>> {
         self.inner
             .lock()
             .map_err(|_| PriorError::new_err("the loader was poisoned by an earlier panic"))
@@ -463,8 +537,8 @@ impl Loader {
 }
 
 /// Tokens per second of `steps` batches of `mix` from `start_step` made
-/// and consumed in Rust alone (no Python objects), widened to `dtype` as
-/// the Python side is: the bar `prior_loader.bench` compares against.
+/// in `dtype` and consumed in Rust alone (no Python objects): the bar
+/// `prior_loader.bench` compares against.
 #[pyfunction]
 #[pyo3(signature = (mix, steps, *, start_step=0, threads=2, prefetch=8, dtype="int64"))]
 fn rust_tokens_per_s(
@@ -493,24 +567,25 @@ fn rust_tokens_per_s(
     };
     let sampler = mix.sampler.clone();
     py.detach(move || {
-        let mut loader = RsLoader::new(sampler, Start::Step(start_step), &options)?;
+        let mut loader = AnyLoader::new(dtype, sampler, Start::Step(start_step), &options)?;
         let t0 = std::time::Instant::now();
         let mut tokens = 0u64;
-        let mut sink = 0u64;
         while let Some(b) = loader.next_batch()? {
-            tokens += b.tokens.len() as u64;
-            // The same widening pass the Python side pays for.
-            sink = sink.wrapping_add(match dtype {
-                Dtype::U32 => b.tokens.last().copied().unwrap_or(0) as u64,
-                Dtype::I64 => b.tokens.iter().map(|&t| t as i64).collect::<Vec<_>>()[0] as u64,
-                Dtype::I32 => b.tokens.iter().map(|&t| t as i32).collect::<Vec<_>>()[0] as u64,
-                Dtype::U16 => b.tokens.iter().map(|&t| t as u16).collect::<Vec<_>>()[0] as u64,
-            });
+            tokens += each_dtype!(&b, AnyBatch, |b| std::hint::black_box(b).tokens.len()) as u64;
         }
-        std::hint::black_box(sink);
         Ok(tokens as f64 / t0.elapsed().as_secs_f64())
     })
     .map_err(py_err)
+}
+
+/// Tokens per second of one thread doing nothing but zstd-decompressing
+/// about `tokens` tokens of `mix`'s frames: the bar a loader is bound by.
+#[pyfunction]
+fn raw_zstd_tokens_per_s(py: Python<'_>, mix: &Mix, tokens: u64) -> PyResult<f64> {
+    let sampler = mix.sampler.clone();
+    py.detach(move || prior_loader::raw_rate::raw_zstd_rate(&sampler, tokens))
+        .map(|(rate, _)| rate)
+        .map_err(py_err)
 }
 
 #[pymodule]
@@ -519,6 +594,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Loader>()?;
     m.add_class::<Batch>()?;
     m.add_function(wrap_pyfunction!(rust_tokens_per_s, m)?)?;
+    m.add_function(wrap_pyfunction!(raw_zstd_tokens_per_s, m)?)?;
     let py = m.py();
     m.add("PriorError", py.get_type::<PriorError>())?;
     m.add("CorruptDataError", py.get_type::<CorruptDataError>())?;

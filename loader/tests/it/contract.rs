@@ -10,7 +10,7 @@ use prior_data::corpus::WriteOptions;
 use prior_data::ingest::{ingest, IngestOptions};
 use prior_data::tokenizer::Tokenizer;
 use prior_loader::schedule::{AllocState, MixSchedule};
-use prior_loader::{Loader, LoaderOptions, LoaderState, MixSpec, Sampler, Start};
+use prior_loader::{Loader, LoaderOptions, LoaderState, MixSpec, Sampler, Start, Token};
 use proptest::prelude::*;
 
 /// A corpus with three categories of different sizes (byte tokenizer,
@@ -112,6 +112,44 @@ fn the_same_batches_for_any_thread_count_and_rank_split() {
             let joined: Vec<u32> = parts.iter().flat_map(|p| p[step].1.clone()).collect();
             assert_eq!(joined, one[step].1, "world {world}, step {step}");
         }
+    }
+}
+
+/// Batches filled in `T` by a loader, as u32, with their hashes.
+fn stream_as<T: Token>(s: &Arc<Sampler>, to: u64, rank: u32, world: u32) -> Vec<(u64, Vec<u32>)> {
+    let opts = LoaderOptions {
+        threads: 2,
+        prefetch: 3,
+        rank,
+        world,
+        end_step: Some(to),
+    };
+    let mut l = Loader::<T>::typed(s.clone(), Start::Step(0), &opts).unwrap();
+    let mut out = Vec::new();
+    while let Some(b) = l.next_batch().unwrap() {
+        let replayed = s.batch_at_as::<T>(b.step, rank, world).unwrap();
+        assert_eq!(
+            replayed.tokens,
+            b.tokens,
+            "{} replay of step {}",
+            T::NAME,
+            b.step
+        );
+        out.push((b.hash, b.tokens.iter().map(|t| t.to_u32()).collect()));
+    }
+    out
+}
+
+#[test]
+fn batches_in_every_width_hold_the_same_tokens_and_hashes() {
+    let f = fixture();
+    let s = sampler(&f, &mix_text(12, TWO_PHASES));
+    for (rank, world) in [(0, 1), (1, 3)] {
+        let want = stream(&s, 0, 35, 2, rank, world);
+        assert_eq!(stream_as::<u16>(&s, 35, rank, world), want, "uint16");
+        assert_eq!(stream_as::<i32>(&s, 35, rank, world), want, "int32");
+        assert_eq!(stream_as::<i64>(&s, 35, rank, world), want, "int64");
+        assert_eq!(stream_as::<u32>(&s, 35, rank, world), want, "uint32");
     }
 }
 
