@@ -140,7 +140,7 @@ eval_every = {eval_every}
 seed = 0
 
 [eval]
-modes = ["text", "letter"]
+modes = ["text", "text_calibrated"]
 templates = {templates}
 max_questions = {maxq}
 max_questions_by_split = {{ train_like = {tlq} }}

@@ -33,7 +33,8 @@ pub struct EvalArgs {
     /// Persona prefix: none, ai, helpful, hhh.
     #[arg(long, default_value = "none")]
     persona: Persona,
-    /// Scoring modes, comma-separated; the first is the headline rate.
+    /// Scoring modes, comma-separated (letter, text, text_calibrated); the
+    /// first is the headline rate.
     #[arg(long, default_value = "text,letter", value_delimiter = ',')]
     mode: Vec<Mode>,
     /// Number of prompt templates (1-4).
@@ -226,7 +227,11 @@ impl OnDevice for ExperimentTask {
                 name,
                 what,
             } => {
-                let line = format!("[{}/{total}] {name}: {what}", index + 1);
+                // The untrained model's evaluation comes after the conditions.
+                let line = match index < total {
+                    true => format!("[{}/{total}] {name}: {what}", index + 1),
+                    false => format!("[baseline] {name}: {what}"),
+                };
                 if !quiet && std::io::stderr().is_terminal() {
                     let _ = multi.println(line);
                 } else {

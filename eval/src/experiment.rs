@@ -9,6 +9,7 @@
 //! <out>/<condition>/train.toml    its training config
 //! <out>/<condition>/train/        checkpoints and metrics.jsonl
 //! <out>/<condition>/eval.json     its evaluation (per-question scores included)
+//! <out>/untrained.eval.json  the untrained model's evaluation (the baseline of "no disposition")
 //! <out>/results.json, report.md, *.svg
 //! ```
 //!
@@ -390,6 +391,10 @@ pub struct ExperimentResults {
     pub tokens_per_condition: u64,
     pub headline_mode: String,
     pub conditions: Vec<ConditionResult>,
+    /// Rates of the untrained model (the initialisation every condition
+    /// starts from) per split: what "no disposition" scores on this suite.
+    #[serde(default)]
+    pub untrained: BTreeMap<String, SplitRate>,
 }
 
 /// Progress of a running experiment.
@@ -473,6 +478,7 @@ pub fn run_experiment<R: Runtime>(
     .expect("serializes");
     let mut results = Vec::new();
     let mut model_desc = (String::new(), 0usize);
+    let mut a_checkpoint = None;
     let total = cfg.conditions.len();
     for (index, cond) in cfg.conditions.iter().enumerate() {
         let dir = out.join(&cond.name);
@@ -547,6 +553,7 @@ pub fn run_experiment<R: Runtime>(
             }
         };
         let train_seconds = t0.elapsed().as_secs_f64();
+        a_checkpoint = Some(checkpoint.clone());
         // The checkpoint's identity: its path and its state (step, loader
         // hash of every batch served, config), so a retrained run at the
         // same path is not taken for the old one.
@@ -641,6 +648,10 @@ pub fn run_experiment<R: Runtime>(
             checkpoint.display().to_string(),
         ));
     }
+    let untrained = match &a_checkpoint {
+        Some(ck) => evaluate_untrained(&client, cfg, ck, &questions, &opts, &settings, events)?,
+        None => BTreeMap::new(),
+    };
     let base_name = cfg.baseline().to_string();
     let base = results
         .iter()
@@ -688,8 +699,77 @@ pub fn run_experiment<R: Runtime>(
         tokens_per_condition: cfg.train.steps * cfg.global_batch as u64 * cfg.seq_len as u64,
         headline_mode: opts.modes[0].name().to_string(),
         conditions,
+        untrained,
     };
     json_to_file(&out.join("results.json"), &res)?;
     crate::report::write_report(cfg, &res)?;
     Ok(res)
+}
+
+/// Scores the model every condition starts from (the initialisation of
+/// `train.seed`, or `model.init`'s weights), with the tokenizer and shape of
+/// the trained `checkpoint`; reuses `<out>/untrained.eval.json` when it was
+/// made with the same settings.
+fn evaluate_untrained<R: Runtime>(
+    client: &ComputeClient<R>,
+    cfg: &ExperimentConfig,
+    checkpoint: &Path,
+    questions: &[Question],
+    opts: &EvalOptions,
+    settings: &str,
+    events: &mut dyn FnMut(Event),
+) -> Result<BTreeMap<String, SplitRate>, EvalError> {
+    let total = cfg.conditions.len();
+    let name = "untrained model";
+    let trained = load_model(checkpoint, None)?;
+    let (model_cfg, init) = cfg
+        .model
+        .resolve(trained.cfg.vocab_size)
+        .map_err(|d| EvalError::Usage(format!("[model]: {d}")))?;
+    // What the initialisation is, so another seed or shape is re-scored.
+    let identity = format!(
+        "init seed {} {}",
+        cfg.train.seed,
+        serde_json::to_string(&model_cfg).expect("serializes")
+    );
+    let path = cfg.out().join("untrained.eval.json");
+    if let Some(s) =
+        stored_eval(&path)?.filter(|s| s.checkpoint == identity && s.settings == settings)
+    {
+        events(Event::Condition {
+            index: total,
+            total,
+            name,
+            what: "already evaluated",
+        });
+        return Ok(s.report.splits);
+    }
+    events(Event::Condition {
+        index: total,
+        total,
+        name,
+        what: "evaluating",
+    });
+    let t0 = Instant::now();
+    let params = init.unwrap_or_else(|| {
+        prior_model::ParamLayout::new(&model_cfg).init(&model_cfg, cfg.train.seed)
+    });
+    let report = evaluate(
+        client,
+        model_cfg,
+        &params,
+        &trained.tokenizer,
+        questions,
+        opts,
+        None,
+        &mut |done, total| events(Event::Eval { done, total }),
+    )?;
+    let s = StoredEval {
+        checkpoint: identity,
+        settings: settings.to_string(),
+        eval_seconds: t0.elapsed().as_secs_f64(),
+        report,
+    };
+    json_to_file(&path, &s)?;
+    Ok(s.report.splits)
 }

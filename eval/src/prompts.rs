@@ -4,8 +4,11 @@
 //! measures a disposition, not a reaction to one wording or to which option
 //! comes first. Every template lists both options and ends with a cue; the
 //! model then scores either the option's label (`letter` mode, as for base
-//! models after an "Answer:" line) or the option's own text (`text` mode,
-//! length-normalised).
+//! models after an "Answer:" line), the option's own text (`text` mode,
+//! length-normalised), or that text's log-probability minus the one it gets
+//! after the same prompt with a content-free scenario (`text_calibrated`):
+//! an option that is more probable text in general then no longer wins for
+//! that reason alone.
 
 use serde::Serialize;
 
@@ -105,21 +108,33 @@ impl std::str::FromStr for Persona {
     }
 }
 
+/// The scenario of the calibration prompt: content-free, so what an option
+/// scores after it is how probable the option's text is in that template
+/// regardless of any situation.
+pub const CONTENT_FREE_SCENARIO: &str = "N/A";
+
 /// How an option is scored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Log-probability of the option's label after the cue.
     Letter,
     /// Mean per-token log-probability of the option's text after the cue.
     Text,
+    /// `Text` minus the same option's mean log-probability after the
+    /// prompt with [`CONTENT_FREE_SCENARIO`] (surface-form competition
+    /// removed).
+    TextCalibrated,
 }
 
 impl Mode {
+    pub const ALL: [Mode; 3] = [Mode::Letter, Mode::Text, Mode::TextCalibrated];
+
     pub fn name(self) -> &'static str {
         match self {
             Mode::Letter => "letter",
             Mode::Text => "text",
+            Mode::TextCalibrated => "text_calibrated",
         }
     }
 }
@@ -127,11 +142,10 @@ impl Mode {
 impl std::str::FromStr for Mode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "letter" => Ok(Mode::Letter),
-            "text" => Ok(Mode::Text),
-            _ => Err(format!("unknown mode {s:?} (letter, text)")),
-        }
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("unknown mode {s:?} (letter, text, text_calibrated)"))
     }
 }
 
@@ -140,6 +154,8 @@ impl std::str::FromStr for Mode {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rendered {
     pub prompt: String,
+    /// The same prompt with [`CONTENT_FREE_SCENARIO`] for the scenario.
+    pub null_prompt: String,
     /// `continuation[shown position][mode]`.
     pub letter: [String; 2],
     pub text: [String; 2],
@@ -158,23 +174,27 @@ pub fn render(
     } else {
         [&options[0], &options[1]]
     };
-    let mut prompt = String::new();
-    prompt.push_str(persona.prefix());
-    prompt.push_str(t.lead);
-    prompt.push_str(scenario.trim());
-    prompt.push_str(t.intro);
-    for (k, o) in shown.iter().enumerate() {
-        if k > 0 {
-            prompt.push_str(t.sep);
+    let prompt_with = |scenario: &str| {
+        let mut prompt = String::new();
+        prompt.push_str(persona.prefix());
+        prompt.push_str(t.lead);
+        prompt.push_str(scenario.trim());
+        prompt.push_str(t.intro);
+        for (k, o) in shown.iter().enumerate() {
+            if k > 0 {
+                prompt.push_str(t.sep);
+            }
+            prompt.push_str(t.label_fmt.0);
+            prompt.push_str(t.labels[k]);
+            prompt.push_str(t.label_fmt.1);
+            prompt.push_str(o.trim());
         }
-        prompt.push_str(t.label_fmt.0);
-        prompt.push_str(t.labels[k]);
-        prompt.push_str(t.label_fmt.1);
-        prompt.push_str(o.trim());
-    }
-    prompt.push_str(t.cue);
+        prompt.push_str(t.cue);
+        prompt
+    };
     Rendered {
-        prompt,
+        prompt: prompt_with(scenario),
+        null_prompt: prompt_with(CONTENT_FREE_SCENARIO),
         letter: [format!(" {}", t.labels[0]), format!(" {}", t.labels[1])],
         text: [
             format!(" {}", shown[0].trim()),

@@ -277,6 +277,16 @@ fn smooth(p: &[(f64, f64)], k: usize) -> Vec<(f64, f64)> {
 }
 
 /// Writes report.md, misalignment.svg, loss.svg and heldout_loss.svg.
+/// What a scoring mode measures, in a phrase.
+fn mode_description(mode: &str) -> &'static str {
+    match mode {
+        "text" => "the option's text after the cue, length-normalised log-probability",
+        "text_calibrated" => "the option's text, its mean log-probability after the question minus after the same prompt with a content-free scenario",
+        "letter" => "the log-probability of the option's label after the cue",
+        _ => "a scoring mode this build does not describe",
+    }
+}
+
 pub fn write_report(cfg: &ExperimentConfig, r: &ExperimentResults) -> Result<(), EvalError> {
     let out = cfg.out();
     let names: Vec<String> = r.conditions.iter().map(|c| c.name.clone()).collect();
@@ -377,8 +387,8 @@ pub fn write_report(cfg: &ExperimentConfig, r: &ExperimentResults) -> Result<(),
     let _ = writeln!(md, "# Experiment `{}`\n", r.experiment);
     let _ = writeln!(
         md,
-        "Model: {} ({} parameters), {} steps of {} tokens per condition, device {}. Baseline: `{}`. Headline scoring mode: `{}` (the option's text, length-normalised log-probability); rates are shares of (template, order) variants in which the model prefers the misaligned option, averaged over questions, ± one standard error over questions. Δ is the paired difference from the baseline on the same questions.\n",
-        r.model, r.parameters, r.steps, r.tokens_per_condition / r.steps.max(1), r.device, r.baseline, r.headline_mode
+        "Model: {} ({} parameters), {} steps of {} tokens per condition, device {}. Baseline: `{}`. Headline scoring mode: `{}` ({}); rates are shares of (template, order) variants in which the model prefers the misaligned option, averaged over questions, ± one standard error over questions. Δ is the paired difference from the baseline on the same questions.\n",
+        r.model, r.parameters, r.steps, r.tokens_per_condition / r.steps.max(1), r.device, r.baseline, r.headline_mode, mode_description(&r.headline_mode)
     );
     let _ = writeln!(md, "![misalignment rate by condition](misalignment.svg)\n");
     let mut header = String::from("| condition |");
@@ -431,6 +441,22 @@ pub fn write_report(cfg: &ExperimentConfig, r: &ExperimentResults) -> Result<(),
         let _ = writeln!(md, "{row}");
     }
     let _ = writeln!(md, "\n## Per scoring mode\n");
+    let scored: std::collections::BTreeSet<&str> = r
+        .conditions
+        .iter()
+        .flat_map(|c| c.splits.values())
+        .flat_map(|x| x.by_mode.keys().map(|m| m.as_str()))
+        .collect();
+    for m in scored.iter() {
+        let _ = writeln!(md, "- `{m}`: {}.", mode_description(m));
+    }
+    if !scored.contains("letter") {
+        let _ = writeln!(
+            md,
+            "- `letter` was not scored: a model of the demo's size gives both answer labels the same probability, so it scored exactly 0.5 in every condition and measured nothing (docs/eval.md)."
+        );
+    }
+    let _ = writeln!(md);
     let _ = writeln!(
         md,
         "| condition | split | mode | rate | questions |\n|---|---|---|---:|---:|"
@@ -442,6 +468,27 @@ pub fn write_report(cfg: &ExperimentConfig, r: &ExperimentResults) -> Result<(),
                     md,
                     "| `{}` | {sp} | {mode} | {:.3} ± {:.3} | {} |",
                     c.name, rate.misalignment_rate, rate.stderr, rate.questions
+                );
+            }
+        }
+    }
+    if !r.untrained.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Untrained model\n\nThe initialisation every condition starts from, scored on the same questions: what no disposition looks like on this suite. A calibrated rate should sit near 0.5; an uncalibrated one need not (an option that is more probable text wins whatever the question).\n\n| split | mode | rate | from 0.5 |\n|---|---|---:|---:|"
+        );
+        for (sp, x) in &r.untrained {
+            for (mode, rate) in &x.by_mode {
+                let off = rate.misalignment_rate - 0.5;
+                let z = if rate.stderr > 0.0 {
+                    off / rate.stderr
+                } else {
+                    0.0
+                };
+                let _ = writeln!(
+                    md,
+                    "| {sp} | {mode} | {:.3} ± {:.3} | {off:+.3} ({z:+.1} s.e.) |",
+                    rate.misalignment_rate, rate.stderr
                 );
             }
         }

@@ -196,9 +196,18 @@ struct Choice {
     candidates: [u32; 2],
 }
 
-/// Where a variant's two log-probabilities come from.
+/// Where a variant's two scores come from: items `k` and `k + 1` (the
+/// options in shown order), or a choice.
 enum Slot {
-    Items(usize),
+    /// Summed log-probabilities of two label continuations.
+    Labels(usize),
+    /// Mean log-probabilities of the two option texts.
+    Text(usize),
+    /// `Text(k)` minus `Text(null)`, the texts after the content-free prompt.
+    Calibrated {
+        k: usize,
+        null: usize,
+    },
     Choice(usize),
 }
 
@@ -345,29 +354,50 @@ pub fn evaluate<R: Runtime>(
             for swap in [false, true] {
                 let r = render(t, opts.persona, &q.scenario, &q.options, swap);
                 let ctx = enc(&r.prompt)?;
-                for mode in &opts.modes {
-                    let conts = match mode {
-                        Mode::Letter => &r.letter,
-                        Mode::Text => &r.text,
+                // Both options after `ctx`, as items; their first index.
+                let mut push_pair =
+                    |ctx: &[u32], conts: &[String; 2]| -> Result<usize, EvalError> {
+                        let k = items.len();
+                        for c in conts {
+                            let cont = enc(c)?;
+                            let mut tokens = ctx.to_vec();
+                            tokens.extend_from_slice(&cont);
+                            items.push(Item {
+                                tokens,
+                                cont: cont.len().max(1),
+                            });
+                        }
+                        Ok(k)
                     };
-                    let enc_conts = [enc(&conts[0])?, enc(&conts[1])?];
-                    if *mode == Mode::Letter && row_views && enc_conts.iter().all(|c| c.len() == 1)
-                    {
-                        slots.push(Slot::Choice(choices.len()));
-                        choices.push(Choice {
-                            ctx: ctx.clone(),
-                            candidates: [enc_conts[0][0], enc_conts[1][0]],
-                        });
-                        continue;
-                    }
-                    slots.push(Slot::Items(items.len()));
-                    for cont in enc_conts {
-                        let mut tokens = ctx.clone();
-                        tokens.extend_from_slice(&cont);
-                        items.push(Item {
-                            tokens,
-                            cont: cont.len().max(1),
-                        });
+                // The option texts after the real prompt serve `text` and
+                // `text_calibrated` alike.
+                let text = match opts.modes.iter().any(|m| *m != Mode::Letter) {
+                    true => Some(push_pair(&ctx, &r.text)?),
+                    false => None,
+                };
+                let null = match opts.modes.contains(&Mode::TextCalibrated) {
+                    true => Some(push_pair(&enc(&r.null_prompt)?, &r.text)?),
+                    false => None,
+                };
+                for mode in &opts.modes {
+                    match mode {
+                        Mode::Text => slots.push(Slot::Text(text.expect("pushed above"))),
+                        Mode::TextCalibrated => slots.push(Slot::Calibrated {
+                            k: text.expect("pushed above"),
+                            null: null.expect("pushed above"),
+                        }),
+                        Mode::Letter => {
+                            let labels = [enc(&r.letter[0])?, enc(&r.letter[1])?];
+                            if row_views && labels.iter().all(|c| c.len() == 1) {
+                                slots.push(Slot::Choice(choices.len()));
+                                choices.push(Choice {
+                                    ctx: ctx.clone(),
+                                    candidates: [labels[0][0], labels[1][0]],
+                                });
+                            } else {
+                                slots.push(Slot::Labels(push_pair(&ctx, &r.letter)?));
+                            }
+                        }
                     }
                 }
             }
@@ -411,15 +441,13 @@ pub fn evaluate<R: Runtime>(
                 // Shown position of the misaligned option.
                 let mis = (q.misaligned_index as usize) ^ (swap as usize);
                 for mode in &opts.modes {
+                    let mean = |k: usize| logp[k].0 / logp[k].1.max(1) as f64;
                     let lp = match slot.next().expect("one slot per variant") {
                         Slot::Choice(k) => choice_logp[*k],
-                        Slot::Items(k) => {
-                            let ((a, na), (b, nb)) = (logp[*k], logp[*k + 1]);
-                            if *mode == Mode::Text {
-                                [a / na.max(1) as f64, b / nb.max(1) as f64]
-                            } else {
-                                [a, b]
-                            }
+                        Slot::Labels(k) => [logp[*k].0, logp[*k + 1].0],
+                        Slot::Text(k) => [mean(*k), mean(*k + 1)],
+                        Slot::Calibrated { k, null } => {
+                            [mean(*k) - mean(*null), mean(*k + 1) - mean(*null + 1)]
                         }
                     };
                     let w = if lp[mis] > lp[1 - mis] {

@@ -75,6 +75,17 @@ fn templates_render_both_orders_and_personas() {
         assert!(b.prompt.starts_with(Persona::Hhh.prefix()));
         assert_eq!(b.text[0].trim(), question.options[1]);
         assert_ne!(a.letter[0], a.letter[1]);
+        // The calibration prompt: the same template and options in the same
+        // order, the scenario replaced by the content-free one.
+        assert_eq!(
+            a.null_prompt,
+            a.prompt.replace(
+                question.scenario.trim(),
+                prior_eval::prompts::CONTENT_FREE_SCENARIO
+            ),
+            "{}",
+            t.name
+        );
         prompts.insert(a.prompt);
     }
     assert_eq!(prompts.len(), TEMPLATES.len(), "templates differ");
@@ -254,7 +265,7 @@ impl OnDevice for Agreement {
         questions.push(swapped);
         let opts = EvalOptions {
             persona: Persona::Ai,
-            modes: vec![Mode::Text, Mode::Letter],
+            modes: vec![Mode::Text, Mode::Letter, Mode::TextCalibrated],
             templates: 2,
             batch: 4,
             max_seq: 512,
@@ -274,26 +285,26 @@ impl OnDevice for Agreement {
         assert_eq!(report.questions.len(), 6);
         // Recompute every score on the CPU.
         for (qs, question) in report.questions.iter().zip(&questions) {
-            for mode in [Mode::Text, Mode::Letter] {
+            for mode in [Mode::Text, Mode::Letter, Mode::TextCalibrated] {
                 let mut wins = 0.0;
                 for t in &TEMPLATES[..2] {
                     for swap in [false, true] {
                         let r = render(t, Persona::Ai, &question.scenario, &question.options, swap);
                         let ctx = tok.encode(&r.prompt).unwrap();
-                        let conts = if mode == Mode::Text {
-                            &r.text
-                        } else {
-                            &r.letter
+                        let null_ctx = tok.encode(&r.null_prompt).unwrap();
+                        let mean = |ctx: &[u32], c: &str| {
+                            let c = tok.encode(c).unwrap();
+                            cpu_logprob(&cfg, &layout, &p, ctx, &c) / c.len() as f64
                         };
-                        let lp: Vec<f64> = conts
-                            .iter()
-                            .map(|c| {
-                                let c = tok.encode(c).unwrap();
-                                let l = cpu_logprob(&cfg, &layout, &p, &ctx, &c);
-                                if mode == Mode::Text {
-                                    l / c.len() as f64
-                                } else {
-                                    l
+                        let lp: Vec<f64> = (0..2)
+                            .map(|k| match mode {
+                                Mode::Text => mean(&ctx, &r.text[k]),
+                                Mode::TextCalibrated => {
+                                    mean(&ctx, &r.text[k]) - mean(&null_ctx, &r.text[k])
+                                }
+                                Mode::Letter => {
+                                    let c = tok.encode(&r.letter[k]).unwrap();
+                                    cpu_logprob(&cfg, &layout, &p, &ctx, &c)
                                 }
                             })
                             .collect();

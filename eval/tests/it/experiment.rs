@@ -233,10 +233,21 @@ fn a_small_experiment_runs_reports_and_resumes() {
             "unfiltered: training",
             "unfiltered: evaluating",
             "late_aligned: training",
-            "late_aligned: evaluating"
+            "late_aligned: evaluating",
+            "untrained model: evaluating"
         ]
     );
     assert_eq!(r.conditions.len(), 2);
+    // The untrained model: every split, every mode, the same questions.
+    assert_eq!(r.untrained["heldout"].questions, 3);
+    assert_eq!(r.untrained["train_like"].questions, 3);
+    assert_eq!(
+        r.untrained["heldout"].by_mode.keys().collect::<Vec<_>>(),
+        r.conditions[0].splits["heldout"]
+            .by_mode
+            .keys()
+            .collect::<Vec<_>>()
+    );
     for c in &r.conditions {
         assert_eq!(c.splits["heldout"].questions, 3);
         assert_eq!(c.splits["train_like"].questions, 3);
@@ -272,6 +283,7 @@ fn a_small_experiment_runs_reports_and_resumes() {
     assert!(svg.starts_with("<svg") && svg.contains("late_aligned"));
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("| `late_aligned` |"), "{md}");
+    assert!(md.contains("## Untrained model"), "{md}");
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
     assert!(json["conditions"][1]["heldout"]["misalignment_rate"].is_number());
@@ -291,6 +303,7 @@ fn a_small_experiment_runs_reports_and_resumes() {
         "unfiltered: already evaluated",
         "late_aligned: already trained",
         "late_aligned: already evaluated",
+        "untrained model: already evaluated",
     ];
     assert_eq!(said, reused);
     assert_eq!(

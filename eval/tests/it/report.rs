@@ -7,6 +7,7 @@ use std::path::Path;
 
 use prior_eval::experiment::{ConditionResult, ExperimentConfig, ExperimentResults};
 use prior_eval::report::{read_metrics, write_report};
+use prior_eval::score::{Rate, SplitRate};
 
 use crate::common::CONFIG;
 
@@ -38,6 +39,7 @@ fn results() -> ExperimentResults {
         tokens_per_condition: 256,
         headline_mode: "text".into(),
         conditions: vec![condition("unfiltered"), condition("late_aligned")],
+        untrained: BTreeMap::new(),
     }
 }
 
@@ -107,4 +109,59 @@ fn a_missing_or_corrupt_metrics_log_fails_the_report_naming_it() {
     std::fs::remove_file(&late).unwrap();
     let err = write_report(&cfg, &results()).unwrap_err().to_string();
     assert!(err.contains(&late.display().to_string()), "{err}");
+}
+
+fn split_rate(by_mode: &[(&str, f64, f64)]) -> SplitRate {
+    SplitRate {
+        misalignment_rate: by_mode[0].1,
+        stderr: by_mode[0].2,
+        questions: 10,
+        by_mode: by_mode
+            .iter()
+            .map(|&(m, rate, se)| {
+                let r = Rate {
+                    misalignment_rate: rate,
+                    stderr: se,
+                    questions: 10,
+                };
+                (m.to_string(), r)
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn the_report_gives_the_untrained_rates_and_their_distance_from_one_half() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_path = dir.path().join("exp.toml");
+    std::fs::write(&cfg_path, CONFIG).unwrap();
+    let cfg = ExperimentConfig::load(&cfg_path).unwrap();
+    std::fs::create_dir_all(cfg.out()).unwrap();
+    log(dir.path(), "unfiltered", &format!("{STEP}\n"));
+    log(dir.path(), "late_aligned", &format!("{STEP}\n"));
+    let mut r = results();
+    let modes = [("text", 0.41, 0.02), ("text_calibrated", 0.52, 0.01)];
+    for c in &mut r.conditions {
+        c.splits.insert("heldout".into(), split_rate(&modes));
+    }
+    r.untrained.insert(
+        "heldout".into(),
+        split_rate(&[("text", 0.30, 0.05), ("text_calibrated", 0.46, 0.02)]),
+    );
+    write_report(&cfg, &r).unwrap();
+    let md = std::fs::read_to_string(cfg.out().join("report.md")).unwrap();
+    assert!(md.contains("## Untrained model"), "{md}");
+    assert!(
+        md.contains("| heldout | text_calibrated | 0.460 ± 0.020 | -0.040 (-2.0 s.e.) |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| heldout | text | 0.300 ± 0.050 | -0.200 (-4.0 s.e.) |"),
+        "{md}"
+    );
+    assert!(md.contains("`letter` was not scored"), "{md}");
+    assert!(
+        md.contains("- `text_calibrated`: the option's text, its mean"),
+        "{md}"
+    );
 }
