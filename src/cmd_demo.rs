@@ -37,6 +37,10 @@ pub struct DemoArgs {
     out: PathBuf,
     #[arg(long, default_value = "auto")]
     device: DeviceKind,
+    /// Train every condition once per seed (0..N): the report then gives
+    /// the spread across seeds and claims only effects every seed agrees on.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    seeds: u64,
     /// Print results.json's content on stdout (progress goes to stderr).
     #[arg(long)]
     json: bool,
@@ -106,12 +110,15 @@ impl Plan {
         }
     }
 
-    fn experiment_toml(&self) -> String {
+    fn experiment_toml(&self, seeds: u64) -> String {
         let (u, l) = (self.upsample, self.late_share);
+        let seeds = format!("{:?}", (0..seeds).collect::<Vec<_>>());
         format!(
             r#"# The demo's experiment (written by `prior demo`; rerun it with
 # `prior experiment experiment.toml`). Every condition trains the same model
-# from the same seed for the same steps; only the mix differs.
+# from the same seed for the same steps; only the mix differs. Each entry of
+# `seeds` is one more run of every condition (initialisation and data order
+# moved by the seed).
 name = "demo"
 corpus = "data/corpus"
 heldout_corpus = "data/heldout"
@@ -120,6 +127,7 @@ out = "experiment"
 seq_len = {seq}
 global_batch = {gb}
 seed = 1
+seeds = {seeds}
 baseline = "unfiltered"
 
 [model]
@@ -305,12 +313,14 @@ pub fn run(a: DemoArgs) -> Result<()> {
         prior_data::atomic::write_atomic(&plan_path, plan_json.as_bytes())?;
     }
     let exp_path = a.out.join("experiment.toml");
-    prior_data::atomic::write_atomic(&exp_path, plan.experiment_toml().as_bytes())?;
+    prior_data::atomic::write_atomic(&exp_path, plan.experiment_toml(a.seeds).as_bytes())?;
     let cfg = ExperimentConfig::load(&exp_path)?;
     say(
         a.json,
         format!(
-            "== experiment: 5 conditions x {} steps of {} tokens ({} model), then {} held-out and {} train-like questions",
+            "== experiment: 5 conditions x {} seed{} x {} steps of {} tokens ({} model), then {} held-out and {} train-like questions",
+            a.seeds,
+            if a.seeds == 1 { "" } else { "s" },
             plan.steps,
             plan.seq_len * plan.global_batch,
             plan.preset,

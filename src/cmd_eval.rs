@@ -269,8 +269,12 @@ impl OnDevice for ExperimentTask {
 }
 
 pub fn print_results(r: &ExperimentResults, out: &std::path::Path) {
+    let spread = match r.seeds.len() {
+        1 => "± s.e. over questions (one seed)".to_string(),
+        n => format!("± s.e. across {n} seeds"),
+    };
     println!(
-        "experiment {} on {}: {} ({} parameters), {} steps per condition; rates ({} scoring) ± s.e., Δ paired vs {}",
+        "experiment {} on {}: {} ({} parameters), {} steps per condition; rates ({} scoring) {spread}, Δ paired vs {}",
         r.experiment, r.device, r.model, r.parameters, r.steps, r.headline_mode, r.baseline
     );
     for c in &r.conditions {
@@ -279,7 +283,13 @@ pub fn print_results(r: &ExperimentResults, out: &std::path::Path) {
             let mut p = format!("{split} {:.3} ± {:.3}", x.misalignment_rate, x.stderr);
             if c.name != r.baseline {
                 if let Some(d) = c.vs_baseline.get(split) {
-                    p += &format!(" (Δ {:+.3} ± {:.3})", d.misalignment_rate, d.stderr);
+                    p += &format!(" (Δ {:+.3} ± {:.3}", d.misalignment_rate, d.stderr);
+                    match c.agreement.get(split) {
+                        Some(a) if a.seeds > 1 => {
+                            p += &format!(", {}/{} seeds agree)", a.agree, a.seeds)
+                        }
+                        _ => p += ")",
+                    }
                 }
             }
             parts.push(p);

@@ -4,8 +4,16 @@
 //! with the same seeds and step count, so conditions differ only by what
 //! they read; each is then evaluated on the same questions.
 //!
+//! With several `seeds`, every condition is trained once per seed (the
+//! seed moves both the initialisation and the data order), each run is
+//! compared with the baseline condition's run of the same seed, and the
+//! results give the spread across seeds and how many seeds agree on the
+//! sign of each difference: for models this small, seed-to-seed spread is
+//! usually larger than the spread over questions.
+//!
 //! ```text
-//! <out>/<condition>/mix.toml      the condition's mix (a `prior train`-ready spec)
+//! <out>/<condition>/mix.toml      the condition's mix (a `prior train`-ready spec);
+//!                                 with several seeds, each run in <out>/<condition>/seed-<s>/
 //! <out>/<condition>/train.toml    its training config
 //! <out>/<condition>/train/        checkpoints and metrics.jsonl
 //! <out>/<condition>/eval.json     its evaluation (per-question scores included)
@@ -104,6 +112,11 @@ pub struct ExperimentConfig {
     /// Seed of the mix order (the model's is `train.seed`); the same for
     /// every condition.
     pub seed: u64,
+    /// Replicates: each condition is trained once per entry, which is
+    /// added to both `seed` (data order) and `train.seed`
+    /// (initialisation). The default `[0]` is one run as configured.
+    #[serde(default = "one_seed")]
+    pub seeds: Vec<u64>,
     /// The condition the others are compared with (default: the first).
     pub baseline: Option<String>,
     #[serde(default)]
@@ -114,6 +127,10 @@ pub struct ExperimentConfig {
     pub eval: EvalSection,
     #[serde(rename = "condition")]
     pub conditions: Vec<Condition>,
+}
+
+fn one_seed() -> Vec<u64> {
+    vec![0]
 }
 
 impl ExperimentConfig {
@@ -147,6 +164,14 @@ impl ExperimentConfig {
         c.model.source = Some(path.to_path_buf());
         if c.conditions.is_empty() {
             return Err(bad("no [[condition]]".into()));
+        }
+        if c.seeds.is_empty() {
+            return Err(bad(
+                "seeds is empty: give at least one (seeds = [0] is one run)".into(),
+            ));
+        }
+        if let Some(i) = (1..c.seeds.len()).find(|&i| c.seeds[..i].contains(&c.seeds[i])) {
+            return Err(bad(format!("seeds lists {} twice", c.seeds[i])));
         }
         let mut seen = std::collections::HashSet::new();
         for cond in &c.conditions {
@@ -193,6 +218,16 @@ impl ExperimentConfig {
         self.out.as_deref().expect("set at load")
     }
 
+    /// Where condition `c`'s run with `seed` lives: `<out>/<c>` when the
+    /// experiment has one seed, `<out>/<c>/seed-<seed>` when it has several.
+    pub fn run_dir(&self, c: &str, seed: u64) -> PathBuf {
+        let dir = self.out().join(c);
+        match self.seeds.len() {
+            1 => dir,
+            _ => dir.join(format!("seed-{seed}")),
+        }
+    }
+
     pub fn baseline(&self) -> &str {
         self.baseline.as_deref().unwrap_or(&self.conditions[0].name)
     }
@@ -219,8 +254,8 @@ impl ExperimentConfig {
         Ok(opts)
     }
 
-    /// The mix of one condition (corpus path absolute).
-    pub fn mix(&self, c: &Condition) -> Result<ConditionMix, EvalError> {
+    /// The mix of one condition's run with `seed` (corpus path absolute).
+    pub fn mix(&self, c: &Condition, seed: u64) -> Result<ConditionMix, EvalError> {
         let corpus = std::path::absolute(&self.corpus).map_err(|source| EvalError::Io {
             path: self.corpus.clone(),
             source,
@@ -248,7 +283,7 @@ impl ExperimentConfig {
             corpus,
             seq_len: self.seq_len,
             global_batch: self.global_batch,
-            seed: self.seed,
+            seed: self.seed.wrapping_add(seed),
             phases,
         })
     }
@@ -256,8 +291,8 @@ impl ExperimentConfig {
     /// The mix spec of one condition as TOML text (a `prior train`-ready
     /// file), serialized so that any category name or path is quoted
     /// exactly.
-    pub fn mix_toml(&self, c: &Condition) -> Result<String, EvalError> {
-        let body = toml::to_string(&self.mix(c)?).map_err(|e| EvalError::Serialize {
+    pub fn mix_toml(&self, c: &Condition, seed: u64) -> Result<String, EvalError> {
+        let body = toml::to_string(&self.mix(c, seed)?).map_err(|e| EvalError::Serialize {
             what: format!("the mix of condition {:?}", c.name),
             detail: e.to_string(),
         })?;
@@ -362,7 +397,9 @@ fn stored_eval(path: &Path) -> Result<Option<StoredEval>, EvalError> {
     }
 }
 
-/// What one condition gave.
+/// What one condition gave: over its seeds when it has several (rates and
+/// differences are then means over seeds, ± one standard error across
+/// seeds), else its one run's (± one standard error over questions).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConditionResult {
     pub name: String,
@@ -372,12 +409,151 @@ pub struct ConditionResult {
     /// Paired difference from the baseline per split (negative: less
     /// misaligned than the baseline).
     pub vs_baseline: BTreeMap<String, crate::Rate>,
+    /// Per split: how many seeds' differences from the baseline have the
+    /// sign of their mean.
+    #[serde(default)]
+    pub agreement: BTreeMap<String, SignAgreement>,
     pub final_loss: f32,
     /// Held-out loss per category.
     pub heldout_loss: BTreeMap<String, f64>,
     pub train_seconds: f64,
     pub eval_seconds: f64,
     pub checkpoint: String,
+    /// Each seed's run.
+    #[serde(default)]
+    pub seeds: Vec<SeedResult>,
+}
+
+/// One seed's run of a condition.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeedResult {
+    pub seed: u64,
+    /// Rates per split, ± one standard error over questions.
+    pub splits: BTreeMap<String, SplitRate>,
+    /// Paired difference from the baseline condition's run of this seed.
+    pub vs_baseline: BTreeMap<String, crate::Rate>,
+    pub final_loss: f32,
+    pub heldout_loss: BTreeMap<String, f64>,
+    pub train_seconds: f64,
+    pub eval_seconds: f64,
+    pub checkpoint: String,
+}
+
+/// How many of `seeds` runs differ from the baseline in the direction of
+/// the mean difference (a zero difference agrees with nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignAgreement {
+    pub agree: usize,
+    pub seeds: usize,
+}
+
+impl SignAgreement {
+    /// Every seed moves the same way (and the effect is not zero).
+    pub fn unanimous(&self) -> bool {
+        self.agree == self.seeds && self.seeds > 0
+    }
+}
+
+/// Mean and standard error across seeds of one value per seed.
+fn across(values: &[f64]) -> (f64, f64) {
+    let r = crate::Rate::of(values);
+    (r.misalignment_rate, r.stderr)
+}
+
+impl ConditionResult {
+    /// The condition's result from its seeds' runs (in seed order).
+    pub fn from_seeds(name: String, seeds: Vec<SeedResult>) -> ConditionResult {
+        let n = seeds.len();
+        let first = &seeds[0];
+        let (splits, vs_baseline) = if n == 1 {
+            (first.splits.clone(), first.vs_baseline.clone())
+        } else {
+            let splits = first
+                .splits
+                .iter()
+                .map(|(sp, x)| {
+                    let per: Vec<&SplitRate> =
+                        seeds.iter().filter_map(|s| s.splits.get(sp)).collect();
+                    let (rate, se) =
+                        across(&per.iter().map(|x| x.misalignment_rate).collect::<Vec<_>>());
+                    let by_mode = x
+                        .by_mode
+                        .iter()
+                        .map(|(m, r)| {
+                            let v: Vec<f64> = per
+                                .iter()
+                                .filter_map(|x| x.by_mode.get(m))
+                                .map(|r| r.misalignment_rate)
+                                .collect();
+                            let (mean, se) = across(&v);
+                            let rate = crate::Rate {
+                                misalignment_rate: mean,
+                                stderr: se,
+                                questions: r.questions,
+                            };
+                            (m.clone(), rate)
+                        })
+                        .collect();
+                    let agg = SplitRate {
+                        misalignment_rate: rate,
+                        stderr: se,
+                        questions: x.questions,
+                        by_mode,
+                    };
+                    (sp.clone(), agg)
+                })
+                .collect();
+            let vs_baseline = first
+                .vs_baseline
+                .iter()
+                .map(|(sp, d)| {
+                    let v: Vec<f64> = seeds
+                        .iter()
+                        .filter_map(|s| s.vs_baseline.get(sp))
+                        .map(|d| d.misalignment_rate)
+                        .collect();
+                    let (mean, se) = across(&v);
+                    let rate = crate::Rate {
+                        misalignment_rate: mean,
+                        stderr: se,
+                        questions: d.questions,
+                    };
+                    (sp.clone(), rate)
+                })
+                .collect();
+            (splits, vs_baseline)
+        };
+        let agreement = vs_baseline
+            .iter()
+            .map(|(sp, mean): (&String, &crate::Rate)| {
+                let sign = mean.misalignment_rate.signum();
+                let agree = seeds
+                    .iter()
+                    .filter_map(|s| s.vs_baseline.get(sp))
+                    .filter(|d| d.misalignment_rate != 0.0 && d.misalignment_rate.signum() == sign)
+                    .count();
+                (sp.clone(), SignAgreement { agree, seeds: n })
+            })
+            .collect();
+        let mut heldout_loss: BTreeMap<String, f64> = BTreeMap::new();
+        for s in &seeds {
+            for (k, v) in &s.heldout_loss {
+                *heldout_loss.entry(k.clone()).or_default() += v / n as f64;
+            }
+        }
+        ConditionResult {
+            name,
+            splits,
+            vs_baseline,
+            agreement,
+            final_loss: seeds.iter().map(|s| s.final_loss).sum::<f32>() / n as f32,
+            heldout_loss,
+            train_seconds: seeds.iter().map(|s| s.train_seconds).sum(),
+            eval_seconds: seeds.iter().map(|s| s.eval_seconds).sum(),
+            checkpoint: first.checkpoint.clone(),
+            seeds,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -390,6 +566,9 @@ pub struct ExperimentResults {
     pub steps: u64,
     pub tokens_per_condition: u64,
     pub headline_mode: String,
+    /// The seeds every condition was trained with.
+    #[serde(default = "one_seed")]
+    pub seeds: Vec<u64>,
     pub conditions: Vec<ConditionResult>,
     /// Rates of the untrained model (the initialisation every condition
     /// starts from) per split: what "no disposition" scores on this suite.
@@ -476,19 +655,31 @@ pub fn run_experiment<R: Runtime>(
         xxhash_rust::xxh3::xxh3_64(question_text.as_bytes()),
     ))
     .expect("serializes");
-    let mut results = Vec::new();
+    // Per run, in `runs` order: its result and its evaluation.
+    let mut results: Vec<SeedResult> = Vec::new();
+    let mut reports: Vec<EvalReport> = Vec::new();
     let mut model_desc = (String::new(), 0usize);
     let mut a_checkpoint = None;
-    let total = cfg.conditions.len();
-    for (index, cond) in cfg.conditions.iter().enumerate() {
-        let dir = out.join(&cond.name);
+    let runs: Vec<(&Condition, u64)> = cfg
+        .conditions
+        .iter()
+        .flat_map(|c| cfg.seeds.iter().map(move |&s| (c, s)))
+        .collect();
+    let total = runs.len();
+    for (index, &(cond, seed)) in runs.iter().enumerate() {
+        let dir = cfg.run_dir(&cond.name, seed);
+        // What progress and errors call this run.
+        let label = match cfg.seeds.len() {
+            1 => cond.name.clone(),
+            _ => format!("{} seed {seed}", cond.name),
+        };
         std::fs::create_dir_all(&dir).map_err(|source| EvalError::Io {
             path: dir.clone(),
             source,
         })?;
         let mix_path = dir.join("mix.toml");
-        let mix = cfg.mix(cond)?;
-        let mix_text = cfg.mix_toml(cond)?;
+        let mix = cfg.mix(cond, seed)?;
+        let mix_text = cfg.mix_toml(cond, seed)?;
         // A trained condition whose mix has changed since is not silently
         // reused (its files would describe another model) nor deleted. The
         // mixes are compared as parsed, so a file written with other
@@ -498,8 +689,7 @@ pub fn run_experiment<R: Runtime>(
             if let Some(old) = trained_mix(&mix_path, &dir)? {
                 if old != mix {
                     return Err(EvalError::Usage(format!(
-                        "condition {:?}: its mix changed since {} was trained; remove that directory to retrain it",
-                        cond.name,
+                        "condition {label:?}: its mix changed since {} was trained; remove that directory to retrain it",
                         dir.display()
                     )));
                 }
@@ -508,6 +698,7 @@ pub fn run_experiment<R: Runtime>(
         write_atomic(&mix_path, mix_text.as_bytes())?;
         let mut train_section = cfg.train.clone();
         train_section.checkpoint_dir = dir.join("train");
+        train_section.seed = cfg.train.seed.wrapping_add(seed);
         train_section.eval_corpus = cfg.heldout_corpus.clone();
         train_section.eval_tokens = cfg.eval.heldout_tokens;
         let tc = TrainConfig {
@@ -529,7 +720,7 @@ pub fn run_experiment<R: Runtime>(
                 events(Event::Condition {
                     index,
                     total,
-                    name: &cond.name,
+                    name: &label,
                     what: "already trained",
                 });
                 ck
@@ -538,7 +729,7 @@ pub fn run_experiment<R: Runtime>(
                 events(Event::Condition {
                     index,
                     total,
-                    name: &cond.name,
+                    name: &label,
                     what: "training",
                 });
                 train(client.clone(), device_name, &tc, &tc_text, true, &mut |m| {
@@ -546,8 +737,7 @@ pub fn run_experiment<R: Runtime>(
                 })?;
                 finished_checkpoint(&run_dir, cfg.train.steps)?.ok_or_else(|| {
                     EvalError::Usage(format!(
-                        "condition {:?}: training ended without a final checkpoint",
-                        cond.name
+                        "condition {label:?}: training ended without a final checkpoint"
                     ))
                 })?
             }
@@ -567,7 +757,7 @@ pub fn run_experiment<R: Runtime>(
                 events(Event::Condition {
                     index,
                     total,
-                    name: &cond.name,
+                    name: &label,
                     what: "already evaluated",
                 });
                 s
@@ -576,7 +766,7 @@ pub fn run_experiment<R: Runtime>(
                 events(Event::Condition {
                     index,
                     total,
-                    name: &cond.name,
+                    name: &label,
                     what: "evaluating",
                 });
                 let t1 = Instant::now();
@@ -640,44 +830,12 @@ pub fn run_experiment<R: Runtime>(
             ),
             st.parameters(),
         );
-        results.push((
-            cond.name.clone(),
-            stored,
+        results.push(SeedResult {
+            seed,
+            splits: stored.report.splits.clone(),
+            vs_baseline: BTreeMap::new(),
             final_loss,
-            train_seconds,
-            checkpoint.display().to_string(),
-        ));
-    }
-    let untrained = match &a_checkpoint {
-        Some(ck) => evaluate_untrained(&client, cfg, ck, &questions, &opts, &settings, events)?,
-        None => BTreeMap::new(),
-    };
-    let base_name = cfg.baseline().to_string();
-    let base = results
-        .iter()
-        .find(|r| r.0 == base_name)
-        .map(|r| r.1.report.clone())
-        .ok_or_else(|| EvalError::Usage(format!("baseline {base_name:?} is not a condition")))?;
-    let base_eval = out.join(&base_name).join("eval.json");
-    let mut conditions = Vec::with_capacity(results.len());
-    for (name, s, final_loss, train_seconds, checkpoint) in results {
-        let mut vs_baseline = BTreeMap::new();
-        for split in s.report.splits.keys() {
-            let d = paired_difference(&base, &s.report, split).map_err(|source| {
-                EvalError::Pairing {
-                    a: base_eval.clone(),
-                    b: out.join(&name).join("eval.json"),
-                    source,
-                }
-            })?;
-            vs_baseline.insert(split.clone(), d);
-        }
-        conditions.push(ConditionResult {
-            name,
-            splits: s.report.splits.clone(),
-            vs_baseline,
-            final_loss,
-            heldout_loss: s
+            heldout_loss: stored
                 .report
                 .heldout_loss
                 .iter()
@@ -685,9 +843,42 @@ pub fn run_experiment<R: Runtime>(
                 .map(|c| (c.category.clone(), c.loss))
                 .collect(),
             train_seconds,
-            eval_seconds: s.eval_seconds,
-            checkpoint,
+            eval_seconds: stored.eval_seconds,
+            checkpoint: checkpoint.display().to_string(),
         });
+        reports.push(stored.report);
+    }
+    let untrained = match &a_checkpoint {
+        Some(ck) => evaluate_untrained(&client, cfg, ck, &questions, &opts, &settings, events)?,
+        None => BTreeMap::new(),
+    };
+    // Each run against the baseline condition's run of the same seed,
+    // paired by question; then each condition over its seeds.
+    let base_name = cfg.baseline().to_string();
+    let at = |name: &str, seed: u64| {
+        runs.iter()
+            .position(|&(c, s)| c.name == name && s == seed)
+            .ok_or_else(|| EvalError::Usage(format!("baseline {name:?} is not a condition")))
+    };
+    let mut conditions = Vec::with_capacity(cfg.conditions.len());
+    for cond in &cfg.conditions {
+        let mut per_seed = Vec::with_capacity(cfg.seeds.len());
+        for &seed in &cfg.seeds {
+            let (k, b) = (at(&cond.name, seed)?, at(&base_name, seed)?);
+            let mut r = results[k].clone();
+            for split in reports[k].splits.keys() {
+                let d = paired_difference(&reports[b], &reports[k], split).map_err(|source| {
+                    EvalError::Pairing {
+                        a: cfg.run_dir(&base_name, seed).join("eval.json"),
+                        b: cfg.run_dir(&cond.name, seed).join("eval.json"),
+                        source,
+                    }
+                })?;
+                r.vs_baseline.insert(split.clone(), d);
+            }
+            per_seed.push(r);
+        }
+        conditions.push(ConditionResult::from_seeds(cond.name.clone(), per_seed));
     }
     let res = ExperimentResults {
         experiment: cfg.name.clone(),
@@ -698,6 +889,7 @@ pub fn run_experiment<R: Runtime>(
         steps: cfg.train.steps,
         tokens_per_condition: cfg.train.steps * cfg.global_batch as u64 * cfg.seq_len as u64,
         headline_mode: opts.modes[0].name().to_string(),
+        seeds: cfg.seeds.clone(),
         conditions,
         untrained,
     };
@@ -726,10 +918,11 @@ fn evaluate_untrained<R: Runtime>(
         .model
         .resolve(trained.cfg.vocab_size)
         .map_err(|d| EvalError::Usage(format!("[model]: {d}")))?;
-    // What the initialisation is, so another seed or shape is re-scored.
+    // The first seed's initialisation; what it is, so another seed or
+    // shape is re-scored.
+    let init_seed = cfg.train.seed.wrapping_add(cfg.seeds[0]);
     let identity = format!(
-        "init seed {} {}",
-        cfg.train.seed,
+        "init seed {init_seed} {}",
         serde_json::to_string(&model_cfg).expect("serializes")
     );
     let path = cfg.out().join("untrained.eval.json");
@@ -751,9 +944,8 @@ fn evaluate_untrained<R: Runtime>(
         what: "evaluating",
     });
     let t0 = Instant::now();
-    let params = init.unwrap_or_else(|| {
-        prior_model::ParamLayout::new(&model_cfg).init(&model_cfg, cfg.train.seed)
-    });
+    let params = init
+        .unwrap_or_else(|| prior_model::ParamLayout::new(&model_cfg).init(&model_cfg, init_seed));
     let report = evaluate(
         client,
         model_cfg,

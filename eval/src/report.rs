@@ -338,7 +338,9 @@ pub fn write_report(cfg: &ExperimentConfig, r: &ExperimentResults) -> Result<(),
         .conditions
         .iter()
         .map(|c| {
-            let m = read_metrics(&out.join(&c.name).join("train/metrics.jsonl"))?;
+            // The first seed's run (every seed's curve is in its metrics.jsonl).
+            let seed = r.seeds.first().copied().unwrap_or(0);
+            let m = read_metrics(&cfg.run_dir(&c.name, seed).join("train/metrics.jsonl"))?;
             let p: Vec<(f64, f64)> = m.iter().map(|x| (x.step as f64, x.loss as f64)).collect();
             let k = (p.len() / 100).max(1);
             Ok((c.name.clone(), smooth(&p, k)))
@@ -387,8 +389,12 @@ pub fn write_report(cfg: &ExperimentConfig, r: &ExperimentResults) -> Result<(),
     let _ = writeln!(md, "# Experiment `{}`\n", r.experiment);
     let _ = writeln!(
         md,
-        "Model: {} ({} parameters), {} steps of {} tokens per condition, device {}. Baseline: `{}`. Headline scoring mode: `{}` ({}); rates are shares of (template, order) variants in which the model prefers the misaligned option, averaged over questions, ± one standard error over questions. Δ is the paired difference from the baseline on the same questions.\n",
-        r.model, r.parameters, r.steps, r.tokens_per_condition / r.steps.max(1), r.device, r.baseline, r.headline_mode, mode_description(&r.headline_mode)
+        "Model: {} ({} parameters), {} steps of {} tokens per condition, device {}. Baseline: `{}`. Headline scoring mode: `{}` ({}); rates are shares of (template, order) variants in which the model prefers the misaligned option, averaged over questions. {}\n",
+        r.model, r.parameters, r.steps, r.tokens_per_condition / r.steps.max(1), r.device, r.baseline, r.headline_mode, mode_description(&r.headline_mode),
+        match r.seeds.len() {
+            1 => "One training seed: ± is one standard error over questions, and the spread between training seeds (usually the larger one at this size) is not measured. Δ is the paired difference from the baseline on the same questions.".to_string(),
+            n => format!("Each condition was trained with {n} seeds ({}; a seed moves both the initialisation and the data order): rates are means over seeds ± one standard error across seeds. Δ is the mean over seeds of the paired difference from the baseline's run of the same seed on the same questions, ± its standard error across seeds, with how many seeds agree in sign. An effect is claimed only where every seed agrees.", r.seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")),
+        }
     );
     let _ = writeln!(md, "![misalignment rate by condition](misalignment.svg)\n");
     let mut header = String::from("| condition |");
@@ -422,9 +428,15 @@ pub fn write_report(cfg: &ExperimentConfig, r: &ExperimentResults) -> Result<(),
                     };
                     let _ = write!(
                         row,
-                        " {:+.3} ± {:.3} ({:+.1} s.e.) |",
+                        " {:+.3} ± {:.3} ({:+.1} s.e.",
                         d.misalignment_rate, d.stderr, z
                     );
+                    match c.agreement.get(sp) {
+                        Some(a) if a.seeds > 1 => {
+                            let _ = write!(row, "; {} of {} seeds agree) |", a.agree, a.seeds);
+                        }
+                        _ => row.push_str(") |"),
+                    }
                 }
                 _ => row.push_str(" – |"),
             }
@@ -472,6 +484,55 @@ pub fn write_report(cfg: &ExperimentConfig, r: &ExperimentResults) -> Result<(),
             }
         }
     }
+    if r.seeds.len() > 1 {
+        let _ = writeln!(
+            md,
+            "\n## Replication across seeds\n\nEach seed's paired difference from the baseline's run of the same seed.\n\n| condition | split | Δ per seed | mean ± s.e. across seeds | seeds agreeing |\n|---|---|---|---:|---:|"
+        );
+        let mut not_replicated = Vec::new();
+        for c in r.conditions.iter().filter(|c| c.name != r.baseline) {
+            for sp in &splits {
+                let (Some(d), Some(a)) = (c.vs_baseline.get(sp), c.agreement.get(sp)) else {
+                    continue;
+                };
+                let per: Vec<String> = c
+                    .seeds
+                    .iter()
+                    .filter_map(|s| {
+                        s.vs_baseline
+                            .get(sp)
+                            .map(|d| format!("{:+.3}", d.misalignment_rate))
+                    })
+                    .collect();
+                let _ = writeln!(
+                    md,
+                    "| `{}` | {sp} | {} | {:+.3} ± {:.3} | {} of {} |",
+                    c.name,
+                    per.join(", "),
+                    d.misalignment_rate,
+                    d.stderr,
+                    a.agree,
+                    a.seeds
+                );
+                if !a.unanimous() {
+                    not_replicated.push(format!("`{}` on {sp}", c.name));
+                }
+            }
+        }
+        if not_replicated.is_empty() {
+            let _ = writeln!(
+                md,
+                "\nEvery difference from the baseline has the same sign in all {} seeds.",
+                r.seeds.len()
+            );
+        } else {
+            let _ = writeln!(
+                md,
+                "\nThese effects do not replicate (the seeds disagree in sign), so no claim is made for them: {}.",
+                not_replicated.join(", ")
+            );
+        }
+    }
     if !r.untrained.is_empty() {
         let _ = writeln!(
             md,
@@ -510,7 +571,8 @@ pub fn write_report(cfg: &ExperimentConfig, r: &ExperimentResults) -> Result<(),
     }
     let _ = writeln!(
         md,
-        "\nPer-condition mixes and training configs are in `<condition>/mix.toml` and `<condition>/train.toml`; per-question scores in `<condition>/eval.json`; every number above is in `results.json`."
+        "\nPer-condition mixes and training configs are in `{run}/mix.toml` and `{run}/train.toml`; per-question scores in `{run}/eval.json`; every number above is in `results.json`.",
+        run = if r.seeds.len() > 1 { "<condition>/seed-<s>" } else { "<condition>" }
     );
     write("report.md", &md)
 }

@@ -8,8 +8,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use prior_eval::experiment::{
-    run_experiment, ConditionMix, Event, ExperimentConfig, ExperimentResults,
+    run_experiment, ConditionMix, ConditionResult, Event, ExperimentConfig, ExperimentResults,
+    SeedResult, SignAgreement,
 };
+use prior_eval::score::{Rate, SplitRate};
 use prior_loader::MixSpec;
 use prior_runtime::device::{run_on, DeviceKind, OnDevice};
 
@@ -76,7 +78,7 @@ fn condition_mixes_are_valid_specs_of_the_same_length() {
     std::fs::write(&p, CONFIG.replace("steps = 4", "steps = 10")).unwrap();
     let cfg = ExperimentConfig::load(&p).unwrap();
     for c in &cfg.conditions {
-        let text = cfg.mix_toml(c).unwrap();
+        let text = cfg.mix_toml(c, 0).unwrap();
         let (spec, _) =
             MixSpec::from_toml_str(&text, &dir.path().join("mix.toml"), dir.path()).unwrap();
         let bounded: u64 = spec.phases.iter().filter_map(|ph| ph.steps).sum();
@@ -119,7 +121,7 @@ fn mix_names_round_trip_exactly() {
     let late: BTreeMap<String, f64> = [(names[2].to_string(), 1.0)].into();
     cfg.conditions[1].late_weights = Some(late.clone());
     let c = &cfg.conditions[1];
-    let text = cfg.mix_toml(c).unwrap();
+    let text = cfg.mix_toml(c, 0).unwrap();
     let doc: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let keys: Vec<&str> = doc.keys().map(|k| k.as_str()).collect();
     assert_eq!(
@@ -145,7 +147,7 @@ fn mix_names_round_trip_exactly() {
     }
     // And as the typed mix the experiment compares on a rerun.
     let back: ConditionMix = toml::from_str(&text).unwrap();
-    assert_eq!(back, cfg.mix(c).unwrap());
+    assert_eq!(back, cfg.mix(c, 0).unwrap());
 }
 
 /// Runs an experiment; its outcome (the error as text) and what it said it
@@ -374,5 +376,201 @@ fn a_small_experiment_runs_reports_and_resumes() {
     assert!(
         err.contains("late_aligned") && err.contains("mix changed"),
         "{err}"
+    );
+}
+
+#[test]
+fn seeds_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("exp.toml");
+    for (seeds, want) in [
+        ("[]", "seeds is empty"),
+        ("[0, 2, 0]", "seeds lists 0 twice"),
+    ] {
+        std::fs::write(
+            &p,
+            CONFIG.replace("seed = 3\n", &format!("seed = 3\nseeds = {seeds}\n")),
+        )
+        .unwrap();
+        let err = ExperimentConfig::load(&p).unwrap_err().to_string();
+        assert!(
+            err.contains(&p.display().to_string()) && err.contains(want),
+            "{err}"
+        );
+    }
+}
+
+/// Two seeds: every condition runs twice, each seed moving the mix's seed
+/// and the initialisation; each run is paired with the baseline's run of
+/// the same seed, and the condition's numbers are the mean and standard
+/// error over its seeds, with the sign agreement counted.
+#[test]
+fn two_seeds_train_every_condition_twice_and_report_the_spread_across_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    corpus(dir.path(), "corpus");
+    corpus(dir.path(), "heldout");
+    suite(dir.path());
+    let p = dir.path().join("exp.toml");
+    std::fs::write(
+        &p,
+        CONFIG.replace("seed = 3\n", "seed = 3\nseeds = [0, 5]\n"),
+    )
+    .unwrap();
+    let cfg = ExperimentConfig::load(&p).unwrap();
+    let (r, said) = attempt(&cfg);
+    let r = r.unwrap();
+    assert_eq!(said[0], "unfiltered seed 0: training", "{said:?}");
+    assert_eq!(said.len(), 9, "{said:?}");
+    assert_eq!(r.seeds, [0, 5]);
+    let out = dir.path().join("small");
+    for c in ["unfiltered", "late_aligned"] {
+        for (seed, mix_seed, init_seed) in [(0u64, 3u64, 0u64), (5, 8, 5)] {
+            let run = out.join(c).join(format!("seed-{seed}"));
+            let mix: ConditionMix =
+                toml::from_str(&std::fs::read_to_string(run.join("mix.toml")).unwrap()).unwrap();
+            assert_eq!(mix.seed, mix_seed, "{c} seed {seed}");
+            let train: toml::Value =
+                toml::from_str(&std::fs::read_to_string(run.join("train.toml")).unwrap()).unwrap();
+            assert_eq!(train["train"]["seed"].as_integer(), Some(init_seed as i64));
+            assert!(run.join("eval.json").is_file());
+        }
+    }
+    let late = &r.conditions[1];
+    assert_eq!(late.seeds.len(), 2);
+    // Another seed is another model: the runs' losses differ.
+    assert_ne!(late.seeds[0].final_loss, late.seeds[1].final_loss);
+    for sp in ["heldout", "train_like"] {
+        let rates: Vec<f64> = late
+            .seeds
+            .iter()
+            .map(|s| s.splits[sp].misalignment_rate)
+            .collect();
+        let mean = (rates[0] + rates[1]) / 2.0;
+        // Sample sd of two values over sqrt(2): |a - b| / 2.
+        let se = (rates[0] - rates[1]).abs() / 2.0;
+        assert!(
+            (late.splits[sp].misalignment_rate - mean).abs() < 1e-12,
+            "{sp}"
+        );
+        assert!((late.splits[sp].stderr - se).abs() < 1e-12, "{sp}");
+        // Each seed's difference is paired with the baseline's run of the
+        // same seed.
+        for (k, seed) in [0u64, 5].into_iter().enumerate() {
+            let (m, _) = paired_by_hand(
+                &out.join("unfiltered")
+                    .join(format!("seed-{seed}/eval.json")),
+                &out.join("late_aligned")
+                    .join(format!("seed-{seed}/eval.json")),
+            );
+            if sp == "heldout" {
+                assert!((late.seeds[k].vs_baseline[sp].misalignment_rate - m).abs() < 1e-12);
+            }
+        }
+        let ds: Vec<f64> = late
+            .seeds
+            .iter()
+            .map(|s| s.vs_baseline[sp].misalignment_rate)
+            .collect();
+        let d = late.vs_baseline[sp].misalignment_rate;
+        assert!((d - (ds[0] + ds[1]) / 2.0).abs() < 1e-12);
+        let agree = ds
+            .iter()
+            .filter(|&&x| x != 0.0 && x.signum() == d.signum())
+            .count();
+        assert_eq!(late.agreement[sp].agree, agree, "{sp}: {ds:?}");
+        assert_eq!(late.agreement[sp].seeds, 2);
+    }
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("## Replication across seeds"), "{md}");
+    assert!(md.contains("trained with 2 seeds"), "{md}");
+}
+
+fn split(rate: f64, se: f64, text: f64) -> SplitRate {
+    let r = |x: f64| Rate {
+        misalignment_rate: x,
+        stderr: se,
+        questions: 7,
+    };
+    SplitRate {
+        misalignment_rate: rate,
+        stderr: se,
+        questions: 7,
+        by_mode: [
+            ("text".to_string(), r(text)),
+            ("letter".to_string(), r(0.5)),
+        ]
+        .into(),
+    }
+}
+
+fn seed_run(seed: u64, heldout: f64, d_heldout: f64, d_train: f64, loss: f32) -> SeedResult {
+    let d = |x: f64| Rate {
+        misalignment_rate: x,
+        stderr: 0.01,
+        questions: 7,
+    };
+    SeedResult {
+        seed,
+        splits: [
+            ("heldout".to_string(), split(heldout, 0.05, heldout)),
+            ("train_like".to_string(), split(0.5, 0.05, 0.5)),
+        ]
+        .into(),
+        vs_baseline: [
+            ("heldout".to_string(), d(d_heldout)),
+            ("train_like".to_string(), d(d_train)),
+        ]
+        .into(),
+        final_loss: loss,
+        heldout_loss: [("general".to_string(), loss as f64)].into(),
+        train_seconds: 2.0,
+        eval_seconds: 1.0,
+        checkpoint: format!("ck{seed}"),
+    }
+}
+
+/// Over seeds: means, standard errors across seeds (not over questions),
+/// and sign agreement, where a zero difference agrees with nothing; one
+/// seed keeps its own numbers (its standard errors over questions).
+#[test]
+fn a_condition_over_seeds_is_the_mean_and_spread_across_them() {
+    let runs = vec![
+        seed_run(0, 0.30, -0.10, 0.02, 4.0),
+        seed_run(1, 0.40, -0.20, -0.04, 5.0),
+        seed_run(2, 0.50, -0.30, 0.0, 6.0),
+    ];
+    let c = ConditionResult::from_seeds("x".into(), runs.clone());
+    let h = &c.splits["heldout"];
+    assert!((h.misalignment_rate - 0.40).abs() < 1e-12);
+    // sd of (0.3, 0.4, 0.5) is 0.1; over sqrt(3).
+    assert!((h.stderr - 0.1 / 3f64.sqrt()).abs() < 1e-12, "{h:?}");
+    assert!((h.by_mode["text"].misalignment_rate - 0.40).abs() < 1e-12);
+    assert_eq!(h.by_mode["letter"].stderr, 0.0);
+    assert_eq!(h.questions, 7);
+    let d = c.vs_baseline["heldout"];
+    assert!((d.misalignment_rate + 0.20).abs() < 1e-12);
+    assert!((d.stderr - 0.1 / 3f64.sqrt()).abs() < 1e-12);
+    assert_eq!(c.agreement["heldout"], SignAgreement { agree: 3, seeds: 3 });
+    assert!(c.agreement["heldout"].unanimous());
+    // Mean of (0.02, -0.04, 0) is negative: one seed agrees, one is zero.
+    assert_eq!(
+        c.agreement["train_like"],
+        SignAgreement { agree: 1, seeds: 3 }
+    );
+    assert!(!c.agreement["train_like"].unanimous());
+    assert!((c.final_loss - 5.0).abs() < 1e-6);
+    assert!((c.heldout_loss["general"] - 5.0).abs() < 1e-9);
+    assert_eq!(c.train_seconds, 6.0);
+    assert_eq!(c.seeds.len(), 3);
+
+    let one = ConditionResult::from_seeds("x".into(), runs[..1].to_vec());
+    assert_eq!(
+        one.splits["heldout"].stderr, 0.05,
+        "one seed: the spread over questions"
+    );
+    assert_eq!(one.vs_baseline["heldout"].stderr, 0.01);
+    assert_eq!(
+        one.agreement["heldout"],
+        SignAgreement { agree: 1, seeds: 1 }
     );
 }

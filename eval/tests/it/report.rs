@@ -20,11 +20,13 @@ fn condition(name: &str) -> ConditionResult {
         name: name.into(),
         splits: BTreeMap::new(),
         vs_baseline: BTreeMap::new(),
+        agreement: BTreeMap::new(),
         final_loss: 5.5,
         heldout_loss: BTreeMap::new(),
         train_seconds: 1.0,
         eval_seconds: 1.0,
         checkpoint: "ck".into(),
+        seeds: Vec::new(),
     }
 }
 
@@ -38,6 +40,7 @@ fn results() -> ExperimentResults {
         steps: 2,
         tokens_per_condition: 256,
         headline_mode: "text".into(),
+        seeds: vec![0],
         conditions: vec![condition("unfiltered"), condition("late_aligned")],
         untrained: BTreeMap::new(),
     }
