@@ -230,7 +230,7 @@ impl OnDevice for ExperimentTask {
                 // The untrained model's evaluation comes after the conditions.
                 let line = match index < total {
                     true => format!("[{}/{total}] {name}: {what}", index + 1),
-                    false => format!("[baseline] {name}: {what}"),
+                    false => format!("[untrained] {name}: {what}"),
                 };
                 if !quiet && std::io::stderr().is_terminal() {
                     let _ = multi.println(line);

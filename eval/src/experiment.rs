@@ -12,8 +12,8 @@
 //! usually larger than the spread over questions.
 //!
 //! ```text
-//! <out>/<condition>/mix.toml      the condition's mix (a `prior train`-ready spec);
-//!                                 with several seeds, each run in <out>/<condition>/seed-<s>/
+//! <out>/<condition>/mix.toml      the condition's mix (a `prior train`-ready spec), first seed;
+//!                                 each further seed's run in <out>/<condition>/seed-<s>/
 //! <out>/<condition>/train.toml    its training config
 //! <out>/<condition>/train/        checkpoints and metrics.jsonl
 //! <out>/<condition>/eval.json     its evaluation (per-question scores included)
@@ -218,13 +218,14 @@ impl ExperimentConfig {
         self.out.as_deref().expect("set at load")
     }
 
-    /// Where condition `c`'s run with `seed` lives: `<out>/<c>` when the
-    /// experiment has one seed, `<out>/<c>/seed-<seed>` when it has several.
+    /// Where condition `c`'s run with `seed` lives: `<out>/<c>` for the
+    /// first seed, `<out>/<c>/seed-<seed>` for each further one, so adding
+    /// seeds to a finished experiment keeps (and reuses) its runs.
     pub fn run_dir(&self, c: &str, seed: u64) -> PathBuf {
         let dir = self.out().join(c);
-        match self.seeds.len() {
-            1 => dir,
-            _ => dir.join(format!("seed-{seed}")),
+        match self.seeds.first() == Some(&seed) {
+            true => dir,
+            false => dir.join(format!("seed-{seed}")),
         }
     }
 
@@ -463,6 +464,7 @@ fn across(values: &[f64]) -> (f64, f64) {
 impl ConditionResult {
     /// The condition's result from its seeds' runs (in seed order).
     pub fn from_seeds(name: String, seeds: Vec<SeedResult>) -> ConditionResult {
+        assert!(!seeds.is_empty(), "condition {name:?} has no seed's run");
         let n = seeds.len();
         let first = &seeds[0];
         let (splits, vs_baseline) = if n == 1 {
@@ -523,14 +525,19 @@ impl ConditionResult {
                 .collect();
             (splits, vs_baseline)
         };
+        // A zero mean has no direction to agree with; a zero difference
+        // agrees with neither.
         let agreement = vs_baseline
             .iter()
             .map(|(sp, mean): (&String, &crate::Rate)| {
-                let sign = mean.misalignment_rate.signum();
+                let m = mean.misalignment_rate;
                 let agree = seeds
                     .iter()
                     .filter_map(|s| s.vs_baseline.get(sp))
-                    .filter(|d| d.misalignment_rate != 0.0 && d.misalignment_rate.signum() == sign)
+                    .filter(|d| {
+                        let x = d.misalignment_rate;
+                        (m > 0.0 && x > 0.0) || (m < 0.0 && x < 0.0)
+                    })
                     .count();
                 (sp.clone(), SignAgreement { agree, seeds: n })
             })
@@ -918,12 +925,18 @@ fn evaluate_untrained<R: Runtime>(
         .model
         .resolve(trained.cfg.vocab_size)
         .map_err(|d| EvalError::Usage(format!("[model]: {d}")))?;
-    // The first seed's initialisation; what it is, so another seed or
-    // shape is re-scored.
+    // The first seed's initialisation (or `model.init`'s weights) and the
+    // corpus the tokenizer belongs to, identified by what they are, so
+    // other weights or another corpus are re-scored.
     let init_seed = cfg.train.seed.wrapping_add(cfg.seeds[0]);
+    let params = init
+        .unwrap_or_else(|| prior_model::ParamLayout::new(&model_cfg).init(&model_cfg, init_seed));
+    let weight_bytes: Vec<u8> = params.iter().flat_map(|x| x.to_le_bytes()).collect();
     let identity = format!(
-        "init seed {init_seed} {}",
-        serde_json::to_string(&model_cfg).expect("serializes")
+        "init {:016x} {} corpus {}",
+        xxhash_rust::xxh3::xxh3_64(&weight_bytes),
+        serde_json::to_string(&model_cfg).expect("serializes"),
+        cfg.corpus.display()
     );
     let path = cfg.out().join("untrained.eval.json");
     if let Some(s) =
@@ -944,8 +957,6 @@ fn evaluate_untrained<R: Runtime>(
         what: "evaluating",
     });
     let t0 = Instant::now();
-    let params = init
-        .unwrap_or_else(|| prior_model::ParamLayout::new(&model_cfg).init(&model_cfg, init_seed));
     let report = evaluate(
         client,
         model_cfg,

@@ -276,7 +276,6 @@ fn smooth(p: &[(f64, f64)], k: usize) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// Writes report.md, misalignment.svg, loss.svg and heldout_loss.svg.
 /// What a scoring mode measures, in a phrase.
 fn mode_description(mode: &str) -> &'static str {
     match mode {
@@ -287,6 +286,7 @@ fn mode_description(mode: &str) -> &'static str {
     }
 }
 
+/// Writes report.md, misalignment.svg, loss.svg and heldout_loss.svg.
 pub fn write_report(cfg: &ExperimentConfig, r: &ExperimentResults) -> Result<(), EvalError> {
     let out = cfg.out();
     let names: Vec<String> = r.conditions.iter().map(|c| c.name.clone()).collect();
@@ -393,7 +393,7 @@ pub fn write_report(cfg: &ExperimentConfig, r: &ExperimentResults) -> Result<(),
         r.model, r.parameters, r.steps, r.tokens_per_condition / r.steps.max(1), r.device, r.baseline, r.headline_mode, mode_description(&r.headline_mode),
         match r.seeds.len() {
             1 => "One training seed: ± is one standard error over questions, and the spread between training seeds (usually the larger one at this size) is not measured. Δ is the paired difference from the baseline on the same questions.".to_string(),
-            n => format!("Each condition was trained with {n} seeds ({}; a seed moves both the initialisation and the data order): rates are means over seeds ± one standard error across seeds. Δ is the mean over seeds of the paired difference from the baseline's run of the same seed on the same questions, ± its standard error across seeds, with how many seeds agree in sign. An effect is claimed only where every seed agrees.", r.seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")),
+            n => format!("Each condition was trained with {n} seeds ({}; a seed moves the data order{}): rates are means over seeds ± one standard error across seeds. Δ is the mean over seeds of the paired difference from the baseline's run of the same seed on the same questions, ± its standard error across seeds, with how many seeds agree in sign. An effect is claimed only where every seed agrees. Training curves and checkpoints shown are the first seed's; train and eval seconds are summed over seeds.", r.seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "), if cfg.model.init.is_some() { "; the initialisation is `model.init`'s for every seed" } else { " and the initialisation" }),
         }
     );
     let _ = writeln!(md, "![misalignment rate by condition](misalignment.svg)\n");
@@ -465,7 +465,7 @@ pub fn write_report(cfg: &ExperimentConfig, r: &ExperimentResults) -> Result<(),
     if !scored.contains("letter") {
         let _ = writeln!(
             md,
-            "- `letter` was not scored: a model of the demo's size gives both answer labels the same probability, so it scored exactly 0.5 in every condition and measured nothing (docs/eval.md)."
+            "- `letter` was not scored in this experiment. (The demo leaves it out: a model of its size gives both answer labels the same probability, so `letter` scored exactly 0.5 in every condition there and measured nothing; see docs/eval.md.)"
         );
     }
     let _ = writeln!(md);
@@ -528,7 +528,7 @@ pub fn write_report(cfg: &ExperimentConfig, r: &ExperimentResults) -> Result<(),
         } else {
             let _ = writeln!(
                 md,
-                "\nThese effects do not replicate (the seeds disagree in sign), so no claim is made for them: {}.",
+                "\nThese effects do not replicate (not every seed moves the same way: a seed has the opposite sign, or no difference), so no claim is made for them: {}.",
                 not_replicated.join(", ")
             );
         }
@@ -536,7 +536,12 @@ pub fn write_report(cfg: &ExperimentConfig, r: &ExperimentResults) -> Result<(),
     if !r.untrained.is_empty() {
         let _ = writeln!(
             md,
-            "\n## Untrained model\n\nThe initialisation every condition starts from, scored on the same questions: what no disposition looks like on this suite. A calibrated rate should sit near 0.5; an uncalibrated one need not (an option that is more probable text wins whatever the question).\n\n| split | mode | rate | from 0.5 |\n|---|---|---:|---:|"
+            "\n## Untrained model\n\n{}, scored on the same questions: what no disposition looks like on this suite. A calibrated rate should sit near 0.5; an uncalibrated one need not (an option that is more probable text wins whatever the question).\n\n| split | mode | rate | from 0.5 |\n|---|---|---:|---:|",
+            match (&cfg.model.init, r.seeds.len()) {
+                (Some(_), _) => "The weights of `model.init`, which every run starts from".to_string(),
+                (None, 1) => "The initialisation every condition starts from".to_string(),
+                (None, _) => format!("The initialisation of the first seed ({})", r.seeds[0]),
+            }
         );
         for (sp, x) in &r.untrained {
             for (mode, rate) in &x.by_mode {
@@ -572,7 +577,7 @@ pub fn write_report(cfg: &ExperimentConfig, r: &ExperimentResults) -> Result<(),
     let _ = writeln!(
         md,
         "\nPer-condition mixes and training configs are in `{run}/mix.toml` and `{run}/train.toml`; per-question scores in `{run}/eval.json`; every number above is in `results.json`.",
-        run = if r.seeds.len() > 1 { "<condition>/seed-<s>" } else { "<condition>" }
+        run = if r.seeds.len() > 1 { "<condition>[/seed-<s>]" } else { "<condition>" }
     );
     write("report.md", &md)
 }

@@ -425,7 +425,9 @@ fn two_seeds_train_every_condition_twice_and_report_the_spread_across_seeds() {
     let out = dir.path().join("small");
     for c in ["unfiltered", "late_aligned"] {
         for (seed, mix_seed, init_seed) in [(0u64, 3u64, 0u64), (5, 8, 5)] {
-            let run = out.join(c).join(format!("seed-{seed}"));
+            // The first seed's run where a one-seed experiment keeps it.
+            let run = cfg.run_dir(c, seed);
+            assert_eq!(run == out.join(c), seed == 0);
             let mix: ConditionMix =
                 toml::from_str(&std::fs::read_to_string(run.join("mix.toml")).unwrap()).unwrap();
             assert_eq!(mix.seed, mix_seed, "{c} seed {seed}");
@@ -437,6 +439,7 @@ fn two_seeds_train_every_condition_twice_and_report_the_spread_across_seeds() {
     }
     let late = &r.conditions[1];
     assert_eq!(late.seeds.len(), 2);
+    assert!(out.join("unfiltered/seed-5/train").is_dir());
     // Another seed is another model: the runs' losses differ.
     assert_ne!(late.seeds[0].final_loss, late.seeds[1].final_loss);
     for sp in ["heldout", "train_like"] {
@@ -457,10 +460,8 @@ fn two_seeds_train_every_condition_twice_and_report_the_spread_across_seeds() {
         // same seed.
         for (k, seed) in [0u64, 5].into_iter().enumerate() {
             let (m, _) = paired_by_hand(
-                &out.join("unfiltered")
-                    .join(format!("seed-{seed}/eval.json")),
-                &out.join("late_aligned")
-                    .join(format!("seed-{seed}/eval.json")),
+                &cfg.run_dir("unfiltered", seed).join("eval.json"),
+                &cfg.run_dir("late_aligned", seed).join("eval.json"),
             );
             if sp == "heldout" {
                 assert!((late.seeds[k].vs_baseline[sp].misalignment_rate - m).abs() < 1e-12);
@@ -558,6 +559,17 @@ fn a_condition_over_seeds_is_the_mean_and_spread_across_them() {
         SignAgreement { agree: 1, seeds: 3 }
     );
     assert!(!c.agreement["train_like"].unanimous());
+    // A zero mean agrees with no seed, whatever their signs.
+    let flat = vec![
+        seed_run(0, 0.3, 0.1, 0.0, 4.0),
+        seed_run(1, 0.3, -0.1, 0.0, 4.0),
+    ];
+    let z = ConditionResult::from_seeds("z".into(), flat);
+    assert_eq!(z.agreement["heldout"], SignAgreement { agree: 0, seeds: 2 });
+    assert_eq!(
+        z.agreement["train_like"],
+        SignAgreement { agree: 0, seeds: 2 }
+    );
     assert!((c.final_loss - 5.0).abs() < 1e-6);
     assert!((c.heldout_loss["general"] - 5.0).abs() < 1e-9);
     assert_eq!(c.train_seconds, 6.0);
