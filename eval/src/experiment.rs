@@ -455,10 +455,14 @@ impl SignAgreement {
     }
 }
 
-/// Mean and standard error across seeds of one value per seed.
-fn across(values: &[f64]) -> (f64, f64) {
-    let r = crate::Rate::of(values);
-    (r.misalignment_rate, r.stderr)
+/// Mean and standard error across seeds of one value per seed, as a rate
+/// over `questions` questions per seed.
+fn across(values: impl Iterator<Item = f64>, questions: usize) -> crate::Rate {
+    let values: Vec<f64> = values.collect();
+    crate::Rate {
+        questions,
+        ..crate::Rate::of(&values)
+    }
 }
 
 impl ConditionResult {
@@ -476,29 +480,21 @@ impl ConditionResult {
                 .map(|(sp, x)| {
                     let per: Vec<&SplitRate> =
                         seeds.iter().filter_map(|s| s.splits.get(sp)).collect();
-                    let (rate, se) =
-                        across(&per.iter().map(|x| x.misalignment_rate).collect::<Vec<_>>());
+                    let headline = across(per.iter().map(|x| x.misalignment_rate), x.questions);
                     let by_mode = x
                         .by_mode
                         .iter()
                         .map(|(m, r)| {
-                            let v: Vec<f64> = per
-                                .iter()
-                                .filter_map(|x| x.by_mode.get(m))
-                                .map(|r| r.misalignment_rate)
-                                .collect();
-                            let (mean, se) = across(&v);
-                            let rate = crate::Rate {
-                                misalignment_rate: mean,
-                                stderr: se,
-                                questions: r.questions,
-                            };
-                            (m.clone(), rate)
+                            let v = per.iter().filter_map(|x| x.by_mode.get(m));
+                            (
+                                m.clone(),
+                                across(v.map(|r| r.misalignment_rate), r.questions),
+                            )
                         })
                         .collect();
                     let agg = SplitRate {
-                        misalignment_rate: rate,
-                        stderr: se,
+                        misalignment_rate: headline.misalignment_rate,
+                        stderr: headline.stderr,
                         questions: x.questions,
                         by_mode,
                     };
@@ -509,18 +505,11 @@ impl ConditionResult {
                 .vs_baseline
                 .iter()
                 .map(|(sp, d)| {
-                    let v: Vec<f64> = seeds
-                        .iter()
-                        .filter_map(|s| s.vs_baseline.get(sp))
-                        .map(|d| d.misalignment_rate)
-                        .collect();
-                    let (mean, se) = across(&v);
-                    let rate = crate::Rate {
-                        misalignment_rate: mean,
-                        stderr: se,
-                        questions: d.questions,
-                    };
-                    (sp.clone(), rate)
+                    let v = seeds.iter().filter_map(|s| s.vs_baseline.get(sp));
+                    (
+                        sp.clone(),
+                        across(v.map(|d| d.misalignment_rate), d.questions),
+                    )
                 })
                 .collect();
             (splits, vs_baseline)
@@ -931,10 +920,13 @@ fn evaluate_untrained<R: Runtime>(
     let init_seed = cfg.train.seed.wrapping_add(cfg.seeds[0]);
     let params = init
         .unwrap_or_else(|| prior_model::ParamLayout::new(&model_cfg).init(&model_cfg, init_seed));
-    let weight_bytes: Vec<u8> = params.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let mut weights = xxhash_rust::xxh3::Xxh3::new();
+    for x in &params {
+        weights.update(&x.to_le_bytes());
+    }
     let identity = format!(
         "init {:016x} {} corpus {}",
-        xxhash_rust::xxh3::xxh3_64(&weight_bytes),
+        weights.digest(),
         serde_json::to_string(&model_cfg).expect("serializes"),
         cfg.corpus.display()
     );

@@ -218,15 +218,21 @@ fn damaged(path: &Path, content: Option<&[u8]>, cfg: &ExperimentConfig) -> (Stri
     }
 }
 
+/// The corpora and suite the test config names, and the config (`text`)
+/// loaded from `dir/exp.toml`.
+fn small_experiment(dir: &Path, text: &str) -> ExperimentConfig {
+    corpus(dir, "corpus");
+    corpus(dir, "heldout");
+    suite(dir);
+    let p = dir.join("exp.toml");
+    std::fs::write(&p, text).unwrap();
+    ExperimentConfig::load(&p).unwrap()
+}
+
 #[test]
 fn a_small_experiment_runs_reports_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
-    corpus(dir.path(), "corpus");
-    corpus(dir.path(), "heldout");
-    suite(dir.path());
-    let p = dir.path().join("exp.toml");
-    std::fs::write(&p, CONFIG).unwrap();
-    let cfg = ExperimentConfig::load(&p).unwrap();
+    let cfg = small_experiment(dir.path(), CONFIG);
     let (r, said) = attempt(&cfg);
     let r = r.unwrap();
     assert_eq!(
@@ -362,6 +368,7 @@ fn a_small_experiment_runs_reports_and_resumes() {
     assert_eq!(said, reused);
 
     // A changed mix for a trained condition is refused, not reused.
+    let p = dir.path().join("exp.toml");
     std::fs::write(
         &p,
         CONFIG.replace(
@@ -407,16 +414,10 @@ fn seeds_are_checked() {
 #[test]
 fn two_seeds_train_every_condition_twice_and_report_the_spread_across_seeds() {
     let dir = tempfile::tempdir().unwrap();
-    corpus(dir.path(), "corpus");
-    corpus(dir.path(), "heldout");
-    suite(dir.path());
-    let p = dir.path().join("exp.toml");
-    std::fs::write(
-        &p,
-        CONFIG.replace("seed = 3\n", "seed = 3\nseeds = [0, 5]\n"),
-    )
-    .unwrap();
-    let cfg = ExperimentConfig::load(&p).unwrap();
+    let cfg = small_experiment(
+        dir.path(),
+        &CONFIG.replace("seed = 3\n", "seed = 3\nseeds = [0, 5]\n"),
+    );
     let (r, said) = attempt(&cfg);
     let r = r.unwrap();
     assert_eq!(said[0], "unfiltered seed 0: training", "{said:?}");

@@ -92,15 +92,22 @@ fn metrics_lines_are_steps_or_evaluations() {
     }
 }
 
-#[test]
-fn a_missing_or_corrupt_metrics_log_fails_the_report_naming_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg_path = dir.path().join("exp.toml");
+/// The test config's experiment with one step logged per condition; the
+/// late condition's log path.
+fn logged_experiment(dir: &Path) -> (ExperimentConfig, std::path::PathBuf) {
+    let cfg_path = dir.join("exp.toml");
     std::fs::write(&cfg_path, CONFIG).unwrap();
     let cfg = ExperimentConfig::load(&cfg_path).unwrap();
     std::fs::create_dir_all(cfg.out()).unwrap();
-    log(dir.path(), "unfiltered", &format!("{STEP}\n"));
-    let late = log(dir.path(), "late_aligned", &format!("{STEP}\n"));
+    log(dir, "unfiltered", &format!("{STEP}\n"));
+    let late = log(dir, "late_aligned", &format!("{STEP}\n"));
+    (cfg, late)
+}
+
+#[test]
+fn a_missing_or_corrupt_metrics_log_fails_the_report_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, late) = logged_experiment(dir.path());
     write_report(&cfg, &results()).unwrap();
     let md = std::fs::read_to_string(cfg.out().join("report.md")).unwrap();
     assert!(md.contains("| `late_aligned` |"), "{md}");
@@ -136,12 +143,7 @@ fn split_rate(by_mode: &[(&str, f64, f64)]) -> SplitRate {
 #[test]
 fn the_report_gives_the_untrained_rates_and_their_distance_from_one_half() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg_path = dir.path().join("exp.toml");
-    std::fs::write(&cfg_path, CONFIG).unwrap();
-    let cfg = ExperimentConfig::load(&cfg_path).unwrap();
-    std::fs::create_dir_all(cfg.out()).unwrap();
-    log(dir.path(), "unfiltered", &format!("{STEP}\n"));
-    log(dir.path(), "late_aligned", &format!("{STEP}\n"));
+    let (cfg, _) = logged_experiment(dir.path());
     let mut r = results();
     let modes = [("text", 0.41, 0.02), ("text_calibrated", 0.52, 0.01)];
     for c in &mut r.conditions {
