@@ -9,7 +9,9 @@ use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use prior_eval::experiment::{run_experiment, Event, ExperimentConfig, ExperimentResults};
 use prior_eval::prompts::Mode;
-use prior_eval::{evaluate, load_suite, EvalOptions, EvalReport, OptionField, Persona};
+use prior_eval::{
+    evaluate, load_suite, Backend, EvalOptions, EvalReport, NativeCpu, OptionField, Persona,
+};
 use prior_model::heldout::HeldoutSet;
 use prior_runtime::cubecl::prelude::ComputeClient;
 use prior_runtime::cubecl::Runtime;
@@ -75,6 +77,16 @@ struct EvalTask {
 impl OnDevice for EvalTask {
     type Output = Result<(EvalReport, String)>;
     fn run<R: Runtime>(self, client: ComputeClient<R>, device: &DeviceInfo) -> Self::Output {
+        self.on(&client, &device.name)
+    }
+
+    fn run_native(self, _device: &DeviceInfo) -> std::result::Result<Self::Output, Self> {
+        Ok(self.on(&NativeCpu, &prior_model::native::device_name()))
+    }
+}
+
+impl EvalTask {
+    fn on<B: Backend>(self, on: &B, device_name: &str) -> Result<(EvalReport, String)> {
         let a = &self.a;
         let tok_src = a.tokenizer.as_deref().or(a.corpus.as_deref());
         let m = prior_eval::source::load_model(&a.checkpoint, tok_src)?;
@@ -96,7 +108,7 @@ impl OnDevice for EvalTask {
         let opts = &self.opts;
         let bar = ui::count_bar(0, "eval", a.json);
         let report = evaluate(
-            &client,
+            on,
             m.cfg,
             &m.params,
             &m.tokenizer,
@@ -109,7 +121,7 @@ impl OnDevice for EvalTask {
             },
         )?;
         bar.finish_and_clear();
-        Ok((report, format!("{} on {}", m.description, device.name)))
+        Ok((report, format!("{} on {device_name}", m.description)))
     }
 }
 
@@ -209,6 +221,16 @@ pub struct ExperimentTask {
 impl OnDevice for ExperimentTask {
     type Output = Result<ExperimentResults>;
     fn run<R: Runtime>(self, client: ComputeClient<R>, device: &DeviceInfo) -> Self::Output {
+        self.on(client, &device.name)
+    }
+
+    fn run_native(self, _device: &DeviceInfo) -> std::result::Result<Self::Output, Self> {
+        Ok(self.on(NativeCpu, &prior_model::native::device_name()))
+    }
+}
+
+impl ExperimentTask {
+    fn on<B: Backend>(self, on: B, device_name: &str) -> Result<ExperimentResults> {
         let multi = MultiProgress::new();
         if self.quiet || !std::io::stderr().is_terminal() {
             multi.set_draw_target(ProgressDrawTarget::hidden());
@@ -220,7 +242,7 @@ impl OnDevice for ExperimentTask {
         let mut bar: Option<ProgressBar> = None;
         let steps = self.cfg.train.steps;
         let quiet = self.quiet;
-        let r = run_experiment(client, &device.name, &self.cfg, &mut |e| match e {
+        let r = run_experiment(on, device_name, &self.cfg, &mut |e| match e {
             Event::Condition {
                 index,
                 total,

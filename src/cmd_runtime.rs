@@ -27,6 +27,27 @@ pub enum RuntimeCommand {
     CompileCheck(CompileCheckArgs),
     /// Show which device `auto` picks and why.
     Devices,
+    /// Run NCCL's all-reduce, reduce-scatter and all-gather on CUDA
+    /// buffers and compare each with the host collective on the same
+    /// values. One process is a world of one; under torchrun, srun or
+    /// mpirun every rank joins (one GPU per rank). Exits non-zero, naming
+    /// what is missing, without NCCL or a CUDA device.
+    NcclCheck(NcclCheckArgs),
+}
+
+#[derive(Args)]
+pub struct NcclCheckArgs {
+    /// f32 values each rank contributes to each collective.
+    #[arg(long, default_value_t = 1 << 20)]
+    count: usize,
+    /// Seed of the random values (each rank's are drawn from it and its rank).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Seconds any wait (the rendezvous, a collective) may last.
+    #[arg(long, default_value_t = 60.0, value_name = "SECS")]
+    dist_timeout: f64,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -82,6 +103,7 @@ pub fn run(cmd: RuntimeCommand) -> Result<()> {
     match cmd {
         RuntimeCommand::Check(a) => check(a),
         RuntimeCommand::CompileCheck(a) => compile_check(a),
+        RuntimeCommand::NcclCheck(a) => nccl_check(a),
         RuntimeCommand::Devices => {
             let p = probe_cuda();
             match &p.missing {
@@ -89,7 +111,16 @@ pub fn run(cmd: RuntimeCommand) -> Result<()> {
                 Some(why) => println!("cuda: unavailable ({why})"),
             }
             let c = choose(DeviceKind::Auto)?;
-            println!("auto -> {} ({})", c.kind, c.reason);
+            match c.kind {
+                DeviceKind::Cuda => println!("auto -> cuda ({})", c.reason),
+                _ => {
+                    let reason = c.reason.trim_start_matches("auto: wgpu, ");
+                    println!(
+                        "auto -> cpu, the native CPU backend, for train, eval and demo ({reason})"
+                    );
+                    println!("auto -> wgpu for the kernels' commands (bench step, runtime check) and data-parallel training");
+                }
+            }
             Ok(())
         }
     }
@@ -294,6 +325,75 @@ fn compile_check(a: CompileCheckArgs) -> Result<()> {
     }
     if failed > 0 {
         bail!("{failed} kernel(s) failed to compile for {arch}");
+    }
+    Ok(())
+}
+
+fn nccl_check(a: NcclCheckArgs) -> Result<()> {
+    use prior_runtime::dist::{nccl, rendezvous, Placement};
+    if !(a.dist_timeout > 0.0 && a.dist_timeout.is_finite()) {
+        bail!(
+            "--dist-timeout: {} is not a positive number of seconds",
+            a.dist_timeout
+        );
+    }
+    if a.count == 0 {
+        bail!("--count: must be at least 1");
+    }
+    // NCCL first: on a machine without it, that is the answer.
+    let lib = nccl::Nccl::load().map_err(|why| anyhow::anyhow!("nccl-check: {why}"))?;
+    let cuda = probe_cuda();
+    if let Some(why) = cuda.missing {
+        bail!("nccl-check: {} is loadable, but {why}", lib.found);
+    }
+    let devices = cuda.devices;
+    let place = Placement::from_env()?;
+    let timeout = std::time::Duration::from_secs_f64(a.dist_timeout);
+    // Every rank of one check runs this binary with the same arguments.
+    let job = a.count as u64 ^ a.seed.rotate_left(17) ^ 0x6e63_636c;
+    let (mut group, _) = rendezvous::join(&place, job, &[], timeout)?;
+    let ordinal = if devices <= 1 {
+        0
+    } else {
+        place.local_rank as usize
+    };
+    let found = lib.found.clone();
+    use prior_runtime::cubecl::Runtime;
+    let client = prior_runtime::cubecl::cuda::CudaRuntime::client(
+        &prior_runtime::cubecl::cuda::CudaDevice::new(ordinal),
+    );
+    let comm = nccl::NcclComm::init(lib, &mut group, ordinal)?;
+    let checks = nccl::check_against_host(&comm, &mut group, &client, a.count, a.seed)?;
+    let failed = checks.iter().filter(|c| !c.passed).count();
+    if a.json {
+        ui::print_json(&json!({
+            "nccl": found.to_string(),
+            "rank": place.rank,
+            "world": place.world,
+            "device": ordinal,
+            "checks": checks,
+        }))?;
+    } else {
+        println!(
+            "{found}, rank {} of {} on CUDA device {ordinal}, {} f32 per rank:",
+            place.rank, place.world, a.count
+        );
+        for c in &checks {
+            println!(
+                "  {:<20} {:>9.3} ms  max |NCCL - host| {:.3e} (allowed {:.1e})  {}",
+                c.op,
+                c.nccl_ms,
+                c.max_abs_diff,
+                c.tolerance,
+                if c.passed { "ok" } else { "FAILED" }
+            );
+        }
+    }
+    if failed > 0 {
+        bail!(
+            "nccl-check: {failed} of {} collectives differ from the host collective",
+            checks.len()
+        );
     }
     Ok(())
 }

@@ -46,13 +46,10 @@ struct TrainTask {
     group: Group,
 }
 
-impl OnDevice for TrainTask {
-    type Output = Result<TrainSummary, prior_model::train::TrainError>;
-    fn run<R: prior_runtime::cubecl::Runtime>(
-        mut self,
-        client: prior_runtime::cubecl::prelude::ComputeClient<R>,
-        device: &DeviceInfo,
-    ) -> Self::Output {
+impl TrainTask {
+    /// The progress bar of rank 0 on a terminal (hidden elsewhere) and the
+    /// callback that moves it.
+    fn progress(&self) -> ProgressBar {
         let bar = ProgressBar::new(self.cfg.train.steps);
         if self.quiet || self.group.rank() != 0 || !std::io::stderr().is_terminal() {
             bar.set_draw_target(ProgressDrawTarget::hidden());
@@ -61,6 +58,23 @@ impl OnDevice for TrainTask {
             ProgressStyle::with_template("train [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")
                 .expect("valid template"),
         );
+        bar
+    }
+}
+
+fn show_step(bar: &ProgressBar, m: &StepMetrics) {
+    bar.set_position(m.step);
+    bar.set_message(format!("loss {:.4}, {:.0} tok/s", m.loss, m.tokens_per_s));
+}
+
+impl OnDevice for TrainTask {
+    type Output = Result<TrainSummary, prior_model::train::TrainError>;
+    fn run<R: prior_runtime::cubecl::Runtime>(
+        mut self,
+        client: prior_runtime::cubecl::prelude::ComputeClient<R>,
+        device: &DeviceInfo,
+    ) -> Self::Output {
+        let bar = self.progress();
         // An error here is the run's too: it reports it, with its context.
         if let (false, Ok((precision, plan))) = (
             self.quiet,
@@ -71,10 +85,6 @@ impl OnDevice for TrainTask {
                 device.name
             );
         }
-        let mut on_step = |m: &StepMetrics| {
-            bar.set_position(m.step);
-            bar.set_message(format!("loss {:.4}, {:.0} tok/s", m.loss, m.tokens_per_s));
-        };
         let r = train_data_parallel(
             client,
             &device.name,
@@ -82,10 +92,30 @@ impl OnDevice for TrainTask {
             &self.text,
             self.resume,
             &mut self.group,
-            &mut on_step,
+            &mut |m| show_step(&bar, m),
         );
         bar.finish_and_clear();
         r
+    }
+
+    fn run_native(mut self, _device: &DeviceInfo) -> Result<Self::Output, Self> {
+        // The native backend trains in one process; `auto` then takes wgpu.
+        if self.group.world() > 1 {
+            return Err(self);
+        }
+        let bar = self.progress();
+        if !self.quiet {
+            eprintln!("train: f32 on {}", prior_model::native::device_name());
+        }
+        let r = prior_model::train::train_native(
+            &self.cfg,
+            &self.text,
+            self.resume,
+            &mut self.group,
+            &mut |m| show_step(&bar, m),
+        );
+        bar.finish_and_clear();
+        Ok(r)
     }
 }
 

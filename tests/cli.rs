@@ -1020,3 +1020,104 @@ impl OutputAsync for Command {
         std::thread::spawn(move || self.output().expect("run prior"))
     }
 }
+
+#[test]
+fn nccl_check_without_nccl_names_where_it_looked() {
+    // PRIOR_NCCL pins the probe to one path, so the answer is the same on
+    // a machine that has NCCL installed elsewhere.
+    for (lib, why) in [
+        ("/nonexistent/libnccl.so.2", "/nonexistent/libnccl.so.2: "),
+        (
+            "libc.so.6",
+            "libc.so.6: loads, but has no ncclGetVersion (not NCCL)",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_prior"))
+            .args(["runtime", "nccl-check", "--count", "16"])
+            .env("PRIOR_NCCL", lib)
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .expect("run prior");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.starts_with("error: nccl-check: no NCCL found: ") && err.contains(why),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+/// `--device cpu` (the native CPU backend) trains and evaluates with the
+/// numbers wgpu gives, and commands it does not run say so.
+#[test]
+fn train_and_eval_on_the_native_cpu_backend() {
+    let dir = corpus_with_small_mix();
+    let d = dir.path().to_str().unwrap();
+    std::fs::write(
+        dir.path().join("t.toml"),
+        "[model]\npreset = \"micro\"\n[data]\nmix = \"mix.toml\"\n[train]\nsteps = 4\nmicro_batch = 4\ncheckpoint_dir = \"run\"\ndevice = \"cpu\"\n",
+    )
+    .unwrap();
+    let out = ok(&["train", &format!("{d}/t.toml")]);
+    assert!(out.contains("trained to step 4 on cpu (native, "), "{out}");
+    let eval = |device: &str| -> serde_json::Value {
+        serde_json::from_str(&ok(&[
+            "eval",
+            "--checkpoint",
+            &format!("{d}/run"),
+            "--suite",
+            &format!("{d}/synth/eval.jsonl"),
+            "--max-questions",
+            "4",
+            "--templates",
+            "1",
+            "--corpus",
+            &format!("{d}/corpus"),
+            "--heldout-seq",
+            "32",
+            "--heldout-tokens",
+            "256",
+            "--device",
+            device,
+            "--json",
+        ]))
+        .unwrap()
+    };
+    let (cpu, wgpu) = (eval("cpu"), eval("wgpu"));
+    let losses = |r: &serde_json::Value| -> Vec<(String, f64)> {
+        r["heldout_loss"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["category"].as_str().unwrap().to_string(),
+                    c["loss"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (a, b) = (losses(&cpu), losses(&wgpu));
+    assert_eq!(a.len(), b.len());
+    assert!(!a.is_empty());
+    for ((ca, la), (cb, lb)) in a.iter().zip(&b) {
+        assert_eq!(ca, cb);
+        assert!((la - lb).abs() < 1e-4 * lb, "{ca}: cpu {la}, wgpu {lb}");
+    }
+    for split in ["heldout", "train_like"] {
+        let rate =
+            |r: &serde_json::Value| r["splits"][split]["misalignment_rate"].as_f64().unwrap();
+        // At most one question's variants may fall the other way on a
+        // near tie.
+        assert!(
+            (rate(&cpu) - rate(&wgpu)).abs() <= 0.25 + 1e-9,
+            "{split}: {cpu} vs {wgpu}"
+        );
+    }
+    let err = fails(&["bench", "step", "--model", "micro", "--device", "cpu"]);
+    assert!(
+        err.contains("--device cpu: the native CPU backend does not run this"),
+        "{err}"
+    );
+}

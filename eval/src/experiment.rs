@@ -37,15 +37,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use cubecl::prelude::*;
 use prior_data::atomic::write_atomic;
 use prior_model::checkpoint::TrainState;
 use prior_model::heldout::HeldoutSet;
-use prior_model::train::{
-    train, DataSection, ModelSection, StepMetrics, TrainConfig, TrainSection,
-};
+use prior_model::train::{DataSection, ModelSection, StepMetrics, TrainConfig, TrainSection};
 use serde::{Deserialize, Serialize};
 
+use crate::backend::Backend;
 use crate::prompts::{Mode, Persona};
 use crate::score::{evaluate, paired_difference, EvalOptions, EvalReport, SplitRate};
 use crate::source::{finished_checkpoint, load_model};
@@ -624,8 +622,8 @@ pub fn pick_questions(
 
 /// Trains and evaluates every condition (skipping finished work), then
 /// writes results.json, report.md and the plots.
-pub fn run_experiment<R: Runtime>(
-    client: ComputeClient<R>,
+pub fn run_experiment<B: Backend>(
+    on: B,
     device_name: &str,
     cfg: &ExperimentConfig,
     events: &mut dyn FnMut(Event),
@@ -728,7 +726,7 @@ pub fn run_experiment<R: Runtime>(
                     name: &label,
                     what: "training",
                 });
-                train(client.clone(), device_name, &tc, &tc_text, true, &mut |m| {
+                on.train(device_name, &tc, &tc_text, true, &mut |m| {
                     events(Event::Step(m))
                 })?;
                 finished_checkpoint(&run_dir, cfg.train.steps)?.ok_or_else(|| {
@@ -778,7 +776,7 @@ pub fn run_experiment<R: Runtime>(
                     None => None,
                 };
                 let report = evaluate(
-                    &client,
+                    &on,
                     m.cfg,
                     &m.params,
                     &m.tokenizer,
@@ -845,7 +843,7 @@ pub fn run_experiment<R: Runtime>(
         reports.push(stored.report);
     }
     let untrained = match &a_checkpoint {
-        Some(ck) => evaluate_untrained(&client, cfg, ck, &questions, &opts, &settings, events)?,
+        Some(ck) => evaluate_untrained(&on, cfg, ck, &questions, &opts, &settings, events)?,
         None => BTreeMap::new(),
     };
     // Each run against the baseline condition's run of the same seed,
@@ -898,8 +896,8 @@ pub fn run_experiment<R: Runtime>(
 /// `train.seed`, or `model.init`'s weights), with the tokenizer and shape of
 /// the trained `checkpoint`; reuses `<out>/untrained.eval.json` when it was
 /// made with the same settings.
-fn evaluate_untrained<R: Runtime>(
-    client: &ComputeClient<R>,
+fn evaluate_untrained<B: Backend>(
+    on: &B,
     cfg: &ExperimentConfig,
     checkpoint: &Path,
     questions: &[Question],
@@ -950,7 +948,7 @@ fn evaluate_untrained<R: Runtime>(
     });
     let t0 = Instant::now();
     let report = evaluate(
-        client,
+        on,
         model_cfg,
         &params,
         &trained.tokenizer,

@@ -3,12 +3,15 @@
 //!
 //! - [`suite`]: the binary-choice question format (JSONL) and its checks.
 //! - [`prompts`]: templates x answer orders x persona prefixes.
+//! - [`backend`]: where scoring and training run (a cubecl device or the
+//!   native CPU backend).
 //! - [`score`]: log-probability scoring on the device, rates with standard
 //!   errors per split and topic, paired differences between models.
 //! - [`source`]: a model from a checkpoint or a Hugging Face directory.
 //! - [`experiment`]: train and evaluate one condition per mix change.
 //! - [`report`]: `report.md`, `results.json` and SVG plots.
 
+pub mod backend;
 pub mod experiment;
 pub mod prompts;
 pub mod report;
@@ -16,6 +19,7 @@ pub mod score;
 pub mod source;
 pub mod suite;
 
+pub use backend::{Backend, NativeCpu};
 pub use prompts::{Mode, Persona};
 pub use score::{evaluate, EvalOptions, EvalReport, OptionField, OptionsError, PairingError, Rate};
 pub use suite::{load_suite, Question};

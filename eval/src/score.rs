@@ -16,13 +16,12 @@
 
 use std::collections::BTreeMap;
 
-use cubecl::prelude::*;
 use prior_data::tokenizer::Tokenizer;
-use prior_model::device::DeviceModel;
-use prior_model::heldout::{heldout_loss, CategoryLoss, HeldoutSet};
+use prior_model::heldout::{CategoryLoss, HeldoutSet};
 use prior_model::ModelConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::backend::{Backend, Scorer};
 use crate::prompts::{render, Mode, Persona, TEMPLATES};
 use crate::suite::Question;
 use crate::EvalError;
@@ -229,17 +228,17 @@ fn pack(rows: &[&[u32]], batch: usize, seq: usize) -> (Vec<u32>, Vec<u32>, Vec<u
 
 /// Sum of log-probabilities of each item's continuation, and how many of
 /// its tokens were scored. Items longer than `seq + 1` lose their beginning.
-fn score_items<R: Runtime>(
-    model: &mut DeviceModel<R>,
+fn score_items(
+    model: &mut dyn Scorer,
+    (batch, seq): (usize, usize),
     items: &[&Item],
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<(f64, usize)>, EvalError> {
-    let (batch, seq) = (model.batch, model.seq);
     let mut out = Vec::with_capacity(items.len());
     for chunk in items.chunks(batch) {
         let rows: Vec<&[u32]> = chunk.iter().map(|i| i.tokens.as_slice()).collect();
         let (ids, targets, lens) = pack(&rows, batch, seq);
-        let losses = model.forward_token_losses(&ids, &targets)?;
+        let losses = model.token_losses(&ids, &targets)?;
         for (r, (item, n)) in chunk.iter().zip(lens).enumerate() {
             // Target index j predicts token j + 1; the continuation is the
             // last `cont` targets.
@@ -253,12 +252,12 @@ fn score_items<R: Runtime>(
 }
 
 /// Log-probabilities of both candidates of each choice.
-fn score_choices<R: Runtime>(
-    model: &mut DeviceModel<R>,
+fn score_choices(
+    model: &mut dyn Scorer,
+    (batch, seq): (usize, usize),
     choices: &[&Choice],
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<[f64; 2]>, EvalError> {
-    let (batch, seq) = (model.batch, model.seq);
     let mut out = Vec::with_capacity(choices.len());
     for chunk in choices.chunks(batch) {
         // Each row is the context plus a placeholder for the answer, so the
@@ -273,11 +272,13 @@ fn score_choices<R: Runtime>(
             .collect();
         let rows: Vec<&[u32]> = padded.iter().map(|t| t.as_slice()).collect();
         let (ids, _, lens) = pack(&rows, batch, seq);
-        model.forward_logits(&ids)?;
-        for (r, (c, n)) in chunk.iter().zip(lens).enumerate() {
-            let logits = model
-                .logits_row(r * seq + n - 1)
-                .expect("checked by the caller")?;
+        let positions: Vec<usize> = lens
+            .iter()
+            .enumerate()
+            .map(|(r, n)| r * seq + n - 1)
+            .collect();
+        let rows = model.logits_at(&ids, &positions)?;
+        for (c, logits) in chunk.iter().zip(rows) {
             let m = logits.iter().cloned().fold(f32::MIN, f32::max) as f64;
             let lse = m + logits
                 .iter()
@@ -318,8 +319,8 @@ fn bucketed<T, O: Copy + Default>(
 /// Evaluates `questions` with the model `params` (and, given `heldout`, its
 /// held-out loss per category).
 #[allow(clippy::too_many_arguments)]
-pub fn evaluate<R: Runtime>(
-    client: &ComputeClient<R>,
+pub fn evaluate<B: Backend + ?Sized>(
+    on: &B,
     cfg: ModelConfig,
     params: &[f32],
     tokenizer: &Tokenizer,
@@ -342,9 +343,7 @@ pub fn evaluate<R: Runtime>(
     };
     // A single-token label pair is scored in one pass (when the device can
     // read one row of logits); anything else as two continuations.
-    let row_views = cfg
-        .vocab_size
-        .is_multiple_of(prior_runtime::buffer::Buf::<R, f32>::view_align());
+    let row_views = on.row_views(cfg.vocab_size);
     let mut items = Vec::new();
     let mut choices = Vec::new();
     // Slots in order: question, template, order, mode.
@@ -418,18 +417,18 @@ pub fn evaluate<R: Runtime>(
         done += n;
         progress(done, total);
     };
-    let build = |seq: usize| DeviceModel::new(client.clone(), cfg, params, opts.batch, seq);
+    let build = |seq: usize| on.scorer(cfg, params, opts.batch, seq);
     let logp = bucketed(
         &items,
         |i| i.tokens.len() - 1,
         opts.max_seq,
-        |seq, part| score_items(&mut build(seq)?, part, &mut tick),
+        |seq, part| score_items(&mut *build(seq)?, (opts.batch, seq), part, &mut tick),
     )?;
     let choice_logp = bucketed(
         &choices,
         |c| c.ctx.len(),
         opts.max_seq,
-        |seq, part| score_choices(&mut build(seq)?, part, &mut tick),
+        |seq, part| score_choices(&mut *build(seq)?, (opts.batch, seq), part, &mut tick),
     )?;
 
     let mut per_q = Vec::with_capacity(questions.len());
@@ -473,10 +472,7 @@ pub fn evaluate<R: Runtime>(
         });
     }
     let heldout_loss = match heldout {
-        Some(set) => {
-            let mut m = DeviceModel::new(client.clone(), cfg, params, opts.batch, set.seq)?;
-            Some(heldout_loss(&mut m, set)?)
-        }
+        Some(set) => Some(on.scorer(cfg, params, opts.batch, set.seq)?.heldout(set)?),
         None => None,
     };
     let modes: Vec<String> = opts.modes.iter().map(|m| m.name().to_string()).collect();

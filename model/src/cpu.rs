@@ -1,8 +1,41 @@
 //! The CPU reference model: GPT-NeoX forward and backward in plain Rust on
 //! the runtime's reference ops. It defines what the device model must
 //! compute, and it is checked against finite differences itself.
+//!
+//! The same forward and backward run with faster ops behind [`CpuOps`]:
+//! [`crate::native`] swaps in a GEMM and f32 attention, rotary and
+//! cross-entropy, and trains on them (`--device cpu`).
 
 use prior_runtime::reference::{self as op, AttnShape};
+
+/// The ops whose cost grows fastest with the model, which a backend may
+/// replace; every default is the runtime's plain reference op.
+pub trait CpuOps {
+    /// `a[m, k] b[k, n]` (either operand stored transposed).
+    fn matmul(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, ta: bool, tb: bool) -> Vec<f32> {
+        op::matmul(a, b, m, k, n, ta, tb)
+    }
+    fn rotary(qkv: &mut [f32], s: AttnShape, inverse: bool) {
+        op::rotary(qkv, s, inverse)
+    }
+    /// Causal attention's output `[tokens, heads, head_dim]`.
+    fn attention_fwd(qkv: &[f32], s: AttnShape) -> Vec<f32> {
+        op::attention_fwd(qkv, s).0
+    }
+    fn attention_bwd(dout: &[f32], qkv: &[f32], s: AttnShape) -> Vec<f32> {
+        op::attention_bwd(dout, qkv, s)
+    }
+    /// Mean cross-entropy and its gradient w.r.t. the logits.
+    fn cross_entropy(logits: &[f32], targets: &[u32], vocab: usize) -> (f32, Vec<f32>) {
+        op::cross_entropy(logits, targets, vocab)
+    }
+}
+
+/// The runtime's reference ops, unchanged: what every kernel is checked
+/// against.
+pub struct Reference;
+
+impl CpuOps for Reference {}
 
 use crate::config::ModelConfig;
 use crate::params::{layer_name, ParamLayout};
@@ -13,7 +46,7 @@ fn slice<'a>(flat: &'a [f32], layout: &ParamLayout, name: &str) -> &'a [f32] {
 }
 
 /// y[rows, out] = x[rows, in] W^T + b, with W stored [out, in] (HF layout).
-fn linear(
+fn linear<O: CpuOps>(
     x: &[f32],
     w: &[f32],
     b: Option<&[f32]>,
@@ -21,7 +54,7 @@ fn linear(
     n_in: usize,
     n_out: usize,
 ) -> Vec<f32> {
-    let y = op::matmul(x, w, rows, n_in, n_out, false, true);
+    let y = O::matmul(x, w, rows, n_in, n_out, false, true);
     match b {
         Some(b) => op::bias_add(&y, b),
         None => y,
@@ -71,6 +104,19 @@ pub fn forward(
     batch: usize,
     seq: usize,
 ) -> Forward {
+    forward_with::<Reference>(cfg, layout, p, ids, targets, batch, seq)
+}
+
+/// [`forward`] on the ops of `O`.
+pub fn forward_with<O: CpuOps>(
+    cfg: &ModelConfig,
+    layout: &ParamLayout,
+    p: &[f32],
+    ids: &[u32],
+    targets: &[u32],
+    batch: usize,
+    seq: usize,
+) -> Forward {
     let (c, v, n) = (cfg.d_model, cfg.vocab_size, batch * seq);
     let s = attn_shape(cfg, batch, seq);
     let eps = cfg.layer_norm_eps;
@@ -85,7 +131,7 @@ pub fn forward(
             c,
             eps,
         );
-        let mut qkv = linear(
+        let mut qkv = linear::<O>(
             &a_in,
             w("attention.query_key_value.weight"),
             Some(w("attention.query_key_value.bias")),
@@ -93,9 +139,9 @@ pub fn forward(
             c,
             3 * c,
         );
-        op::rotary(&mut qkv, s, false);
-        let (y, _) = op::attention_fwd(&qkv, s);
-        let a_out = linear(
+        O::rotary(&mut qkv, s, false);
+        let y = O::attention_fwd(&qkv, s);
+        let a_out = linear::<O>(
             &y,
             w("attention.dense.weight"),
             Some(w("attention.dense.bias")),
@@ -110,7 +156,7 @@ pub fn forward(
             c,
             eps,
         );
-        let u = linear(
+        let u = linear::<O>(
             &m_in,
             w("mlp.dense_h_to_4h.weight"),
             Some(w("mlp.dense_h_to_4h.bias")),
@@ -119,7 +165,7 @@ pub fn forward(
             4 * c,
         );
         let gact = op::gelu_fwd(&u);
-        let m = linear(
+        let m = linear::<O>(
             &gact,
             w("mlp.dense_4h_to_h.weight"),
             Some(w("mlp.dense_4h_to_h.bias")),
@@ -147,8 +193,8 @@ pub fn forward(
         c,
         eps,
     );
-    let logits = linear(&hf, slice(p, layout, "embed_out.weight"), None, n, c, v);
-    let (loss, dlogits) = op::cross_entropy(&logits, targets, v);
+    let logits = linear::<O>(&hf, slice(p, layout, "embed_out.weight"), None, n, c, v);
+    let (loss, dlogits) = O::cross_entropy(&logits, targets, v);
     Forward {
         loss,
         logits,
@@ -170,6 +216,19 @@ pub fn backward(
     batch: usize,
     seq: usize,
 ) -> Vec<f32> {
+    backward_with::<Reference>(cfg, layout, p, ids, fwd, batch, seq)
+}
+
+/// [`backward`] on the ops of `O`.
+pub fn backward_with<O: CpuOps>(
+    cfg: &ModelConfig,
+    layout: &ParamLayout,
+    p: &[f32],
+    ids: &[u32],
+    fwd: &Forward,
+    batch: usize,
+    seq: usize,
+) -> Vec<f32> {
     let (c, v, n) = (cfg.d_model, cfg.vocab_size, batch * seq);
     let s = attn_shape(cfg, batch, seq);
     let mut g = vec![0f32; layout.total];
@@ -181,9 +240,9 @@ pub fn backward(
     };
     put(
         "embed_out.weight",
-        &op::matmul(&fwd.dlogits, &fwd.hf, v, n, c, true, false),
+        &O::matmul(&fwd.dlogits, &fwd.hf, v, n, c, true, false),
     );
-    let dhf = op::matmul(
+    let dhf = O::matmul(
         &fwd.dlogits,
         slice(p, layout, "embed_out.weight"),
         n,
@@ -208,10 +267,10 @@ pub fn backward(
         // MLP branch.
         put(
             &name("mlp.dense_4h_to_h.weight"),
-            &op::matmul(&dh, &a.gact, c, n, 4 * c, true, false),
+            &O::matmul(&dh, &a.gact, c, n, 4 * c, true, false),
         );
         put(&name("mlp.dense_4h_to_h.bias"), &op::bias_bwd(&dh, c));
-        let dgact = op::matmul(
+        let dgact = O::matmul(
             &dh,
             w("mlp.dense_4h_to_h.weight"),
             n,
@@ -223,10 +282,10 @@ pub fn backward(
         let du = op::gelu_bwd(&dgact, &a.u);
         put(
             &name("mlp.dense_h_to_4h.weight"),
-            &op::matmul(&du, &a.m_in, 4 * c, n, c, true, false),
+            &O::matmul(&du, &a.m_in, 4 * c, n, c, true, false),
         );
         put(&name("mlp.dense_h_to_4h.bias"), &op::bias_bwd(&du, 4 * c));
-        let dm_in = op::matmul(
+        let dm_in = O::matmul(
             &du,
             w("mlp.dense_h_to_4h.weight"),
             n,
@@ -247,21 +306,21 @@ pub fn backward(
         // Attention branch.
         put(
             &name("attention.dense.weight"),
-            &op::matmul(&dh, &a.y, c, n, c, true, false),
+            &O::matmul(&dh, &a.y, c, n, c, true, false),
         );
         put(&name("attention.dense.bias"), &op::bias_bwd(&dh, c));
-        let dy = op::matmul(&dh, w("attention.dense.weight"), n, c, c, false, false);
-        let mut dqkv = op::attention_bwd(&dy, &a.qkv, s);
-        op::rotary(&mut dqkv, s, true);
+        let dy = O::matmul(&dh, w("attention.dense.weight"), n, c, c, false, false);
+        let mut dqkv = O::attention_bwd(&dy, &a.qkv, s);
+        O::rotary(&mut dqkv, s, true);
         put(
             &name("attention.query_key_value.weight"),
-            &op::matmul(&dqkv, &a.a_in, 3 * c, n, c, true, false),
+            &O::matmul(&dqkv, &a.a_in, 3 * c, n, c, true, false),
         );
         put(
             &name("attention.query_key_value.bias"),
             &op::bias_bwd(&dqkv, 3 * c),
         );
-        let da_in = op::matmul(
+        let da_in = O::matmul(
             &dqkv,
             w("attention.query_key_value.weight"),
             n,

@@ -119,7 +119,20 @@ pub fn heldout_loss<R: Runtime, F: Float + CubeElement>(
         model.seq, set.seq,
         "model built for another sequence length"
     );
-    let (seq, batch) = (set.seq, model.batch);
+    let batch = model.batch;
+    heldout_loss_with(set, batch, |ids, targets| {
+        Ok(model.forward_token_losses(ids, targets)?)
+    })
+}
+
+/// [`heldout_loss`] for any model: `token_losses(ids, targets)` gives
+/// each position's loss for `batch` windows of `set.seq` tokens.
+pub fn heldout_loss_with<E>(
+    set: &HeldoutSet,
+    batch: usize,
+    mut token_losses: impl FnMut(&[u32], &[u32]) -> std::result::Result<Vec<f32>, E>,
+) -> std::result::Result<Vec<CategoryLoss>, E> {
+    let seq = set.seq;
     let mut out = Vec::new();
     for cat in &set.categories {
         let mut sum = 0f64;
@@ -133,7 +146,7 @@ pub fn heldout_loss<R: Runtime, F: Float + CubeElement>(
                 ids.extend_from_slice(&row[..seq]);
                 targets.extend_from_slice(&row[1..]);
             }
-            let losses = model.forward_token_losses(&ids, &targets)?;
+            let losses = token_losses(&ids, &targets)?;
             let real = batch.min(cat.windows - first);
             sum += losses[..real * seq].iter().map(|&x| x as f64).sum::<f64>();
             counted += real * seq;

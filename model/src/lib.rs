@@ -7,6 +7,8 @@
 //! - [`params`]: the flat layout and GPT-NeoX initialisation.
 //! - [`cpu`]: the CPU reference model, forward and backward.
 //! - [`device`]: the same model on runtime kernels, forward and backward.
+//! - [`native`]: the native CPU backend: the reference model on a GEMM,
+//!   trained and scored on the host (`--device cpu`).
 //! - [`train`]: the training loop, and the pieces of its step that
 //!   `prior bench step` times (accumulation, optimizer, loader options);
 //!   [`checkpoint`]: safetensors checkpoints.
@@ -22,6 +24,7 @@ pub mod cpu;
 pub mod device;
 pub mod heldout;
 pub mod hf;
+pub mod native;
 pub mod parallel;
 pub mod params;
 pub mod train;

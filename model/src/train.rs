@@ -28,6 +28,7 @@ use crate::checkpoint::{self, Checkpoint, TrainState};
 use crate::config::ModelConfig;
 use crate::device::{DeviceModel, MemoryPlan};
 use crate::heldout::{heldout_loss, CategoryLoss, HeldoutError, HeldoutSet};
+use crate::native::{NativeModel, CHUNK_SEQUENCES};
 use crate::parallel::{accumulate_data_parallel, shard_of};
 use crate::params::ParamLayout;
 
@@ -62,6 +63,9 @@ pub enum TrainError {
     /// The data-parallel group failed: a rank died, hung or disagreed.
     #[error("data parallel: {0}")]
     Dist(#[from] prior_runtime::dist::DistError),
+    /// A worker thread of the native CPU backend failed.
+    #[error("{detail}")]
+    Worker { detail: String },
     #[error("step {step}: loss is {loss}; stopped (the last good checkpoint is {last})")]
     NonFinite { step: u64, loss: f32, last: String },
 }
@@ -1052,14 +1056,272 @@ fn train_in<R: Runtime, F: Float + CubeElement>(
     run: Run<'_>,
     on_step: &mut dyn FnMut(&StepMetrics),
 ) -> Result<TrainSummary> {
-    let Run {
-        device_name,
+    let micro = run.cfg.train.micro_batch;
+    let memory = prior_runtime::device::device_memory(&client);
+    let prep = prepare(&run, |model_cfg, batch, seq| {
+        DeviceModel::<R, F>::fit_memory(
+            model_cfg,
+            (micro, seq),
+            memory,
+            Some(batch),
+            "train.micro_batch",
+        )
+        .map(|_| ())
+        .map_err(|detail| TrainError::Memory { detail })
+    })?;
+    let mut model = DeviceModel::<R, F>::with_compute_type(
+        client.clone(),
+        prep.model_cfg,
+        &prep.params,
+        micro,
+        prep.seq,
+    )?;
+    model.precision = run.precision.matmul();
+    if let (Some(saved), Some(_)) = (prep.loss_scale, model.loss_scale) {
+        // Resumed where the run was, so a resumed f16 run skips the steps
+        // the uninterrupted one would.
+        model.loss_scale = Some(saved);
+    }
+    // ZeRO-1: each rank keeps the moments of its shard alone.
+    let (rank, world) = (run.group.rank(), run.group.world());
+    let optimizer = Optimizer::for_rank(&client, &prep.layout, &prep.m, &prep.v, rank, world)?;
+    let log = StepLog::new(&client, run.cfg.train.log_every as usize);
+    let peak = prior_runtime::device::peak_flops(run.device_name).map(|p| p.0);
+    let engine = DeviceEngine {
+        model,
+        optimizer,
+        log,
+    };
+    run_loop(prep, engine, run, peak, on_step)
+}
+
+/// [`train`] on the native CPU backend ([`crate::native`]): the same loop,
+/// metrics and checkpoints, each step computed on the host in f32. One
+/// process only (`group` must be a world of one).
+pub fn train_native(
+    cfg: &TrainConfig,
+    config_text: &str,
+    resume: bool,
+    group: &mut Group,
+    on_step: &mut dyn FnMut(&StepMetrics),
+) -> Result<TrainSummary> {
+    let refuse = |detail: String| match &cfg.model.source {
+        Some(path) => TrainError::Config {
+            path: path.clone(),
+            detail,
+        },
+        None => TrainError::Model { detail },
+    };
+    if let Some(p) = cfg.train.precision.filter(|p| *p != TrainPrecision::F32) {
+        return Err(refuse(format!(
+            "train.precision = {p}: the native CPU backend trains in f32 (set precision = \"f32\" or leave it out)"
+        )));
+    }
+    if group.world() > 1 {
+        return Err(TrainError::Config {
+            path: cfg.data.mix.clone(),
+            detail: format!(
+                "a world of {} ranks: the native CPU backend trains in one process; data-parallel CPU runs use device = \"wgpu\" (see docs/distributed.md)",
+                group.world()
+            ),
+        });
+    }
+    let device_name = crate::native::device_name();
+    let run = Run {
+        device_name: &device_name,
         cfg,
         config_text,
         resume,
-        precision,
+        precision: TrainPrecision::F32,
         group,
-    } = run;
+    };
+    let prep = prepare(&run, |_, _, _| Ok(()))?;
+    let model = NativeModel::new(
+        prep.model_cfg,
+        prep.params.clone(),
+        prep.m.clone(),
+        prep.v.clone(),
+        prep.seq,
+    )?;
+    let engine = NativeEngine {
+        model,
+        slots: cfg.train.log_every as usize,
+        log: Vec::new(),
+    };
+    run_loop(prep, engine, run, None, on_step)
+}
+
+/// What the training loop needs of the hardware its steps run on: the
+/// cubecl device model with its optimizer ([`DeviceEngine`]), or the
+/// native CPU model ([`NativeEngine`]). Everything else (the loader,
+/// metrics, checkpoints, resume) is the loop's own, shared by both.
+trait StepEngine {
+    /// Steps whose loss and norm are held until [`Self::read_log`].
+    fn log_slots(&self) -> usize;
+    /// One step of `group`'s data-parallel run: this rank's share of the
+    /// batch's gradient, summed over the ranks, then the optimizer; the
+    /// loss and norm are held at `slot`.
+    fn step(
+        &mut self,
+        group: &mut Group,
+        tokens: &[u32],
+        seq_tokens: usize,
+        t: &TrainSection,
+        step: u64,
+        slot: usize,
+    ) -> Result<OptimizerUpdate>;
+    /// The losses and gradient norms of the first `n` slots.
+    fn read_log(&mut self, n: usize) -> Result<(Vec<f32>, Vec<f32>)>;
+    fn heldout_loss(&mut self, set: &HeldoutSet) -> Result<Vec<CategoryLoss>>;
+    /// Both full moments on rank 0 (None elsewhere); collective.
+    fn gather_moments(&mut self, group: &mut Group) -> Result<Option<(Vec<f32>, Vec<f32>)>>;
+    fn params(&mut self) -> Result<Vec<f32>>;
+    fn loss_scale(&self) -> Option<LossScale>;
+}
+
+struct DeviceEngine<R: Runtime, F: Float + CubeElement> {
+    model: DeviceModel<R, F>,
+    optimizer: Optimizer<R>,
+    log: StepLog<R>,
+}
+
+impl<R: Runtime, F: Float + CubeElement> StepEngine for DeviceEngine<R, F> {
+    fn log_slots(&self) -> usize {
+        self.log.slots()
+    }
+
+    fn step(
+        &mut self,
+        group: &mut Group,
+        tokens: &[u32],
+        seq_tokens: usize,
+        t: &TrainSection,
+        step: u64,
+        slot: usize,
+    ) -> Result<OptimizerUpdate> {
+        accumulate_data_parallel(&mut self.model, group, tokens, seq_tokens, &self.log, slot)?;
+        self.optimizer
+            .apply_sharded(&mut self.model, group, t, step, &self.log, slot)
+    }
+
+    fn read_log(&mut self, n: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+        Ok(self.log.download(n)?)
+    }
+
+    fn heldout_loss(&mut self, set: &HeldoutSet) -> Result<Vec<CategoryLoss>> {
+        Ok(heldout_loss(&mut self.model, set)?)
+    }
+
+    fn gather_moments(&mut self, group: &mut Group) -> Result<Option<(Vec<f32>, Vec<f32>)>> {
+        self.optimizer.gather_moments(group)
+    }
+
+    fn params(&mut self) -> Result<Vec<f32>> {
+        Ok(self.model.download_params()?)
+    }
+
+    fn loss_scale(&self) -> Option<LossScale> {
+        self.model.loss_scale
+    }
+}
+
+struct NativeEngine {
+    model: NativeModel,
+    /// `[train] log_every`: steps timed together, as on a device.
+    slots: usize,
+    /// (loss, grad norm) of each step since the last read.
+    log: Vec<(f32, f32)>,
+}
+
+impl StepEngine for NativeEngine {
+    fn log_slots(&self) -> usize {
+        self.slots
+    }
+
+    fn step(
+        &mut self,
+        _group: &mut Group,
+        tokens: &[u32],
+        _seq_tokens: usize,
+        t: &TrainSection,
+        step: u64,
+        _slot: usize,
+    ) -> Result<OptimizerUpdate> {
+        let (loss, mut grad) = self.model.loss_and_grad(tokens)?;
+        let up = self.model.apply(&mut grad, t, step);
+        self.log.push((loss, up.grad_norm.unwrap_or(0.0)));
+        Ok(up)
+    }
+
+    fn read_log(&mut self, n: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+        let taken: Vec<(f32, f32)> = self.log.drain(..).collect();
+        if taken.len() != n {
+            return Err(TrainError::Shape {
+                detail: format!("{} steps logged, {n} read", taken.len()),
+            });
+        }
+        Ok(taken.into_iter().unzip())
+    }
+
+    fn heldout_loss(&mut self, set: &HeldoutSet) -> Result<Vec<CategoryLoss>> {
+        // Whole waves of chunks at a time: the model splits them up.
+        let batch = CHUNK_SEQUENCES * crate::native::threads();
+        crate::heldout::heldout_loss_with(set, batch, |ids, targets| {
+            self.model.token_losses(ids, targets, set.seq)
+        })
+    }
+
+    fn gather_moments(&mut self, _group: &mut Group) -> Result<Option<(Vec<f32>, Vec<f32>)>> {
+        Ok(Some((
+            self.model.exp_avg.clone(),
+            self.model.exp_avg_sq.clone(),
+        )))
+    }
+
+    fn params(&mut self) -> Result<Vec<f32>> {
+        Ok(self.model.params.clone())
+    }
+
+    fn loss_scale(&self) -> Option<LossScale> {
+        None
+    }
+}
+
+/// A run's state before its first step: the config checked, the start
+/// chosen (fresh, or the newest whole checkpoint), held-out data loaded.
+struct Prepared {
+    model_cfg: ModelConfig,
+    layout: ParamLayout,
+    /// Weights and both AdamW moments, whole (`[layout.total]` each).
+    params: Vec<f32>,
+    m: Vec<f32>,
+    v: Vec<f32>,
+    start: u64,
+    loader_start: Start,
+    resumed_from: Option<u64>,
+    loss_scale: Option<LossScale>,
+    heldout: Option<HeldoutSet>,
+    sampler: Arc<Sampler>,
+    root: PathBuf,
+    metrics_path: PathBuf,
+    eot_id: u32,
+    corpus_dir: PathBuf,
+    batch: usize,
+    seq: usize,
+}
+
+/// Checks `run`'s config (and, through `check_fit`, that the model fits
+/// the device, before anything is allocated) and loads where it starts.
+fn prepare(
+    run: &Run<'_>,
+    check_fit: impl FnOnce(&ModelConfig, usize, usize) -> Result<()>,
+) -> Result<Prepared> {
+    let Run {
+        cfg,
+        resume,
+        ref group,
+        ..
+    } = *run;
     let t = &cfg.train;
     let (rank, world) = (group.rank(), group.world());
     let lead = rank == 0;
@@ -1097,16 +1359,9 @@ fn train_in<R: Runtime, F: Float + CubeElement>(
         });
     }
     // Before anything is allocated, on the host or the device.
-    DeviceModel::<R, F>::fit_memory(
-        &model_cfg,
-        (t.micro_batch, seq),
-        prior_runtime::device::device_memory(&client),
-        Some(batch),
-        "train.micro_batch",
-    )
-    .map_err(|detail| TrainError::Memory { detail })?;
-    let root = &t.checkpoint_dir;
-    std::fs::create_dir_all(root).map_err(|source| TrainError::Io {
+    check_fit(&model_cfg, batch, seq)?;
+    let root = t.checkpoint_dir.clone();
+    std::fs::create_dir_all(&root).map_err(|source| TrainError::Io {
         path: root.clone(),
         source,
     })?;
@@ -1115,7 +1370,7 @@ fn train_in<R: Runtime, F: Float + CubeElement>(
     // Start fresh, or from the newest whole checkpoint.
     let sampler = Arc::new(Sampler::new(spec, corpus, None)?);
     let (params, m, v, start, loader_start, resumed_from, loss_scale) =
-        match checkpoint::list(root)?.pop().filter(|_| resume) {
+        match checkpoint::list(&root)?.pop().filter(|_| resume) {
             Some((_, dir)) => {
                 let ck = checkpoint::load(&dir, &layout)?;
                 if lead {
@@ -1153,22 +1408,63 @@ fn train_in<R: Runtime, F: Float + CubeElement>(
         )?),
         _ => None,
     };
-    let mut model = DeviceModel::<R, F>::with_compute_type(
-        client.clone(),
+    Ok(Prepared {
         model_cfg,
-        &params,
-        t.micro_batch,
+        layout,
+        params,
+        m,
+        v,
+        start,
+        loader_start,
+        resumed_from,
+        loss_scale,
+        heldout,
+        sampler,
+        root,
+        metrics_path,
+        eot_id,
+        corpus_dir,
+        batch,
         seq,
-    )?;
-    model.precision = precision.matmul();
-    if let (Some(saved), Some(_)) = (loss_scale, model.loss_scale) {
-        // Resumed where the run was, so a resumed f16 run skips the steps
-        // the uninterrupted one would.
-        model.loss_scale = Some(saved);
-    }
-    // ZeRO-1: each rank keeps the moments of its shard alone.
-    let optimizer = Optimizer::for_rank(&client, &layout, &m, &v, rank, world)?;
-    drop((m, v));
+    })
+}
+
+/// The loop itself, on any engine: read a batch, step, and at each log
+/// point write the steps' metrics (checked for a non-finite loss first),
+/// the held-out loss and a checkpoint.
+fn run_loop<E: StepEngine>(
+    prep: Prepared,
+    mut engine: E,
+    run: Run<'_>,
+    peak: Option<f64>,
+    on_step: &mut dyn FnMut(&StepMetrics),
+) -> Result<TrainSummary> {
+    let Run {
+        device_name,
+        cfg,
+        config_text,
+        group,
+        ..
+    } = run;
+    let Prepared {
+        model_cfg,
+        layout,
+        start,
+        loader_start,
+        resumed_from,
+        heldout,
+        sampler,
+        root,
+        metrics_path,
+        eot_id,
+        corpus_dir,
+        batch,
+        seq,
+        ..
+    } = prep;
+    let t = &cfg.train;
+    let (rank, world) = (group.rank(), group.world());
+    let lead = rank == 0;
     // Every rank must start from the same step (one checkpoint directory).
     let lead_start = group.broadcast(&start.to_le_bytes())?;
     if lead_start != start.to_le_bytes() {
@@ -1189,7 +1485,7 @@ fn train_in<R: Runtime, F: Float + CubeElement>(
             ..loader_options(t.steps)
         },
     )?;
-    let mut last_ck: Option<PathBuf> = checkpoint::list(root)?
+    let mut last_ck: Option<PathBuf> = checkpoint::list(&root)?
         .pop()
         .map(|c| c.1)
         .filter(|_| resumed_from.is_some());
@@ -1200,17 +1496,15 @@ fn train_in<R: Runtime, F: Float + CubeElement>(
         let (six_n, attn) = model_cfg.flops_per_token(seq);
         six_n + attn
     };
-    let peak = prior_runtime::device::peak_flops(device_name).map(|p| p.0);
-    let log = StepLog::new(&client, t.log_every as usize);
-    let mut pending: Vec<PendingStep> = Vec::with_capacity(log.slots());
+    let slots = engine.log_slots().max(1);
+    let mut pending: Vec<PendingStep> = Vec::with_capacity(slots);
     let mut interval_start = Instant::now();
     while step < t.steps {
         let t0 = Instant::now();
         let Some(b) = loader.next_batch()? else { break };
         let wait = t0.elapsed().as_secs_f64() * 1e3;
         let slot = pending.len();
-        accumulate_data_parallel(&mut model, group, &b.tokens, b.seq_tokens, &log, slot)?;
-        let update = optimizer.apply_sharded(&mut model, group, t, step, &log, slot)?;
+        let update = engine.step(group, &b.tokens, b.seq_tokens, t, step, slot)?;
         step += 1;
         pending.push(PendingStep {
             step,
@@ -1219,7 +1513,7 @@ fn train_in<R: Runtime, F: Float + CubeElement>(
         });
         let eval_now = heldout.is_some() && (step % t.eval_every == 0 || step == t.steps);
         let checkpoint_now = step % t.checkpoint_every == 0 || step == t.steps;
-        if !(pending.len() == log.slots() || eval_now || checkpoint_now) {
+        if !(pending.len() == slots || eval_now || checkpoint_now) {
             continue;
         }
         if !lead {
@@ -1227,13 +1521,13 @@ fn train_in<R: Runtime, F: Float + CubeElement>(
             // the same state need no record, but their moments go into it.
             pending.clear();
             if checkpoint_now {
-                optimizer.gather_moments(group)?;
+                engine.gather_moments(group)?;
             }
             continue;
         }
         // A log point: every pending step's loss and norm in one read,
         // checked before anything (a checkpoint) could keep a diverged state.
-        let (losses, norms) = log.download(pending.len())?;
+        let (losses, norms) = engine.read_log(pending.len())?;
         let secs = interval_start.elapsed().as_secs_f64() / pending.len() as f64;
         interval_start = Instant::now();
         for ((p, loss), norm) in pending.drain(..).zip(losses).zip(norms) {
@@ -1266,11 +1560,8 @@ fn train_in<R: Runtime, F: Float + CubeElement>(
             on_step(&metrics);
             final_loss = loss;
         }
-        if let Some(set) = heldout
-            .as_ref()
-            .filter(|_| step % t.eval_every == 0 || step == t.steps)
-        {
-            let losses = heldout_loss(&mut model, set)?;
+        if let Some(set) = heldout.as_ref().filter(|_| eval_now) {
+            let losses = engine.heldout_loss(set)?;
             append_line(
                 &metrics_path,
                 &serde_json::to_string(&EvalMetrics {
@@ -1281,7 +1572,7 @@ fn train_in<R: Runtime, F: Float + CubeElement>(
             )?;
         }
         if checkpoint_now {
-            let (exp_avg, exp_avg_sq) = optimizer
+            let (exp_avg, exp_avg_sq) = engine
                 .gather_moments(group)?
                 .expect("rank 0 gathers the moments");
             let ck = Checkpoint {
@@ -1297,14 +1588,14 @@ fn train_in<R: Runtime, F: Float + CubeElement>(
                     seq_len: seq,
                     eot_id: Some(eot_id),
                     corpus: Some(corpus_dir.clone()),
-                    loss_scale: model.loss_scale,
+                    loss_scale: engine.loss_scale(),
                     world,
                 },
-                params: model.download_params()?,
+                params: engine.params()?,
                 exp_avg,
                 exp_avg_sq,
             };
-            last_ck = Some(checkpoint::save(root, &layout, &ck, t.keep_checkpoints)?);
+            last_ck = Some(checkpoint::save(&root, &layout, &ck, t.keep_checkpoints)?);
         }
     }
     Ok(TrainSummary {

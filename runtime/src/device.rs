@@ -1,5 +1,7 @@
-//! Device selection: CUDA (cubecl-cuda, compiled at run time by NVRTC) or
-//! wgpu over Vulkan (any GPU, or Mesa's software driver on a plain CPU).
+//! Device selection: CUDA (cubecl-cuda, compiled at run time by NVRTC),
+//! wgpu over Vulkan (any GPU, or Mesa's software driver on a plain CPU),
+//! or `cpu`, the model crate's native CPU backend, for the tasks that
+//! have one ([`OnDevice::run_native`]).
 //!
 //! cubecl panics when asked for a CUDA client on a machine without a
 //! driver, so CUDA is probed first through cudarc's dynamic loader (and
@@ -21,6 +23,9 @@ pub enum DeviceKind {
     Auto,
     Cuda,
     Wgpu,
+    /// The native CPU backend of the model crate (no cubecl device): for
+    /// the tasks that have one (training and evaluation).
+    Cpu,
 }
 
 impl FromStr for DeviceKind {
@@ -30,8 +35,9 @@ impl FromStr for DeviceKind {
             "auto" => Ok(DeviceKind::Auto),
             "cuda" => Ok(DeviceKind::Cuda),
             "wgpu" => Ok(DeviceKind::Wgpu),
+            "cpu" => Ok(DeviceKind::Cpu),
             other => Err(RuntimeError::Device(format!(
-                "unknown device {other:?}: use auto, cuda or wgpu"
+                "unknown device {other:?}: use auto, cuda, wgpu or cpu"
             ))),
         }
     }
@@ -43,6 +49,7 @@ impl fmt::Display for DeviceKind {
             DeviceKind::Auto => "auto",
             DeviceKind::Cuda => "cuda",
             DeviceKind::Wgpu => "wgpu",
+            DeviceKind::Cpu => "cpu",
         })
     }
 }
@@ -119,7 +126,7 @@ pub fn choose(kind: DeviceKind) -> Result<DeviceChoice> {
                 ))),
             }
         }
-        DeviceKind::Wgpu => Ok(DeviceChoice {
+        DeviceKind::Wgpu | DeviceKind::Cpu => Ok(DeviceChoice {
             kind,
             reason: "requested".into(),
         }),
@@ -143,6 +150,16 @@ pub fn choose(kind: DeviceKind) -> Result<DeviceChoice> {
 pub trait OnDevice {
     type Output;
     fn run<R: Runtime>(self, client: ComputeClient<R>, device: &DeviceInfo) -> Self::Output;
+
+    /// The task on the native CPU backend (`--device cpu`), or the task
+    /// back when it has none; [`run_on`] then refuses `cpu`.
+    fn run_native(self, device: &DeviceInfo) -> std::result::Result<Self::Output, Self>
+    where
+        Self: Sized,
+    {
+        let _ = device;
+        Err(self)
+    }
 }
 
 /// A description of the device a task runs on.
@@ -181,6 +198,33 @@ pub fn run_on<T: OnDevice>(kind: DeviceKind, task: T) -> Result<T::Output> {
 pub fn run_on_index<T: OnDevice>(kind: DeviceKind, index: usize, task: T) -> Result<T::Output> {
     let choice = choose(kind)?;
     match choice.kind {
+        DeviceKind::Cpu => {
+            let info = DeviceInfo {
+                kind: DeviceKind::Cpu,
+                name: "cpu (native)".into(),
+                reason: choice.reason,
+            };
+            task.run_native(&info).map_err(|_| {
+                RuntimeError::Device(
+                    "--device cpu: the native CPU backend does not run this (it trains and evaluates, in one process); use --device wgpu".into(),
+                )
+            })
+        }
+        // Without CUDA, `auto` takes the native CPU backend where the task
+        // has one: on a CPU it is far faster than a software Vulkan driver.
+        DeviceKind::Wgpu if kind == DeviceKind::Auto => {
+            let info = DeviceInfo {
+                kind: DeviceKind::Cpu,
+                name: "cpu (native)".into(),
+                reason: choice
+                    .reason
+                    .replacen("auto: wgpu", "auto: the native CPU backend", 1),
+            };
+            match task.run_native(&info) {
+                Ok(out) => Ok(out),
+                Err(task) => run_wgpu(task, choice),
+            }
+        }
         DeviceKind::Cuda => {
             let count = cudarc::driver::result::device::get_count()
                 .unwrap_or(0)
@@ -207,22 +251,25 @@ pub fn run_on_index<T: OnDevice>(kind: DeviceKind, index: usize, task: T) -> Res
                 },
             ))
         }
-        _ => {
-            let client = client_or_error(
-                || WgpuRuntime::client(&WgpuDevice::DefaultDevice),
-                "wgpu (is a Vulkan driver installed? on a machine without a GPU: apt-get install mesa-vulkan-drivers libvulkan1)",
-            )?;
-            let name = "wgpu (Vulkan)".to_string();
-            Ok(task.run(
-                client,
-                &DeviceInfo {
-                    kind: DeviceKind::Wgpu,
-                    name,
-                    reason: choice.reason,
-                },
-            ))
-        }
+        _ => run_wgpu(task, choice),
     }
+}
+
+/// `task` on wgpu's default adapter.
+fn run_wgpu<T: OnDevice>(task: T, choice: DeviceChoice) -> Result<T::Output> {
+    let client = client_or_error(
+            || WgpuRuntime::client(&WgpuDevice::DefaultDevice),
+            "wgpu (is a Vulkan driver installed? on a machine without a GPU: apt-get install mesa-vulkan-drivers libvulkan1)",
+        )?;
+    let name = "wgpu (Vulkan)".to_string();
+    Ok(task.run(
+        client,
+        &DeviceInfo {
+            kind: DeviceKind::Wgpu,
+            name,
+            reason: choice.reason,
+        },
+    ))
 }
 
 /// Dense bf16 peak FLOP/s of known cards, by a substring of the device

@@ -25,7 +25,7 @@ use rand::{Rng, SeedableRng};
 
 use super::model::{batch, params};
 
-fn setup(dir: &Path, steps: u64, extra: &str) -> std::path::PathBuf {
+pub(crate) fn setup(dir: &Path, steps: u64, extra: &str) -> std::path::PathBuf {
     let corpus = dir.join("corpus");
     for (cat, word) in [
         ("general", "the river"),
@@ -92,7 +92,7 @@ impl OnDevice for Run {
     }
 }
 
-fn run(
+pub(crate) fn run(
     cfg_path: &Path,
     resume: bool,
 ) -> (

@@ -79,6 +79,11 @@ impl Group {
         self.world
     }
 
+    /// How long any wait of this group lasts before it fails.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Every rank's bytes, in rank order, on rank 0; None elsewhere.
     pub fn gather(&mut self, mine: &[u8]) -> Result<Option<Vec<Vec<u8>>>> {
         self.seq += 1;

@@ -13,8 +13,9 @@
 //!   so the same inputs give the same bits. It is the CPU stand-in that
 //!   lets tests run the data-parallel logic without a GPU, not a
 //!   production backend (every byte goes through rank 0's sockets).
-//! - [`nccl`]: finding NCCL at run time (the multi-GPU collectives
-//!   themselves are not wired in yet).
+//! - [`nccl`]: finding NCCL at run time and a communicator over it for
+//!   cubecl-cuda buffers (checked by `prior runtime nccl-check`; training
+//!   still exchanges through the host collective).
 //!
 //! Every wait has a deadline: a rank that dies or hangs makes the others
 //! fail within the group's timeout with an error naming that rank.
@@ -63,6 +64,9 @@ pub enum DistError {
     /// A peer died, hung or broke the protocol during a collective.
     #[error("rank {rank}: {detail}")]
     Peer { rank: u32, detail: String },
+    /// NCCL is missing, refused a call, or a collective over it failed.
+    #[error("NCCL: {detail}")]
+    Nccl { detail: String },
 }
 
 pub type Result<T> = std::result::Result<T, DistError>;
