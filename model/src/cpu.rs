@@ -25,6 +25,13 @@ pub trait CpuOps {
     fn attention_bwd(dout: &[f32], qkv: &[f32], s: AttnShape) -> Vec<f32> {
         op::attention_bwd(dout, qkv, s)
     }
+    /// GPT-NeoX's exact (erf) GELU.
+    fn gelu_fwd(x: &[f32]) -> Vec<f32> {
+        op::gelu_fwd(x)
+    }
+    fn gelu_bwd(dy: &[f32], x: &[f32]) -> Vec<f32> {
+        op::gelu_bwd(dy, x)
+    }
     /// Mean cross-entropy and its gradient w.r.t. the logits.
     fn cross_entropy(logits: &[f32], targets: &[u32], vocab: usize) -> (f32, Vec<f32>) {
         op::cross_entropy(logits, targets, vocab)
@@ -107,7 +114,8 @@ pub fn forward(
     forward_with::<Reference>(cfg, layout, p, ids, targets, batch, seq)
 }
 
-/// [`forward`] on the ops of `O`.
+/// [`forward`] on the ops of `O`; with `targets` empty, the logits alone
+/// (the loss is NaN and there is no backward).
 pub fn forward_with<O: CpuOps>(
     cfg: &ModelConfig,
     layout: &ParamLayout,
@@ -164,7 +172,7 @@ pub fn forward_with<O: CpuOps>(
             c,
             4 * c,
         );
-        let gact = op::gelu_fwd(&u);
+        let gact = O::gelu_fwd(&u);
         let m = linear::<O>(
             &gact,
             w("mlp.dense_4h_to_h.weight"),
@@ -194,7 +202,11 @@ pub fn forward_with<O: CpuOps>(
         eps,
     );
     let logits = linear::<O>(&hf, slice(p, layout, "embed_out.weight"), None, n, c, v);
-    let (loss, dlogits) = O::cross_entropy(&logits, targets, v);
+    // No targets: logits only (scoring), no loss and nothing to backprop.
+    let (loss, dlogits) = match targets.is_empty() {
+        true => (f32::NAN, Vec::new()),
+        false => O::cross_entropy(&logits, targets, v),
+    };
     Forward {
         loss,
         logits,
@@ -279,7 +291,7 @@ pub fn backward_with<O: CpuOps>(
             false,
             false,
         );
-        let du = op::gelu_bwd(&dgact, &a.u);
+        let du = O::gelu_bwd(&dgact, &a.u);
         put(
             &name("mlp.dense_h_to_4h.weight"),
             &O::matmul(&du, &a.m_in, 4 * c, n, c, true, false),

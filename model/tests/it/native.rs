@@ -35,7 +35,7 @@ proptest! {
     }
 
     #[test]
-    fn attention_rotary_and_cross_entropy_match_the_reference(
+    fn attention_rotary_gelu_and_cross_entropy_match_the_reference(
         batch_n in 1usize..3, seq in 1usize..20, heads in 1usize..3, half_dim in 1usize..5,
         seed: u64,
     ) {
@@ -55,6 +55,13 @@ proptest! {
             Reference::rotary(&mut want, s, inverse);
             prop_assert!(rel_err(&got, &want) < 1e-5, "rotary {}", rel_err(&got, &want));
         }
+        let x: Vec<f32> = qkv.iter().map(|v| 4.0 * v).collect();
+        let got = NativeOps::gelu_fwd(&x);
+        let want = Reference::gelu_fwd(&x);
+        prop_assert!(rel_err(&got, &want) < 1e-6, "gelu {}", rel_err(&got, &want));
+        let got = NativeOps::gelu_bwd(&dout[..x.len().min(dout.len())], &x[..x.len().min(dout.len())]);
+        let want = Reference::gelu_bwd(&dout[..x.len().min(dout.len())], &x[..x.len().min(dout.len())]);
+        prop_assert!(rel_err(&got, &want) < 1e-6, "gelu backward {}", rel_err(&got, &want));
         let vocab = 3 + (seed % 50) as usize;
         let rows = s.tokens();
         let logits: Vec<f32> = random(rows * vocab, seed ^ 3).iter().map(|x| 4.0 * x).collect();
