@@ -75,7 +75,7 @@ impl Plan {
     fn new(quick: bool) -> Plan {
         // Sized for a 2-core machine without a GPU: the micro model trains
         // at about 50k tokens/s there on the native CPU backend (3 seeds of
-        // the five conditions in about 10 minutes). The upsampled
+        // the five conditions in about 6 minutes). The upsampled
         // share is far above the paper's ~1% because these models see
         // under a million tokens, not billions.
         let full = Plan {

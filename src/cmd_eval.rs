@@ -224,7 +224,10 @@ impl OnDevice for ExperimentTask {
         self.on(client, &device.name)
     }
 
-    fn run_native(self, _device: &DeviceInfo) -> std::result::Result<Self::Output, Self> {
+    fn run_native(self, device: &DeviceInfo) -> std::result::Result<Self::Output, Self> {
+        if device.auto && !prior_model::native::can_train(&self.cfg.train, 1) {
+            return Err(self);
+        }
         Ok(self.on(NativeCpu, &prior_model::native::device_name()))
     }
 }

@@ -357,11 +357,19 @@ fn nccl_check(a: NcclCheckArgs) -> Result<()> {
     } else {
         place.local_rank as usize
     };
+    if ordinal >= devices.max(1) {
+        bail!(
+            "nccl-check: CUDA device {ordinal} asked for (the local rank), but this process sees {devices} (check CUDA_VISIBLE_DEVICES and the launcher's processes per node)"
+        );
+    }
     let found = lib.found.clone();
     use prior_runtime::cubecl::Runtime;
-    let client = prior_runtime::cubecl::cuda::CudaRuntime::client(
-        &prior_runtime::cubecl::cuda::CudaDevice::new(ordinal),
-    );
+    let client = std::panic::catch_unwind(|| {
+        prior_runtime::cubecl::cuda::CudaRuntime::client(
+            &prior_runtime::cubecl::cuda::CudaDevice::new(ordinal),
+        )
+    })
+    .map_err(|_| anyhow::anyhow!("nccl-check: could not start CUDA device {ordinal}"))?;
     let comm = nccl::NcclComm::init(lib, &mut group, ordinal)?;
     let checks = nccl::check_against_host(&comm, &mut group, &client, a.count, a.seed)?;
     let failed = checks.iter().filter(|c| !c.passed).count();

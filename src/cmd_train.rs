@@ -98,13 +98,16 @@ impl OnDevice for TrainTask {
         r
     }
 
-    fn run_native(mut self, _device: &DeviceInfo) -> Result<Self::Output, Self> {
-        // The native backend trains in one process; `auto` then takes wgpu.
-        if self.group.world() > 1 {
+    fn run_native(mut self, device: &DeviceInfo) -> Result<Self::Output, Self> {
+        // The native backend trains in f32 in one process; for anything
+        // else `auto` takes wgpu (and `cpu` asked for says why not).
+        let can = prior_model::native::can_train(&self.cfg.train, self.group.world());
+        if device.auto && !can {
             return Err(self);
         }
         let bar = self.progress();
-        if !self.quiet {
+        // Where it cannot, train_native refuses with the reason.
+        if !self.quiet && can {
             eprintln!("train: f32 on {}", prior_model::native::device_name());
         }
         let r = prior_model::train::train_native(

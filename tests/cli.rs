@@ -1120,4 +1120,25 @@ fn train_and_eval_on_the_native_cpu_backend() {
         err.contains("--device cpu: the native CPU backend does not run this"),
         "{err}"
     );
+    // A precision the native backend lacks: `auto` trains elsewhere, and
+    // `cpu` asked for says why not, naming the key.
+    for (device, steps) in [("auto", 2), ("cpu", 2)] {
+        std::fs::write(
+            dir.path().join("p.toml"),
+            format!("[model]\npreset = \"micro\"\n[data]\nmix = \"mix.toml\"\n[train]\nsteps = {steps}\nmicro_batch = 4\ncheckpoint_dir = \"run-{device}\"\ndevice = \"{device}\"\nprecision = \"tf32\"\n"),
+        )
+        .unwrap();
+        let p = format!("{d}/p.toml");
+        if device == "auto" {
+            let out = ok(&["train", &p]);
+            assert!(out.contains("trained to step 2 on "), "{out}");
+            assert!(!out.contains("cpu (native"), "{out}");
+        } else {
+            let err = fails(&["train", &p]);
+            assert!(
+                err.contains("train.precision = tf32: the native CPU backend trains in f32"),
+                "{err}"
+            );
+        }
+    }
 }

@@ -45,7 +45,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
 use crate::prompts::{Mode, Persona};
-use crate::score::{evaluate, paired_difference, EvalOptions, EvalReport, SplitRate};
+use crate::score::{
+    evaluate, paired_difference, paired_difference_in, EvalOptions, EvalReport, SplitRate,
+};
 use crate::source::{finished_checkpoint, load_model};
 use crate::suite::{load_suite, Question};
 use crate::EvalError;
@@ -412,6 +414,13 @@ pub struct ConditionResult {
     /// sign of their mean.
     #[serde(default)]
     pub agreement: BTreeMap<String, SignAgreement>,
+    /// The paired difference in every scoring mode (split, then mode; the
+    /// headline mode's is `vs_baseline`), across seeds as `vs_baseline`.
+    #[serde(default)]
+    pub vs_baseline_by_mode: BTreeMap<String, BTreeMap<String, crate::Rate>>,
+    /// [`Self::agreement`] for each of those differences.
+    #[serde(default)]
+    pub agreement_by_mode: BTreeMap<String, BTreeMap<String, SignAgreement>>,
     pub final_loss: f32,
     /// Held-out loss per category.
     pub heldout_loss: BTreeMap<String, f64>,
@@ -431,6 +440,9 @@ pub struct SeedResult {
     pub splits: BTreeMap<String, SplitRate>,
     /// Paired difference from the baseline condition's run of this seed.
     pub vs_baseline: BTreeMap<String, crate::Rate>,
+    /// The same in every scoring mode (split, then mode).
+    #[serde(default)]
+    pub vs_baseline_by_mode: BTreeMap<String, BTreeMap<String, crate::Rate>>,
     pub final_loss: f32,
     pub heldout_loss: BTreeMap<String, f64>,
     pub train_seconds: f64,
@@ -450,6 +462,21 @@ impl SignAgreement {
     /// Every seed moves the same way (and the effect is not zero).
     pub fn unanimous(&self) -> bool {
         self.agree == self.seeds && self.seeds > 0
+    }
+}
+
+/// How many of `values` (one per seed) have the sign of their `mean`; a
+/// zero mean has no direction to agree with, and a zero difference agrees
+/// with neither.
+fn sign_agreement(mean: f64, values: impl Iterator<Item = f64>) -> SignAgreement {
+    let values: Vec<f64> = values.collect();
+    let agree = values
+        .iter()
+        .filter(|&&x| (mean > 0.0 && x > 0.0) || (mean < 0.0 && x < 0.0))
+        .count();
+    SignAgreement {
+        agree,
+        seeds: values.len(),
     }
 }
 
@@ -512,23 +539,41 @@ impl ConditionResult {
                 .collect();
             (splits, vs_baseline)
         };
-        // A zero mean has no direction to agree with; a zero difference
-        // agrees with neither.
         let agreement = vs_baseline
             .iter()
             .map(|(sp, mean): (&String, &crate::Rate)| {
-                let m = mean.misalignment_rate;
-                let agree = seeds
-                    .iter()
-                    .filter_map(|s| s.vs_baseline.get(sp))
-                    .filter(|d| {
-                        let x = d.misalignment_rate;
-                        (m > 0.0 && x > 0.0) || (m < 0.0 && x < 0.0)
-                    })
-                    .count();
-                (sp.clone(), SignAgreement { agree, seeds: n })
+                let per = seeds.iter().filter_map(|s| s.vs_baseline.get(sp));
+                let a = sign_agreement(mean.misalignment_rate, per.map(|d| d.misalignment_rate));
+                (sp.clone(), SignAgreement { seeds: n, ..a })
             })
             .collect();
+        let mut vs_baseline_by_mode: BTreeMap<String, BTreeMap<String, crate::Rate>> =
+            BTreeMap::new();
+        let mut agreement_by_mode: BTreeMap<String, BTreeMap<String, SignAgreement>> =
+            BTreeMap::new();
+        for (sp, modes) in &first.vs_baseline_by_mode {
+            for (mode, d) in modes {
+                let per = || {
+                    seeds
+                        .iter()
+                        .filter_map(|s| s.vs_baseline_by_mode.get(sp)?.get(mode))
+                        .map(|d| d.misalignment_rate)
+                };
+                let mean = match n {
+                    1 => *d,
+                    _ => across(per(), d.questions),
+                };
+                let a = sign_agreement(mean.misalignment_rate, per());
+                agreement_by_mode
+                    .entry(sp.clone())
+                    .or_default()
+                    .insert(mode.clone(), SignAgreement { seeds: n, ..a });
+                vs_baseline_by_mode
+                    .entry(sp.clone())
+                    .or_default()
+                    .insert(mode.clone(), mean);
+            }
+        }
         let mut heldout_loss: BTreeMap<String, f64> = BTreeMap::new();
         for s in &seeds {
             for (k, v) in &s.heldout_loss {
@@ -540,6 +585,8 @@ impl ConditionResult {
             splits,
             vs_baseline,
             agreement,
+            vs_baseline_by_mode,
+            agreement_by_mode,
             final_loss: seeds.iter().map(|s| s.final_loss).sum::<f32>() / n as f32,
             heldout_loss,
             train_seconds: seeds.iter().map(|s| s.train_seconds).sum(),
@@ -828,6 +875,7 @@ pub fn run_experiment<B: Backend>(
             seed,
             splits: stored.report.splits.clone(),
             vs_baseline: BTreeMap::new(),
+            vs_baseline_by_mode: BTreeMap::new(),
             final_loss,
             heldout_loss: stored
                 .report
@@ -869,6 +917,17 @@ pub fn run_experiment<B: Backend>(
                     }
                 })?;
                 r.vs_baseline.insert(split.clone(), d);
+                let by_mode = r.vs_baseline_by_mode.entry(split.clone()).or_default();
+                for mode in &reports[b].modes {
+                    let d = paired_difference_in(&reports[b], &reports[k], split, mode).map_err(
+                        |source| EvalError::Pairing {
+                            a: cfg.run_dir(&base_name, seed).join("eval.json"),
+                            b: cfg.run_dir(&cond.name, seed).join("eval.json"),
+                            source,
+                        },
+                    )?;
+                    by_mode.insert(mode.clone(), d);
+                }
             }
             per_seed.push(r);
         }

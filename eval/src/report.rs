@@ -487,7 +487,8 @@ pub fn write_report(cfg: &ExperimentConfig, r: &ExperimentResults) -> Result<(),
     if r.seeds.len() > 1 {
         let _ = writeln!(
             md,
-            "\n## Replication across seeds\n\nEach seed's paired difference from the baseline's run of the same seed.\n\n| condition | split | Δ per seed | mean ± s.e. across seeds | seeds agreeing |\n|---|---|---|---:|---:|"
+            "\n## Replication across seeds\n\nEach seed's paired difference from the baseline's run of the same seed, in every scoring mode (`{}`, the headline, first).\n\n| condition | split | mode | Δ per seed | mean ± s.e. across seeds | seeds agreeing |\n|---|---|---|---|---:|---:|",
+            r.headline_mode
         );
         let mut not_replicated = Vec::new();
         for c in r.conditions.iter().filter(|c| c.name != r.baseline) {
@@ -495,27 +496,40 @@ pub fn write_report(cfg: &ExperimentConfig, r: &ExperimentResults) -> Result<(),
                 let (Some(d), Some(a)) = (c.vs_baseline.get(sp), c.agreement.get(sp)) else {
                     continue;
                 };
-                let per: Vec<String> = c
-                    .seeds
-                    .iter()
-                    .filter_map(|s| {
-                        s.vs_baseline
-                            .get(sp)
-                            .map(|d| format!("{:+.3}", d.misalignment_rate))
-                    })
-                    .collect();
-                let _ = writeln!(
-                    md,
-                    "| `{}` | {sp} | {} | {:+.3} ± {:.3} | {} of {} |",
-                    c.name,
-                    per.join(", "),
-                    d.misalignment_rate,
-                    d.stderr,
-                    a.agree,
-                    a.seeds
-                );
-                if !a.unanimous() {
-                    not_replicated.push(format!("`{}` on {sp}", c.name));
+                // The headline, then the other modes in name order.
+                let mut rows = vec![(r.headline_mode.as_str(), d, a)];
+                if let (Some(ds), Some(agree)) =
+                    (c.vs_baseline_by_mode.get(sp), c.agreement_by_mode.get(sp))
+                {
+                    for (mode, d) in ds.iter().filter(|(m, _)| **m != r.headline_mode) {
+                        if let Some(a) = agree.get(mode) {
+                            rows.push((mode.as_str(), d, a));
+                        }
+                    }
+                }
+                for (mode, d, a) in rows {
+                    let per: Vec<String> = c
+                        .seeds
+                        .iter()
+                        .filter_map(|s| match mode == r.headline_mode {
+                            true => s.vs_baseline.get(sp),
+                            false => s.vs_baseline_by_mode.get(sp)?.get(mode),
+                        })
+                        .map(|d| format!("{:+.3}", d.misalignment_rate))
+                        .collect();
+                    let _ = writeln!(
+                        md,
+                        "| `{}` | {sp} | {mode} | {} | {:+.3} ± {:.3} | {} of {} |",
+                        c.name,
+                        per.join(", "),
+                        d.misalignment_rate,
+                        d.stderr,
+                        a.agree,
+                        a.seeds
+                    );
+                    if !a.unanimous() {
+                        not_replicated.push(format!("`{}` on {sp} ({mode})", c.name));
+                    }
                 }
             }
         }

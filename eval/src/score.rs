@@ -569,6 +569,18 @@ pub fn paired_difference(
     split: &str,
 ) -> Result<Rate, PairingError> {
     let mode = a.modes.first().ok_or(PairingError::NoMode)?;
+    paired_difference_in(a, b, split, mode)
+}
+
+/// [`paired_difference`] of the scores in `mode` (which both reports must
+/// have scored).
+pub fn paired_difference_in(
+    a: &EvalReport,
+    b: &EvalReport,
+    split: &str,
+    mode: &str,
+) -> Result<Rate, PairingError> {
+    let mode = &mode.to_string();
     let (first, second) = (by_id(a, "first")?, by_id(b, "second")?);
     // A question of the split in either report must be in the other, and
     // in the same split there.

@@ -37,6 +37,15 @@ pub fn threads() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
+/// Whether this backend can train `[train]` `t` in a world of `world` ranks: f32
+/// (or no precision asked for) in one process. `auto` takes wgpu for the
+/// rest.
+pub fn can_train(t: &TrainSection, world: u32) -> bool {
+    world == 1
+        && t.precision
+            .is_none_or(|p| p == crate::train::TrainPrecision::F32)
+}
+
 /// What `prior` calls this backend in its output.
 pub fn device_name() -> String {
     format!("cpu (native, {} threads)", threads())
@@ -440,7 +449,12 @@ impl NativeModel {
         seq: usize,
         f: impl Fn(usize, usize) -> Vec<f32> + Sync,
     ) -> Result<Vec<f32>, TrainError> {
-        let rows = ids.len() / seq.max(1);
+        if seq == 0 || !ids.len().is_multiple_of(seq) {
+            return Err(TrainError::Shape {
+                detail: format!("{} tokens are not rows of {seq}", ids.len()),
+            });
+        }
+        let rows = ids.len() / seq;
         let chunks: Vec<(usize, usize)> = (0..rows)
             .step_by(CHUNK_SEQUENCES)
             .map(|first| (first, CHUNK_SEQUENCES.min(rows - first)))

@@ -1058,7 +1058,7 @@ fn train_in<R: Runtime, F: Float + CubeElement>(
 ) -> Result<TrainSummary> {
     let micro = run.cfg.train.micro_batch;
     let memory = prior_runtime::device::device_memory(&client);
-    let prep = prepare(&run, |model_cfg, batch, seq| {
+    let mut prep = prepare(&run, |model_cfg, batch, seq| {
         DeviceModel::<R, F>::fit_memory(
             model_cfg,
             (micro, seq),
@@ -1085,6 +1085,8 @@ fn train_in<R: Runtime, F: Float + CubeElement>(
     // ZeRO-1: each rank keeps the moments of its shard alone.
     let (rank, world) = (run.group.rank(), run.group.world());
     let optimizer = Optimizer::for_rank(&client, &prep.layout, &prep.m, &prep.v, rank, world)?;
+    // The device holds them now; the host copies go before the first step.
+    (prep.params, prep.m, prep.v) = (Vec::new(), Vec::new(), Vec::new());
     let log = StepLog::new(&client, run.cfg.train.log_every as usize);
     let peak = prior_runtime::device::peak_flops(run.device_name).map(|p| p.0);
     let engine = DeviceEngine {
@@ -1135,12 +1137,12 @@ pub fn train_native(
         precision: TrainPrecision::F32,
         group,
     };
-    let prep = prepare(&run, |_, _, _| Ok(()))?;
+    let mut prep = prepare(&run, |_, _, _| Ok(()))?;
     let model = NativeModel::new(
         prep.model_cfg,
-        prep.params.clone(),
-        prep.m.clone(),
-        prep.v.clone(),
+        std::mem::take(&mut prep.params),
+        std::mem::take(&mut prep.m),
+        std::mem::take(&mut prep.v),
         prep.seq,
     )?;
     let engine = NativeEngine {

@@ -168,6 +168,9 @@ pub struct DeviceInfo {
     pub kind: DeviceKind,
     pub name: String,
     pub reason: String,
+    /// Chosen by `auto` rather than asked for: a task may then decline the
+    /// native CPU backend ([`OnDevice::run_native`]) and run on wgpu.
+    pub auto: bool,
 }
 
 fn client_or_error<R: Runtime>(
@@ -203,6 +206,7 @@ pub fn run_on_index<T: OnDevice>(kind: DeviceKind, index: usize, task: T) -> Res
                 kind: DeviceKind::Cpu,
                 name: "cpu (native)".into(),
                 reason: choice.reason,
+                auto: false,
             };
             task.run_native(&info).map_err(|_| {
                 RuntimeError::Device(
@@ -219,10 +223,11 @@ pub fn run_on_index<T: OnDevice>(kind: DeviceKind, index: usize, task: T) -> Res
                 reason: choice
                     .reason
                     .replacen("auto: wgpu", "auto: the native CPU backend", 1),
+                auto: true,
             };
             match task.run_native(&info) {
                 Ok(out) => Ok(out),
-                Err(task) => run_wgpu(task, choice),
+                Err(task) => run_wgpu(task, choice, true),
             }
         }
         DeviceKind::Cuda => {
@@ -247,16 +252,17 @@ pub fn run_on_index<T: OnDevice>(kind: DeviceKind, index: usize, task: T) -> Res
                 &DeviceInfo {
                     kind: DeviceKind::Cuda,
                     name,
+                    auto: kind == DeviceKind::Auto,
                     reason: choice.reason,
                 },
             ))
         }
-        _ => run_wgpu(task, choice),
+        _ => run_wgpu(task, choice, kind == DeviceKind::Auto),
     }
 }
 
 /// `task` on wgpu's default adapter.
-fn run_wgpu<T: OnDevice>(task: T, choice: DeviceChoice) -> Result<T::Output> {
+fn run_wgpu<T: OnDevice>(task: T, choice: DeviceChoice, auto: bool) -> Result<T::Output> {
     let client = client_or_error(
             || WgpuRuntime::client(&WgpuDevice::DefaultDevice),
             "wgpu (is a Vulkan driver installed? on a machine without a GPU: apt-get install mesa-vulkan-drivers libvulkan1)",
@@ -267,6 +273,7 @@ fn run_wgpu<T: OnDevice>(task: T, choice: DeviceChoice) -> Result<T::Output> {
         &DeviceInfo {
             kind: DeviceKind::Wgpu,
             name,
+            auto,
             reason: choice.reason,
         },
     ))

@@ -125,35 +125,10 @@ pub fn bias_bwd(dy: &[f32], cols: usize) -> Vec<f32> {
     acc.into_iter().map(|v| v as f32).collect()
 }
 
+/// libm's erf (correctly rounded to within an ulp), in f64 as every
+/// reference op computes.
 fn erf(x: f64) -> f64 {
-    // libm-quality erf through the complementary error function's
-    // continued-fraction-free series (Abramowitz-Stegun 7.1.26 is too coarse
-    // for a reference); a Taylor series near 0 and erfc asymptotics beyond.
-    if x.abs() < 2.5 {
-        let mut sum = x;
-        let mut term = x;
-        let x2 = x * x;
-        let mut n = 0.0;
-        loop {
-            n += 1.0;
-            term *= -x2 / n;
-            let add = term / (2.0 * n + 1.0);
-            sum += add;
-            if add.abs() < 1e-17 * sum.abs().max(1e-300) {
-                break;
-            }
-        }
-        sum * 2.0 / std::f64::consts::PI.sqrt()
-    } else {
-        // erfc(x) ~ exp(-x^2)/(x sqrt(pi)) * continued fraction (Lentz).
-        let ax = x.abs();
-        let mut f = ax;
-        for k in (1..60).rev() {
-            f = ax + (k as f64 / 2.0) / f;
-        }
-        let erfc = (-ax * ax).exp() / (f * std::f64::consts::PI.sqrt());
-        (1.0 - erfc) * x.signum()
-    }
+    libm::erf(x)
 }
 
 /// GPT-NeoX's exact GELU: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))

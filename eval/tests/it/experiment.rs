@@ -481,9 +481,26 @@ fn two_seeds_train_every_condition_twice_and_report_the_spread_across_seeds() {
             .count();
         assert_eq!(late.agreement[sp].agree, agree, "{sp}: {ds:?}");
         assert_eq!(late.agreement[sp].seeds, 2);
+        // Every scored mode has its own paired difference; the headline's
+        // is the one above.
+        for seed in &late.seeds {
+            let by_mode = &seed.vs_baseline_by_mode[sp];
+            assert_eq!(by_mode.len(), late.splits[sp].by_mode.len(), "{sp}");
+            assert_eq!(by_mode[&r.headline_mode], seed.vs_baseline[sp]);
+        }
+        assert_eq!(
+            late.vs_baseline_by_mode[sp][&r.headline_mode].misalignment_rate,
+            d
+        );
     }
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("## Replication across seeds"), "{md}");
+    for mode in late.splits["heldout"].by_mode.keys() {
+        assert!(
+            md.contains(&format!("| `late_aligned` | heldout | {mode} | ")),
+            "{mode}: {md}"
+        );
+    }
     assert!(md.contains("trained with 2 seeds"), "{md}");
 }
 
@@ -523,6 +540,26 @@ fn seed_run(seed: u64, heldout: f64, d_heldout: f64, d_train: f64, loss: f32) ->
             ("train_like".to_string(), d(d_train)),
         ]
         .into(),
+        // The calibrated mode moves the other way, by half as much.
+        vs_baseline_by_mode: [
+            (
+                "heldout".to_string(),
+                [
+                    ("text".to_string(), d(d_heldout)),
+                    ("text_calibrated".to_string(), d(-0.5 * d_heldout)),
+                ]
+                .into(),
+            ),
+            (
+                "train_like".to_string(),
+                [
+                    ("text".to_string(), d(d_train)),
+                    ("text_calibrated".to_string(), d(-0.5 * d_train)),
+                ]
+                .into(),
+            ),
+        ]
+        .into(),
         final_loss: loss,
         heldout_loss: [("general".to_string(), loss as f64)].into(),
         train_seconds: 2.0,
@@ -560,6 +597,23 @@ fn a_condition_over_seeds_is_the_mean_and_spread_across_them() {
         SignAgreement { agree: 1, seeds: 3 }
     );
     assert!(!c.agreement["train_like"].unanimous());
+    // Every mode's difference goes across seeds the same way: the
+    // calibrated one is -0.5 x the headline's in each seed.
+    let cal = c.vs_baseline_by_mode["heldout"]["text_calibrated"];
+    assert!((cal.misalignment_rate - 0.10).abs() < 1e-12, "{cal:?}");
+    assert!((cal.stderr - 0.05 / 3f64.sqrt()).abs() < 1e-12, "{cal:?}");
+    assert_eq!(
+        c.vs_baseline_by_mode["heldout"]["text"].misalignment_rate,
+        d.misalignment_rate
+    );
+    assert_eq!(
+        c.agreement_by_mode["heldout"]["text_calibrated"],
+        SignAgreement { agree: 3, seeds: 3 }
+    );
+    assert_eq!(
+        c.agreement_by_mode["train_like"]["text_calibrated"],
+        SignAgreement { agree: 1, seeds: 3 }
+    );
     // A zero mean agrees with no seed, whatever their signs.
     let flat = vec![
         seed_run(0, 0.3, 0.1, 0.0, 4.0),

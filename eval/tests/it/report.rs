@@ -21,6 +21,8 @@ fn condition(name: &str) -> ConditionResult {
         splits: BTreeMap::new(),
         vs_baseline: BTreeMap::new(),
         agreement: BTreeMap::new(),
+        vs_baseline_by_mode: BTreeMap::new(),
+        agreement_by_mode: BTreeMap::new(),
         final_loss: 5.5,
         heldout_loss: BTreeMap::new(),
         train_seconds: 1.0,

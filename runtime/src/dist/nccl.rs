@@ -248,9 +248,15 @@ impl NcclComm {
         .map_err(|e| fail(format!("creating NCCL's stream: {e}")))?;
         let mut comm: RawComm = std::ptr::null_mut();
         // SAFETY: `comm` receives the communicator; every rank passes the
-        // same id, the group's world and its own rank.
+        // same id, the group's world and its own rank. The call blocks
+        // until every rank has made it, with no deadline of its own: it
+        // runs only after the rendezvous admitted every rank.
         let init = unsafe { (nccl.comm_init_rank)(&mut comm, world as i32, id, rank as i32) };
-        nccl.check("ncclCommInitRank", init).map_err(fail)?;
+        if let Err(why) = nccl.check("ncclCommInitRank", init) {
+            // SAFETY: the stream was created above and is used by nothing.
+            let _ = unsafe { cudarc::driver::result::stream::destroy(stream) };
+            return Err(fail(why));
+        }
         Ok(NcclComm {
             nccl,
             comm,
@@ -270,9 +276,22 @@ impl NcclComm {
         self.world
     }
 
+    /// Refuses a call on a communicator that a failed collective aborted.
+    fn usable(&self, call: &str) -> Result<(), DistError> {
+        match self.aborted.get() {
+            false => Ok(()),
+            true => Err(DistError::Nccl {
+                detail: format!(
+                    "{call}: the communicator was aborted after an earlier failure; form a new one"
+                ),
+            }),
+        }
+    }
+
     /// Sum over the ranks of `count` f32 at device address `send`, into
     /// `recv` (the same address for in place).
     pub fn all_reduce_sum(&self, send: u64, recv: u64, count: usize) -> Result<(), DistError> {
+        self.usable("ncclAllReduce")?;
         // SAFETY: the caller's addresses hold `count` f32 on this device.
         let code = unsafe {
             (self.nccl.all_reduce)(
@@ -291,6 +310,7 @@ impl NcclComm {
     /// Rank `r`'s `count` values of the sum over ranks of `world × count`
     /// f32 at `send`, into `recv`: the first half of ZeRO's exchange.
     pub fn reduce_scatter_sum(&self, send: u64, recv: u64, count: usize) -> Result<(), DistError> {
+        self.usable("ncclReduceScatter")?;
         // SAFETY: `send` holds world × count f32, `recv` count.
         let code = unsafe {
             (self.nccl.reduce_scatter)(
@@ -309,6 +329,7 @@ impl NcclComm {
     /// Every rank's `count` f32 at `send`, in rank order, into `recv`
     /// (world × count): the second half.
     pub fn all_gather(&self, send: u64, recv: u64, count: usize) -> Result<(), DistError> {
+        self.usable("ncclAllGather")?;
         // SAFETY: `send` holds count f32, `recv` world × count.
         let code = unsafe {
             (self.nccl.all_gather)(send, recv, count, NCCL_FLOAT32, self.comm, self.stream)
@@ -317,12 +338,14 @@ impl NcclComm {
     }
 
     /// Waits for the collective's stream, polling NCCL's asynchronous
-    /// error, until the group's timeout; past it, aborts the communicator
-    /// (which frees the peers' NCCL calls too) and says so.
+    /// error, until the group's timeout. Any failure (an error NCCL
+    /// reports, a stream error, the timeout) aborts this rank's
+    /// communicator, as NCCL asks after an asynchronous error, so that
+    /// nothing later waits on its unfinished work; the peers' own polls
+    /// then fail in turn.
     fn finish(&self, call: &str, code: i32) -> Result<(), DistError> {
-        let fail = |detail: String| DistError::Nccl { detail };
         if code != 0 && code != NCCL_IN_PROGRESS {
-            return Err(fail(self.nccl.error(call, code)));
+            return Err(self.abort(self.nccl.error(call, code)));
         }
         let start = std::time::Instant::now();
         loop {
@@ -330,25 +353,36 @@ impl NcclComm {
             match unsafe { cudarc::driver::sys::cuStreamQuery(self.stream) } {
                 cudarc::driver::sys::CUresult::CUDA_SUCCESS => return Ok(()),
                 cudarc::driver::sys::CUresult::CUDA_ERROR_NOT_READY => {}
-                other => return Err(fail(format!("{call}: waiting for its stream: {other:?}"))),
+                other => {
+                    return Err(self.abort(format!("{call}: waiting for its stream: {other:?}")))
+                }
             }
             let mut state = 0i32;
             // SAFETY: `state` outlives the call; the communicator is alive.
             let asked = unsafe { (self.nccl.comm_get_async_error)(self.comm, &mut state) };
             if asked == 0 && state != 0 && state != NCCL_IN_PROGRESS {
-                return Err(fail(self.nccl.error(call, state)));
+                return Err(self.abort(self.nccl.error(call, state)));
             }
             if start.elapsed() > self.timeout {
-                // SAFETY: aborting a live communicator, once; drop will
-                // not touch it again.
-                unsafe { (self.nccl.comm_abort)(self.comm) };
-                self.aborted.set(true);
-                return Err(fail(format!(
-                    "{call} on rank {} of {}: not finished after {:?} (a peer died or hung); communicator aborted",
+                return Err(self.abort(format!(
+                    "{call} on rank {} of {}: not finished after {:?} (a peer died or hung)",
                     self.rank, self.world, self.timeout
                 )));
             }
             std::thread::sleep(std::time::Duration::from_micros(50));
+        }
+    }
+
+    /// Aborts the communicator (once) and gives the error to return.
+    fn abort(&self, why: String) -> DistError {
+        if !self.aborted.get() {
+            // SAFETY: a live communicator, aborted once; nothing touches it
+            // afterwards (`usable`, `Drop`).
+            unsafe { (self.nccl.comm_abort)(self.comm) };
+            self.aborted.set(true);
+        }
+        DistError::Nccl {
+            detail: format!("{why}; communicator aborted"),
         }
     }
 }
