@@ -62,6 +62,7 @@ pub struct EvalArgs {
     /// Sequences per forward pass.
     #[arg(long, default_value_t = 16)]
     batch: usize,
+    /// auto (CUDA if present, else the native CPU backend), cuda, wgpu or cpu.
     #[arg(long, default_value = "auto")]
     device: DeviceKind,
     /// Print the whole report (per-question scores included) as JSON.
@@ -205,6 +206,8 @@ pub struct ExperimentArgs {
     /// Experiment config (TOML): corpus, suite, [model], [train], [eval] and
     /// one [[condition]] per mix (see configs/experiments/).
     config: PathBuf,
+    /// auto (CUDA if present, else the native CPU backend), cuda, wgpu or
+    /// cpu. The experiment's `[train] device` is not used.
     #[arg(long, default_value = "auto")]
     device: DeviceKind,
     /// Print results.json's content on stdout (no progress bars).
