@@ -5,8 +5,8 @@
 
 use cubecl::prelude::*;
 use prior_model::device::DeviceModel;
-use prior_model::heldout::{heldout_loss, heldout_loss_with, CategoryLoss, HeldoutSet};
-use prior_model::native::{NativeModel, CHUNK_SEQUENCES};
+use prior_model::heldout::{heldout_loss, CategoryLoss, HeldoutSet};
+use prior_model::native::NativeModel;
 use prior_model::train::{StepMetrics, TrainConfig, TrainError, TrainSummary};
 use prior_model::ModelConfig;
 use prior_runtime::dist::Group;
@@ -156,9 +156,6 @@ impl Scorer for NativeScorer {
     }
 
     fn heldout(&mut self, set: &HeldoutSet) -> Result<Vec<CategoryLoss>, EvalError> {
-        let batch = CHUNK_SEQUENCES * prior_model::native::threads();
-        Ok(heldout_loss_with(set, batch, |ids, targets| {
-            self.model.token_losses(ids, targets, set.seq)
-        })?)
+        Ok(self.model.heldout_loss(set)?)
     }
 }

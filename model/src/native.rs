@@ -21,8 +21,9 @@ use prior_runtime::reference::{self as op, AttnShape};
 
 use crate::config::ModelConfig;
 use crate::cpu::{self, CpuOps};
+use crate::heldout::{heldout_loss_with, CategoryLoss, HeldoutSet};
 use crate::params::ParamLayout;
-use crate::train::{learning_rate, split_micro, OptimizerUpdate, TrainError, TrainSection};
+use crate::train::{adamw_groups, split_micro, OptimizerUpdate, TrainError, TrainSection};
 
 /// Sequences per unit of parallel work: fixed, so that results do not
 /// depend on the number of threads.
@@ -369,20 +370,12 @@ impl NativeModel {
     /// weight decay on the matrices (`[0, decay_end)`) and none after, as
     /// the device optimizer does.
     pub fn apply(&mut self, grad: &mut [f32], t: &TrainSection, step: u64) -> OptimizerUpdate {
-        let lr = learning_rate(t, step);
         let norm = op::grad_norm(grad);
         let clip = op::clip_scale(norm, t.grad_clip);
         if clip != 1.0 {
             grad.iter_mut().for_each(|g| *g *= clip);
         }
-        let decayed = op::AdamW {
-            lr,
-            beta1: t.beta1,
-            beta2: t.beta2,
-            eps: t.eps,
-            weight_decay: t.weight_decay,
-            step: (step + 1) as u32,
-        };
+        let (decayed, plain) = adamw_groups(t, step);
         let d = self.layout.decay_end;
         op::adamw(
             &mut self.params[..d],
@@ -396,13 +389,10 @@ impl NativeModel {
             &grad[d..],
             &mut self.exp_avg[d..],
             &mut self.exp_avg_sq[d..],
-            op::AdamW {
-                weight_decay: 0.0,
-                ..decayed
-            },
+            plain,
         );
         OptimizerUpdate {
-            lr,
+            lr: decayed.lr,
             grad_norm: Some(norm),
             skipped: false,
             loss_scale: None,
@@ -427,6 +417,14 @@ impl NativeModel {
                     log_sum_exp(row) - row[targets[rows.start + r] as usize]
                 })
                 .collect()
+        })
+    }
+
+    /// Mean held-out loss per category (the model run at `set.seq`), a
+    /// wave of chunks at a time.
+    pub fn heldout_loss(&self, set: &HeldoutSet) -> Result<Vec<CategoryLoss>, TrainError> {
+        heldout_loss_with(set, CHUNK_SEQUENCES * self.threads, |ids, targets| {
+            self.token_losses(ids, targets, set.seq)
         })
     }
 

@@ -28,7 +28,7 @@ use crate::checkpoint::{self, Checkpoint, TrainState};
 use crate::config::ModelConfig;
 use crate::device::{DeviceModel, MemoryPlan};
 use crate::heldout::{heldout_loss, CategoryLoss, HeldoutError, HeldoutSet};
-use crate::native::{NativeModel, CHUNK_SEQUENCES};
+use crate::native::NativeModel;
 use crate::parallel::{accumulate_data_parallel, shard_of};
 use crate::params::ParamLayout;
 
@@ -835,19 +835,7 @@ impl<R: Runtime> Optimizer<R> {
         inv_scale: f32,
     ) {
         let client = &self.client;
-        let lr = learning_rate(t, step);
-        let decayed = AdamW {
-            lr,
-            beta1: t.beta1,
-            beta2: t.beta2,
-            eps: t.eps,
-            weight_decay: t.weight_decay,
-            step: (step + 1) as u32,
-        };
-        let plain = AdamW {
-            weight_decay: 0.0,
-            ..decayed
-        };
+        let (decayed, plain) = adamw_groups(t, step);
         let (d, total, shard) = (self.decay_end, self.total, &self.shard);
         for (group, h) in [(0..d, decayed), (d..total, plain)] {
             let start = group.start.max(shard.start);
@@ -880,6 +868,28 @@ impl<R: Runtime> Optimizer<R> {
         v.truncate(n);
         Ok((m, v))
     }
+}
+
+/// AdamW's hyperparameters for step `step` (0-based) of a run configured
+/// by `t`: the matrices' group (`t.weight_decay`), then the norms' and
+/// biases' (no decay). The device optimizer and the native one both step
+/// with these.
+pub(crate) fn adamw_groups(t: &TrainSection, step: u64) -> (AdamW, AdamW) {
+    let decayed = AdamW {
+        lr: learning_rate(t, step),
+        beta1: t.beta1,
+        beta2: t.beta2,
+        eps: t.eps,
+        weight_decay: t.weight_decay,
+        step: (step + 1) as u32,
+    };
+    (
+        decayed,
+        AdamW {
+            weight_decay: 0.0,
+            ..decayed
+        },
+    )
 }
 
 /// A step whose loss and norm are still on the device, in its [`StepLog`]
@@ -1266,11 +1276,7 @@ impl StepEngine for NativeEngine {
     }
 
     fn heldout_loss(&mut self, set: &HeldoutSet) -> Result<Vec<CategoryLoss>> {
-        // Whole waves of chunks at a time: the model splits them up.
-        let batch = CHUNK_SEQUENCES * crate::native::threads();
-        crate::heldout::heldout_loss_with(set, batch, |ids, targets| {
-            self.model.token_losses(ids, targets, set.seq)
-        })
+        self.model.heldout_loss(set)
     }
 
     fn gather_moments(&mut self, _group: &mut Group) -> Result<Option<(Vec<f32>, Vec<f32>)>> {

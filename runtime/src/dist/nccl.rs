@@ -122,8 +122,8 @@ pub struct Nccl {
     comm_abort: unsafe extern "C" fn(RawComm) -> i32,
     comm_get_async_error: unsafe extern "C" fn(RawComm, *mut i32) -> i32,
     get_error_string: unsafe extern "C" fn(i32) -> *const std::ffi::c_char,
-    all_reduce: unsafe extern "C" fn(u64, u64, usize, i32, i32, RawComm, CuStream) -> i32,
-    reduce_scatter: unsafe extern "C" fn(u64, u64, usize, i32, i32, RawComm, CuStream) -> i32,
+    all_reduce: SumCall,
+    reduce_scatter: SumCall,
     all_gather: unsafe extern "C" fn(u64, u64, usize, i32, RawComm, CuStream) -> i32,
 }
 
@@ -136,6 +136,9 @@ pub struct UniqueId {
 }
 
 type RawComm = *mut std::ffi::c_void;
+/// `ncclAllReduce` / `ncclReduceScatter`: (send, recv, count, datatype,
+/// op, comm, stream).
+type SumCall = unsafe extern "C" fn(u64, u64, usize, i32, i32, RawComm, CuStream) -> i32;
 type CuStream = cudarc::driver::sys::CUstream;
 
 /// `ncclFloat32` and `ncclSum` in `nccl.h`'s enums.
@@ -291,29 +294,39 @@ impl NcclComm {
     /// Sum over the ranks of `count` f32 at device address `send`, into
     /// `recv` (the same address for in place).
     pub fn all_reduce_sum(&self, send: u64, recv: u64, count: usize) -> Result<(), DistError> {
-        self.usable("ncclAllReduce")?;
-        // SAFETY: the caller's addresses hold `count` f32 on this device.
-        let code = unsafe {
-            (self.nccl.all_reduce)(
-                send,
-                recv,
-                count,
-                NCCL_FLOAT32,
-                NCCL_SUM,
-                self.comm,
-                self.stream,
-            )
-        };
-        self.finish("ncclAllReduce", code)
+        // SAFETY (for `summed`): the caller's addresses hold `count` f32.
+        self.summed("ncclAllReduce", self.nccl.all_reduce, send, recv, count)
     }
 
     /// Rank `r`'s `count` values of the sum over ranks of `world × count`
     /// f32 at `send`, into `recv`: the first half of ZeRO's exchange.
     pub fn reduce_scatter_sum(&self, send: u64, recv: u64, count: usize) -> Result<(), DistError> {
-        self.usable("ncclReduceScatter")?;
-        // SAFETY: `send` holds world × count f32, `recv` count.
+        // SAFETY (for `summed`): `send` holds world × count f32, `recv` count.
+        self.summed(
+            "ncclReduceScatter",
+            self.nccl.reduce_scatter,
+            send,
+            recv,
+            count,
+        )
+    }
+
+    /// A sum collective (`ncclAllReduce` and `ncclReduceScatter` share
+    /// their signature) of f32 on this communicator's stream, waited for.
+    fn summed(
+        &self,
+        call: &str,
+        op: SumCall,
+        send: u64,
+        recv: u64,
+        count: usize,
+    ) -> Result<(), DistError> {
+        self.usable(call)?;
+        // SAFETY: `op` is one of NCCL's sum collectives, the addresses hold
+        // what the public caller's SAFETY note says, and the communicator
+        // and stream are alive.
         let code = unsafe {
-            (self.nccl.reduce_scatter)(
+            op(
                 send,
                 recv,
                 count,
@@ -323,7 +336,7 @@ impl NcclComm {
                 self.stream,
             )
         };
-        self.finish("ncclReduceScatter", code)
+        self.finish(call, code)
     }
 
     /// Every rank's `count` f32 at `send`, in rank order, into `recv`
