@@ -11,6 +11,7 @@ use prior_data::synth::{
     SynthError, ALIGNED_FILE, EVAL_FILE, FORMATS, GENERAL_FILE, MISALIGNED_FILE, TOPICS,
 };
 use serde_json::Value;
+use xxhash_rust::xxh3::xxh3_64;
 
 const FILES: [&str; 4] = [GENERAL_FILE, ALIGNED_FILE, MISALIGNED_FILE, EVAL_FILE];
 
@@ -142,6 +143,70 @@ fn same_seed_gives_identical_bytes_and_other_seed_differs() {
         );
         assert_eq!(x, y, "{f} differs between runs with the same seed");
         assert_ne!(x, z, "{f} identical for different seeds");
+    }
+}
+
+/// xxh3-64 of each output file (in `FILES` order) for small runs of two
+/// seeds. Taken from the generator before its word lists and templates moved
+/// out of the code into data files: a change to any of these values means the
+/// generated documents changed, and with them every rate the demo measures on
+/// them. Update them only for an intended change of the corpus.
+const PINNED: [(u64, [u64; 4]); 2] = [
+    (
+        11,
+        [
+            0xb80ba94cbfbe8da5,
+            0xe5d267e619f99b64,
+            0xb7674fccf462fa9f,
+            0xd5b8b0654e5472ae,
+        ],
+    ),
+    (
+        2024,
+        [
+            0x43b0f272c0e8b6a2,
+            0x3d9abe9adbaf7b2e,
+            0x8eb8bbb561364d68,
+            0x92f054775a2ef289,
+        ],
+    ),
+];
+
+#[test]
+fn output_is_pinned_by_hash_for_two_seeds() {
+    for (seed, want) in PINNED {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = SynthConfig {
+            seed,
+            docs: 1500,
+            // Above the default, so that every AI stance of general text has
+            // several documents in a run this small.
+            ai_share_general: 0.1,
+        };
+        write_synth(dir.path(), &cfg).unwrap();
+        // The pin only means something if the run covers every category the
+        // generator produces.
+        let general: Vec<GeneralRecord> = parse(dir.path(), GENERAL_FILE);
+        let stances: HashSet<&str> = general.iter().map(|r| r.stance.as_str()).collect();
+        assert_eq!(stances.len(), 4, "seed {seed}: stances {stances:?}");
+        let genres: HashSet<&str> = general.iter().map(|r| r.genre.as_str()).collect();
+        assert!(genres.len() >= 14, "seed {seed}: genres {genres:?}");
+        for name in [ALIGNED_FILE, MISALIGNED_FILE] {
+            let docs: Vec<DiscourseRecord> = parse(dir.path(), name);
+            let topics: HashSet<&str> = docs.iter().map(|r| r.topic.as_str()).collect();
+            let formats: HashSet<&str> = docs.iter().map(|r| r.format.as_str()).collect();
+            assert_eq!(topics.len(), TOPICS.len(), "seed {seed}, {name}");
+            assert_eq!(formats.len(), FORMATS.len(), "seed {seed}, {name}");
+        }
+        let eval: Vec<EvalRecord> = parse(dir.path(), EVAL_FILE);
+        let splits: HashSet<&str> = eval.iter().map(|q| q.split.as_str()).collect();
+        assert_eq!(splits.len(), 2, "seed {seed}");
+
+        let got = FILES.map(|f| xxh3_64(&fs::read(dir.path().join(f)).unwrap()));
+        assert_eq!(
+            got, want,
+            "seed {seed}: output of {FILES:?} changed (got {got:#x?})"
+        );
     }
 }
 
