@@ -14,6 +14,7 @@ use prior_data::tokenizer::{train_bpe, Tokenizer, TrainConfig};
 use serde_json::json;
 
 use crate::ui;
+use indicatif::HumanBytes;
 
 #[derive(Subcommand)]
 pub enum DataCommand {
@@ -212,7 +213,7 @@ fn synth(a: SynthArgs) -> Result<()> {
         s.aligned,
         s.misaligned,
         s.eval_questions,
-        ui::human_bytes(s.bytes)
+        HumanBytes(s.bytes)
     );
     Ok(())
 }
@@ -232,7 +233,7 @@ fn train_tokenizer(a: TrainTokenizerArgs) -> Result<()> {
         a.out.display(),
         s.vocab_size,
         s.documents,
-        ui::human_bytes(s.bytes),
+        HumanBytes(s.bytes),
         s.seconds
     );
     Ok(())
@@ -273,14 +274,14 @@ fn run_ingest(a: IngestArgs) -> Result<()> {
     );
     println!(
         "  input {} at {:.1} MB/s, {:.2} M tokens/s, {:.1} s",
-        ui::human_bytes(r.input_bytes),
+        HumanBytes(r.input_bytes),
         r.input_mb_per_s,
         r.tokens_per_s / 1e6,
         r.seconds
     );
     println!(
         "  compressed {} ({:.2} bytes/token, ratio {:.2}x over raw tokens)",
-        ui::human_bytes(r.compressed_bytes),
+        HumanBytes(r.compressed_bytes),
         r.compressed_bytes_per_token,
         r.compression_ratio
     );
@@ -405,7 +406,7 @@ fn stats(a: StatsArgs) -> Result<()> {
             c.documents,
             c.tokens,
             c.shards.len(),
-            ui::human_bytes(c.compressed_bytes),
+            HumanBytes(c.compressed_bytes).to_string(),
             if c.tokens > 0 {
                 c.compressed_bytes as f64 / c.tokens as f64
             } else {
@@ -441,7 +442,7 @@ fn verify(a: VerifyArgs) -> Result<()> {
         r.frames,
         r.documents,
         r.tokens,
-        ui::human_bytes(r.bytes)
+        HumanBytes(r.bytes)
     );
     Ok(())
 }

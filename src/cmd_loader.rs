@@ -1,17 +1,15 @@
 //! `prior loader ...`: hash, replay, bench and stats of a mix.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
-use prior_loader::schedule::AllocState;
 use prior_loader::{Loader, LoaderOptions, MixSpec, Sampler, Start};
 use serde_json::json;
 
 use crate::ui;
+use indicatif::HumanBytes;
 
 #[derive(Subcommand)]
 pub enum LoaderCommand {
@@ -213,289 +211,110 @@ fn replay(a: ReplayArgs) -> Result<()> {
     Ok(())
 }
 
-/// A field of /proc/self/status in bytes (0 where there is no /proc).
-fn proc_status_bytes(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map(|kb| kb * 1024)
-        .unwrap_or(0)
-}
-
-fn peak_rss_bytes() -> u64 {
-    proc_status_bytes("VmHWM:")
-}
-
-fn dtype_name(d: BenchDtype) -> &'static str {
-    use prior_loader::Token;
-    match d {
-        BenchDtype::Uint16 => u16::NAME,
-        BenchDtype::Uint32 => u32::NAME,
-        BenchDtype::Int32 => i32::NAME,
-        BenchDtype::Int64 => i64::NAME,
-    }
-}
-
-/// What one timed pass of the loader measured.
-struct TimedRun {
-    secs: f64,
-    batches: u64,
-    frames_per_batch: u64,
-    delivered: u64,
-    wait: hdrhistogram::Histogram<u64>,
-    produce: hdrhistogram::Histogram<u64>,
-    served: prior_loader::LoaderState,
-    /// Heap and mapped-file RSS while the loader was still alive.
-    rss_anon: u64,
-    rss_file: u64,
-}
-
-/// Runs the loader from step 0 to `opts.end_step` with batches in `T`.
-fn timed_run<T: prior_loader::Token>(
-    sampler: &Arc<Sampler>,
-    opts: &LoaderOptions,
-    bar: &indicatif::ProgressBar,
-) -> Result<TimedRun> {
-    let t0 = Instant::now();
-    let mut loader = Loader::<T>::typed(sampler.clone(), Start::Step(0), opts)?;
-    let mut frames_per_batch = 0u64;
-    let mut batches = 0u64;
-    while let Some(b) = loader.next_batch()? {
-        let distinct: HashSet<(u32, u32)> = b
-            .sequences
-            .iter()
-            .flat_map(|s| s.pieces.iter().map(|p| (p.shard, p.frame)))
-            .collect();
-        frames_per_batch += distinct.len() as u64;
-        batches += 1;
-        bar.inc(1);
-    }
-    Ok(TimedRun {
-        secs: t0.elapsed().as_secs_f64(),
-        batches,
-        frames_per_batch,
-        delivered: loader.delivered_tokens(),
-        wait: loader.wait_histogram().clone(),
-        produce: loader.produce_histogram(),
-        served: loader.state().clone(),
-        rss_anon: proc_status_bytes("RssAnon:"),
-        rss_file: proc_status_bytes("RssFile:"),
-    })
-}
-
 fn bench(a: BenchArgs) -> Result<()> {
-    let t_open = Instant::now();
-    let sampler = open(&a.mix)?;
-    let open_s = t_open.elapsed().as_secs_f64();
-    let width = sampler.shards().corpus().manifest().token_width.bytes() as u64;
-    let seq_tokens = sampler.spec().sequence_tokens() as u64;
-    let budget = a.steps * sampler.spec().global_batch as u64 * seq_tokens;
-
-    let opts = LoaderOptions {
+    use prior_perf::loader_bench::{bench_loader, BatchDtype, LoaderBenchOptions};
+    let opts = LoaderBenchOptions {
+        steps: a.steps,
         threads: a.threads,
         prefetch: a.prefetch,
-        rank: 0,
-        world: 1,
-        end_step: Some(a.steps),
+        dtype: match a.dtype {
+            BenchDtype::Uint16 => BatchDtype::Uint16,
+            BenchDtype::Uint32 => BatchDtype::Uint32,
+            BenchDtype::Int32 => BatchDtype::Int32,
+            BenchDtype::Int64 => BatchDtype::Int64,
+        },
     };
     let bar = ui::count_bar(a.steps, "loader", a.json);
-    let run = match a.dtype {
-        BenchDtype::Uint16 => timed_run::<u16>(&sampler, &opts, &bar)?,
-        BenchDtype::Uint32 => timed_run::<u32>(&sampler, &opts, &bar)?,
-        BenchDtype::Int32 => timed_run::<i32>(&sampler, &opts, &bar)?,
-        BenchDtype::Int64 => timed_run::<i64>(&sampler, &opts, &bar)?,
-    };
+    let r = bench_loader(&a.mix, &opts, &mut || bar.inc(1))?;
     bar.finish_and_clear();
-    let TimedRun {
-        secs,
-        batches,
-        frames_per_batch,
-        delivered,
-        wait,
-        produce,
-        served,
-        rss_anon,
-        rss_file,
-    } = run;
-    let peak_rss = peak_rss_bytes();
-
-    // Measured after the loader so that its reads do not count in the
-    // loader's RSS. The median of three runs: this rate is the bar, so one lucky or
-    // unlucky run on a shared machine should not set it.
-    let mut raw_runs = Vec::new();
-    for _ in 0..3 {
-        raw_runs.push(prior_loader::raw_rate::raw_zstd_rate(
-            &sampler,
-            budget.clamp(1 << 24, 1 << 28),
-        )?);
-    }
-    raw_runs.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (raw_rate, raw_tokens) = raw_runs[1];
-
-    // Resume far into a run: a state at step 10^7 (computed untimed), then
-    // time building a loader from it and receiving its first batch.
-    let far = 10_000_000u64;
-    let t_cold = Instant::now();
-    let alloc = sampler.schedule().state_at(far);
-    let cold_ms = t_cold.elapsed().as_secs_f64() * 1e3;
-    let far_state = prior_loader::LoaderState {
-        alloc,
-        batches_served: far,
-        ..served
-    };
-    let far_opts = LoaderOptions {
-        end_step: Some(far + 1),
-        ..opts.clone()
-    };
-    let t_resume = Instant::now();
-    let mut resumed = Loader::new(sampler.clone(), Start::Resume(far_state), &far_opts)?;
-    let resume_ms = t_resume.elapsed().as_secs_f64() * 1e3;
-    resumed.next_batch()?;
-    let resume_first_batch_ms = t_resume.elapsed().as_secs_f64() * 1e3;
-    let one_batch_ms = resumed.produce_histogram().max() as f64 / 1e3;
-    drop(resumed);
-    let tokens_per_s = delivered as f64 / secs;
-    let decompressed = sampler.cache().decompressed_bytes();
-    let amplification = decompressed as f64 / (delivered * width) as f64;
-    let result = json!({
-        "mix": a.mix,
-        "steps": batches,
-        "threads": a.threads,
-        "dtype": dtype_name(a.dtype),
-        "global_batch": sampler.spec().global_batch,
-        "seq_len": sampler.spec().seq_len,
-        "tokens_delivered": delivered,
-        "seconds": secs,
-        "tokens_per_s": tokens_per_s,
-        "raw_zstd_tokens_per_s": raw_rate,
-        "raw_zstd_tokens_measured": raw_tokens,
-        "ratio": tokens_per_s / raw_rate,
-        "amplification": amplification,
-        "frames_decoded": sampler.cache().frames_decoded(),
-        "distinct_frames_per_batch": frames_per_batch as f64 / batches.max(1) as f64,
-        "p50_us": wait.value_at_quantile(0.5),
-        "p99_us": wait.value_at_quantile(0.99),
-        "max_us": wait.max(),
-        "produce_p50_us": produce.value_at_quantile(0.5),
-        "produce_p99_us": produce.value_at_quantile(0.99),
-        "rss_bytes": peak_rss,
-        "rss_anon_bytes": rss_anon,
-        "rss_file_bytes": rss_file,
-        "open_seconds": open_s,
-        "shards": sampler.shards().len(),
-        "resume_step": far,
-        "resume_ms": resume_ms,
-        "resume_first_batch_ms": resume_first_batch_ms,
-        "one_batch_ms": one_batch_ms,
-        "cold_start_ms": cold_ms,
-    });
     if a.json {
-        return ui::print_json(&result);
+        return ui::print_json(&r);
     }
     println!(
         "loader: {:.1} M tokens/s over {} threads, batches in {} ({} steps, {} tokens, {:.2} s)",
-        tokens_per_s / 1e6,
-        a.threads,
-        dtype_name(a.dtype),
-        batches,
-        delivered,
-        secs
+        r.tokens_per_s / 1e6,
+        r.threads,
+        r.dtype,
+        r.steps,
+        r.tokens_delivered,
+        r.seconds
     );
     println!(
         "raw zstd, 1 thread, same shards (median of 3): {:.1} M tokens/s  ->  ratio {:.2}",
-        raw_rate / 1e6,
-        tokens_per_s / raw_rate
+        r.raw_zstd_tokens_per_s / 1e6,
+        r.ratio
     );
     println!(
         "amplification {:.3} (bytes decompressed / bytes delivered), {:.1} distinct frames per batch",
-        amplification,
-        frames_per_batch as f64 / batches.max(1) as f64
+        r.amplification, r.distinct_frames_per_batch
     );
     println!(
         "consumer wait p50 {} us, p99 {} us, max {} us; batch build p50 {} us, p99 {} us",
-        wait.value_at_quantile(0.5),
-        wait.value_at_quantile(0.99),
-        wait.max(),
-        produce.value_at_quantile(0.5),
-        produce.value_at_quantile(0.99)
+        r.p50_us, r.p99_us, r.max_us, r.produce_p50_us, r.produce_p99_us
     );
     println!(
         "peak RSS {} (at the end: {} heap, {} mapped shard pages); mix open {:.4} s over {} shards",
-        ui::human_bytes(peak_rss),
-        ui::human_bytes(rss_anon),
-        ui::human_bytes(rss_file),
-        open_s,
-        sampler.shards().len()
+        HumanBytes(r.rss_bytes),
+        HumanBytes(r.rss_anon_bytes),
+        HumanBytes(r.rss_file_bytes),
+        r.open_seconds,
+        r.shards
     );
     println!(
-        "resume at step {far}: loader ready in {resume_ms:.3} ms, first batch after {resume_first_batch_ms:.2} ms (one batch takes {one_batch_ms:.2} ms); cold start there (no saved state): {cold_ms:.0} ms"
+        "resume at step {}: loader ready in {:.3} ms, first batch after {:.2} ms (one batch takes {:.2} ms); cold start there (no saved state): {:.0} ms",
+        r.resume_step, r.resume_ms, r.resume_first_batch_ms, r.one_batch_ms, r.cold_start_ms
     );
     Ok(())
 }
 
 fn stats(a: StatsArgs) -> Result<()> {
     let sampler = open(&a.mix)?;
-    let spec = sampler.spec();
-    let steps = match (a.steps, spec.total_steps()) {
+    let steps = match (a.steps, sampler.spec().total_steps()) {
         (Some(s), _) => s,
         (None, Some(t)) => t,
         (None, None) => bail!("the mix's last phase is open-ended: give --steps"),
     };
-    let n = spec.categories.len();
-    let sched = sampler.schedule();
-    let seq_tokens = spec.sequence_tokens() as u64;
-    let mut per_phase = vec![vec![0u64; n]; spec.phases.len()];
-    let mut st = AllocState {
-        step: 0,
-        consumed: vec![0; n],
-        deficit: vec![0; n],
-    };
-    while st.step < steps {
-        let p = spec.phase_of(st.step);
-        let counts = sched.advance(&mut st);
-        for c in 0..n {
-            per_phase[p][c] += counts[c] as u64;
-        }
-    }
-    let mut phases_json = Vec::new();
-    for (p, phase) in spec.phases.iter().enumerate() {
-        let cats: serde_json::Map<String, serde_json::Value> = (0..n)
-            .map(|c| {
-                (
-                    spec.categories[c].clone(),
-                    json!({"share": phase.share(c), "sequences": per_phase[p][c], "tokens": per_phase[p][c] * seq_tokens}),
-                )
-            })
-            .collect();
-        phases_json.push(json!({"name": phase.name, "first_step": phase.first_step, "steps": phase.steps, "categories": cats}));
-    }
-    let cats: serde_json::Map<String, serde_json::Value> = (0..n)
+    let stats = sampler.stats(steps);
+    let seq_tokens = stats.sequence_tokens;
+    let phases_json: Vec<serde_json::Value> = stats
+        .phases
+        .iter()
+        .map(|phase| {
+            let cats: serde_json::Map<String, serde_json::Value> = phase
+                .categories
+                .iter()
+                .map(|c| {
+                    (
+                        c.category.clone(),
+                        json!({"share": c.share, "sequences": c.sequences, "tokens": c.tokens}),
+                    )
+                })
+                .collect();
+            json!({"name": phase.name, "first_step": phase.first_step, "steps": phase.steps, "categories": cats})
+        })
+        .collect();
+    let cats: serde_json::Map<String, serde_json::Value> = stats
+        .categories
+        .iter()
         .map(|c| {
-            let stream = &sampler.streams()[c];
-            let seqs = st.consumed[c];
             (
-                spec.categories[c].clone(),
+                c.category.clone(),
                 json!({
-                    "sequences": seqs,
-                    "tokens": seqs * seq_tokens,
-                    "category_tokens": stream.epoch_tokens(),
-                    "repetition": seqs as f64 / stream.sequences_per_epoch() as f64,
+                    "sequences": c.sequences,
+                    "tokens": c.tokens,
+                    "category_tokens": c.category_tokens,
+                    "repetition": c.repetition,
                 }),
             )
         })
         .collect();
-    let out = json!({"steps": steps, "global_batch": spec.global_batch, "seq_len": spec.seq_len, "phases": phases_json, "categories": cats});
+    let out = json!({"steps": steps, "global_batch": stats.global_batch, "seq_len": stats.seq_len, "phases": phases_json, "categories": cats});
     if a.json {
         return ui::print_json(&out);
     }
     println!(
         "{} steps x {} sequences x {} tokens (weights normalised to sum to 1 per phase)",
-        steps, spec.global_batch, seq_tokens
+        steps, stats.global_batch, seq_tokens
     );
     for pj in &phases_json {
         println!(

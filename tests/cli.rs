@@ -13,6 +13,18 @@ fn prior(args: &[&str]) -> Output {
         .expect("run prior")
 }
 
+/// The step lines of the metrics.jsonl in `run_dir`, read by the trainer's
+/// own reader; none while the run has written none.
+fn step_lines(run_dir: &std::path::Path) -> Vec<prior_model::metrics::StepMetrics> {
+    let path = prior_model::metrics::path_in(run_dir);
+    if !path.exists() {
+        return Vec::new();
+    }
+    prior_model::metrics::read(&path)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .steps
+}
+
 fn ok(args: &[&str]) -> String {
     let out = prior(args);
     assert!(
@@ -362,13 +374,9 @@ fn train_killed_and_resumed_matches_an_uninterrupted_run() {
         p
     };
     let losses = |name: &str| -> Vec<String> {
-        std::fs::read_to_string(dir.path().join(name).join("metrics.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                format!("{} {} {}", v["step"], v["loss"], v["grad_norm"])
-            })
+        step_lines(&dir.path().join(name))
+            .iter()
+            .map(|m| format!("{} {} {}", m.step, m.loss, m.grad_norm))
             .collect()
     };
     let full_cfg = write_cfg("full");
@@ -896,17 +904,11 @@ fn two_ranks_train_as_one_process_and_resume_at_another_world_size() {
         .unwrap();
         p
     };
-    let lines = |name: &str| -> Vec<serde_json::Value> {
-        std::fs::read_to_string(dir.path().join(name).join("metrics.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    };
+    let lines = |name: &str| step_lines(&dir.path().join(name));
     let losses = |name: &str| -> Vec<String> {
         lines(name)
             .iter()
-            .map(|v| format!("{} {} {}", v["step"], v["loss"], v["grad_norm"]))
+            .map(|m| format!("{} {} {}", m.step, m.loss, m.grad_norm))
             .collect()
     };
     let weights = |name: &str, step: u64| {
@@ -926,7 +928,7 @@ fn two_ranks_train_as_one_process_and_resume_at_another_world_size() {
     let one = write_cfg("one", 6);
     ok(&["train", one.to_str().unwrap()]);
     assert_eq!(losses("one").len(), 6);
-    assert!(lines("one").iter().all(|v| v["world"] == 1));
+    assert!(lines("one").iter().all(|m| m.world == 1));
 
     let two = write_cfg("two", 6);
     let err0 = run_ranks(&two, 2, &[]);
@@ -935,7 +937,7 @@ fn two_ranks_train_as_one_process_and_resume_at_another_world_size() {
         "{err0}"
     );
     assert_eq!(losses("two"), losses("one"), "world 2 against world 1");
-    assert!(lines("two").iter().all(|v| v["world"] == 2));
+    assert!(lines("two").iter().all(|m| m.world == 2));
     assert!(
         weights("two", 6) == weights("one", 6),
         "final weights differ"
@@ -954,7 +956,7 @@ fn two_ranks_train_as_one_process_and_resume_at_another_world_size() {
     assert!(out.contains("resumed from step 3"), "{out}");
     assert_eq!(losses("two"), losses("one"), "resumed at world 1");
     assert!(weights("two", 6) == weights("one", 6));
-    let worlds: Vec<_> = lines("two").iter().map(|v| v["world"].clone()).collect();
+    let worlds: Vec<u32> = lines("two").iter().map(|m| m.world).collect();
     assert_eq!(worlds, [2, 2, 2, 1, 1, 1]);
     // And from step 3 again at world 4 (one micro-batch of 2 per rank).
     std::fs::remove_dir_all(dir.path().join("two/checkpoints/step-00000006")).unwrap();
@@ -962,7 +964,7 @@ fn two_ranks_train_as_one_process_and_resume_at_another_world_size() {
     assert!(err0.contains("rank 0 of 4"), "{err0}");
     assert_eq!(losses("two"), losses("one"), "resumed at world 4");
     assert!(weights("two", 6) == weights("one", 6));
-    let worlds: Vec<_> = lines("two").iter().map(|v| v["world"].clone()).collect();
+    let worlds: Vec<u32> = lines("two").iter().map(|m| m.world).collect();
     assert_eq!(worlds, [2, 2, 2, 4, 4, 4]);
 
     // A rank that never comes is named after the timeout.

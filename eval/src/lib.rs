@@ -9,12 +9,16 @@
 //!   errors per split and topic, paired differences between models.
 //! - [`source`]: a model from a checkpoint or a Hugging Face directory.
 //! - [`experiment`]: train and evaluate one condition per mix change.
-//! - [`report`]: `report.md`, `results.json` and SVG plots.
+//! - [`demo`]: `prior demo`'s data and experiment, built from nothing.
+//! - [`results`]: what an experiment found (`results.json`'s types).
+//! - [`report`]: `report.md` and its SVG charts, from those results.
 
 pub mod backend;
+pub mod demo;
 pub mod experiment;
 pub mod prompts;
 pub mod report;
+pub mod results;
 pub mod score;
 pub mod source;
 pub mod suite;
@@ -36,6 +40,8 @@ pub enum EvalError {
     #[error(transparent)]
     Data(#[from] prior_data::DataError),
     #[error(transparent)]
+    Synth(#[from] prior_data::synth::SynthError),
+    #[error(transparent)]
     Tokenizer(#[from] prior_data::tokenizer::TokenizerError),
     #[error(transparent)]
     Runtime(#[from] prior_runtime::RuntimeError),
@@ -49,6 +55,11 @@ pub enum EvalError {
     Train(#[from] prior_model::train::TrainError),
     #[error(transparent)]
     Loader(#[from] prior_loader::LoaderError),
+    /// A training run's metrics.jsonl that cannot be read (file and line named).
+    #[error(transparent)]
+    Metrics(#[from] prior_model::metrics::MetricsError),
+    #[error(transparent)]
+    Plot(#[from] prior_perf::plot::PlotError),
     #[error("{}: {source}", path.display())]
     Io {
         path: std::path::PathBuf,

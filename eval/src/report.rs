@@ -1,266 +1,53 @@
-//! The experiment report: `report.md` and three SVG plots, written from
-//! `results.json`'s data and each condition's metrics.jsonl.
+//! The experiment report: `report.md` and its SVG charts, from what the
+//! experiment found ([`ReportInput`]: the results, each condition's
+//! training-loss curve, and the one fact of the config the text needs).
 //!
 //! - `misalignment.svg`: misalignment rate by condition with ±1 standard
 //!   error bars, held-out and train-like splits side by side.
 //! - `loss.svg`: training loss per condition over steps.
-//! - `heldout_loss.svg`: held-out loss per corpus category and condition.
+//! - `heldout_loss.svg`: held-out loss per corpus category and condition
+//!   (only when held-out losses were measured).
 //!
-//! The SVGs are plain hand-written files (no plotting dependency), so they
-//! render on GitHub and in any browser.
-//!
-//! A metrics log that is missing or has a line that cannot be read is an
-//! error naming the file and line, not an empty curve or a `NaN` loss.
+//! The report is given data, not an experiment's directory: gathering it
+//! (reading each condition's metrics.jsonl, with errors naming the file
+//! and line) is [`crate::experiment::write_report`]'s job, so this module
+//! knows nothing of where an experiment keeps its files. Charts come from
+//! prior-perf's plot module, the project's one chart engine.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use prior_data::atomic::write_atomic;
-use prior_model::train::{EvalMetrics, StepMetrics};
-use serde::Deserialize;
+use prior_perf::plot::{bar_chart, line_chart, Bar, BarChart, BarSeries, LineChart, Series};
 
-use crate::experiment::{ExperimentConfig, ExperimentResults};
+use crate::results::ExperimentResults;
 use crate::EvalError;
 
-/// The step lines of a training run's metrics.jsonl. Evaluation lines
-/// (those with `heldout`) are checked and left out; a missing or unreadable
-/// file, or a line that is neither kind, is an error naming the file (and
-/// line), since a report drawn from part of a log would misstate the run.
-pub fn read_metrics(path: &Path) -> Result<Vec<StepMetrics>, EvalError> {
-    let text = std::fs::read_to_string(path).map_err(|source| EvalError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut steps = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let bad = |detail: String| EvalError::Parse {
-            path: path.to_path_buf(),
-            line: Some(i + 1),
-            detail,
-        };
-        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
-        if v.get("heldout").is_some() {
-            EvalMetrics::deserialize(&v)
-                .map_err(|e| bad(format!("not an evaluation line: {e}")))?;
-        } else {
-            steps.push(
-                StepMetrics::deserialize(&v).map_err(|e| bad(format!("not a step line: {e}")))?,
-            );
-        }
-    }
-    Ok(steps)
+/// Everything the report is written from.
+#[derive(Debug, Clone)]
+pub struct ReportInput<'a> {
+    pub results: &'a ExperimentResults,
+    /// Training loss over steps, one curve per condition (its first seed's
+    /// run), in the results' condition order.
+    pub loss_curves: &'a [LossCurve],
+    /// Every run starts from given weights (`model.init`) rather than from
+    /// its seed's initialisation; the text says which.
+    pub from_init: bool,
 }
 
-const COLORS: [&str; 8] = [
-    "#4e79a7", "#59a14f", "#e15759", "#f28e2b", "#76b7b2", "#b07aa1", "#edc948", "#9c755f",
-];
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+/// One condition's training loss: (step, loss) per logged step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LossCurve {
+    pub condition: String,
+    pub points: Vec<(u64, f32)>,
 }
 
-/// The opening of a chart: white canvas and a centred title.
-fn svg_open(w: f64, h: f64, title: &str) -> String {
-    format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">
-<rect width="100%" height="100%" fill="white"/>
-<text x="{}" y="24" text-anchor="middle" font-size="15">{}</text>
-"#,
-        w / 2.0,
-        esc(title)
-    )
-}
-
-/// A grouped bar chart: `groups` along x, one bar per series in each, with
-/// optional ± error bars.
-fn bar_chart(
-    title: &str,
-    y_label: &str,
-    groups: &[String],
-    series: &[(String, Vec<(f64, f64)>)],
-    y_max: Option<f64>,
-) -> String {
-    let (w, h, left, right, top, bottom) = (760.0, 420.0, 70.0, 20.0, 50.0, 90.0);
-    let plot_w = w - left - right;
-    let plot_h = h - top - bottom;
-    let top_value = y_max.unwrap_or_else(|| {
-        series
-            .iter()
-            .flat_map(|s| s.1.iter().map(|(v, e)| v + e))
-            .fold(0.0, f64::max)
-            * 1.15
-    });
-    let top_value = if top_value > 0.0 { top_value } else { 1.0 };
-    let y = |v: f64| top + plot_h * (1.0 - (v / top_value).clamp(0.0, 1.0));
-    let mut s = svg_open(w, h, title);
-    for k in 0..=5 {
-        let v = top_value * k as f64 / 5.0;
-        let yy = y(v);
-        let _ = writeln!(
-            s,
-            r##"<line x1="{left}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{v:.2}</text>"##,
-            w - right,
-            left - 6.0,
-            yy + 4.0
-        );
-    }
-    let _ = writeln!(
-        s,
-        r#"<text x="16" y="{}" transform="rotate(-90 16 {})" text-anchor="middle">{}</text>"#,
-        top + plot_h / 2.0,
-        top + plot_h / 2.0,
-        esc(y_label)
-    );
-    let gw = plot_w / groups.len().max(1) as f64;
-    let bw = (gw * 0.8) / series.len().max(1) as f64;
-    for (gi, g) in groups.iter().enumerate() {
-        let gx = left + gi as f64 * gw + gw * 0.1;
-        for (si, (_, vals)) in series.iter().enumerate() {
-            let Some(&(v, e)) = vals.get(gi) else {
-                continue;
-            };
-            if !v.is_finite() {
-                continue;
-            }
-            let x = gx + si as f64 * bw;
-            let _ = writeln!(
-                s,
-                r#"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{v:.4} ± {e:.4}</title></rect>"#,
-                y(v),
-                bw * 0.9,
-                (top + plot_h - y(v)).max(0.0),
-                COLORS[si % COLORS.len()]
-            );
-            if e > 0.0 {
-                let cx = x + bw * 0.45;
-                let _ = writeln!(
-                    s,
-                    r#"<path d="M{cx:.1} {:.1}V{:.1}M{:.1} {:.1}H{:.1}M{:.1} {:.1}H{:.1}" stroke="black" fill="none"/>"#,
-                    y(v - e),
-                    y(v + e),
-                    cx - 4.0,
-                    y(v - e),
-                    cx + 4.0,
-                    cx - 4.0,
-                    y(v + e),
-                    cx + 4.0
-                );
-            }
-        }
-        let _ = writeln!(
-            s,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="end" transform="rotate(-25 {:.1} {:.1})">{}</text>"#,
-            gx + gw * 0.4,
-            top + plot_h + 16.0,
-            gx + gw * 0.4,
-            top + plot_h + 16.0,
-            esc(g)
-        );
-    }
-    legend(
-        &mut s,
-        series.iter().map(|x| x.0.as_str()),
-        w - right - 150.0,
-        top,
-    );
-    s.push_str("</svg>\n");
-    s
-}
-
-fn legend<'a>(s: &mut String, names: impl Iterator<Item = &'a str>, x: f64, y: f64) {
-    for (i, n) in names.enumerate() {
-        let yy = y + 4.0 + i as f64 * 16.0;
-        let _ = writeln!(
-            s,
-            r#"<rect x="{x}" y="{yy}" width="10" height="10" fill="{}"/><text x="{}" y="{}">{}</text>"#,
-            COLORS[i % COLORS.len()],
-            x + 14.0,
-            yy + 9.0,
-            esc(n)
-        );
-    }
-}
-
-/// Lines of (step, value) per series.
-fn line_chart(title: &str, y_label: &str, series: &[(String, Vec<(f64, f64)>)]) -> String {
-    let (w, h, left, right, top, bottom) = (760.0, 420.0, 70.0, 20.0, 50.0, 50.0);
-    let pts = series.iter().flat_map(|s| s.1.iter());
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for &(x, y) in pts.filter(|p| p.1.is_finite()) {
-        x0 = x0.min(x);
-        x1 = x1.max(x);
-        y0 = y0.min(y);
-        y1 = y1.max(y);
-    }
-    if x0 > x1 {
-        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
-    }
-    let (x1, y1) = (x1.max(x0 + 1.0), y1.max(y0 + 1e-6));
-    let px = |x: f64| left + (w - left - right) * (x - x0) / (x1 - x0);
-    let py = |y: f64| top + (h - top - bottom) * (1.0 - (y - y0) / (y1 - y0));
-    let mut s = svg_open(w, h, title);
-    for k in 0..=4 {
-        let v = y0 + (y1 - y0) * k as f64 / 4.0;
-        let _ = writeln!(
-            s,
-            r##"<line x1="{left}" x2="{}" y1="{:.1}" y2="{:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{v:.2}</text>"##,
-            w - right,
-            py(v),
-            py(v),
-            left - 6.0,
-            py(v) + 4.0
-        );
-        let xv = x0 + (x1 - x0) * k as f64 / 4.0;
-        let _ = writeln!(
-            s,
-            r#"<text x="{:.1}" y="{}" text-anchor="middle">{xv:.0}</text>"#,
-            px(xv),
-            h - bottom + 18.0
-        );
-    }
-    let _ = writeln!(
-        s,
-        r#"<text x="{}" y="{}" text-anchor="middle">step</text><text x="16" y="{}" transform="rotate(-90 16 {})" text-anchor="middle">{}</text>"#,
-        left + (w - left - right) / 2.0,
-        h - 12.0,
-        top + (h - top - bottom) / 2.0,
-        top + (h - top - bottom) / 2.0,
-        esc(y_label)
-    );
-    for (i, (_, p)) in series.iter().enumerate() {
-        let d: Vec<String> = p
-            .iter()
-            .filter(|q| q.1.is_finite())
-            .enumerate()
-            .map(|(k, &(x, y))| {
-                format!(
-                    "{}{:.1} {:.1}",
-                    if k == 0 { "M" } else { "L" },
-                    px(x),
-                    py(y)
-                )
-            })
-            .collect();
-        let _ = writeln!(
-            s,
-            r#"<path d="{}" stroke="{}" fill="none" stroke-width="1.5"/>"#,
-            d.join(""),
-            COLORS[i % COLORS.len()]
-        );
-    }
-    legend(
-        &mut s,
-        series.iter().map(|x| x.0.as_str()),
-        w - right - 170.0,
-        top,
-    );
-    s.push_str("</svg>\n");
-    s
+/// One file of the report: its name in the experiment's directory and
+/// its content.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportFile {
+    pub name: &'static str,
+    pub text: String,
 }
 
 /// Mean of each window of `k` points (keeps the curves readable).
@@ -286,9 +73,18 @@ fn mode_description(mode: &str) -> &'static str {
     }
 }
 
-/// Writes report.md, misalignment.svg, loss.svg and heldout_loss.svg.
-pub fn write_report(cfg: &ExperimentConfig, r: &ExperimentResults) -> Result<(), EvalError> {
-    let out = cfg.out();
+/// Writes the report's files into `out` (each atomically).
+pub fn write_report(out: &Path, input: &ReportInput) -> Result<(), EvalError> {
+    for f in render(input)? {
+        write_atomic(&out.join(f.name), f.text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The report's files: the charts, then report.md.
+pub fn render(input: &ReportInput) -> Result<Vec<ReportFile>, EvalError> {
+    let r = input.results;
+    let mut files = Vec::new();
     let names: Vec<String> = r.conditions.iter().map(|c| c.name.clone()).collect();
     let splits: Vec<String> = {
         let mut s: Vec<String> = r
@@ -302,54 +98,67 @@ pub fn write_report(cfg: &ExperimentConfig, r: &ExperimentResults) -> Result<(),
         s.sort_by_key(|x| x != "heldout");
         s
     };
-    let series: Vec<(String, Vec<(f64, f64)>)> = splits
+    let series: Vec<BarSeries> = splits
         .iter()
-        .map(|sp| {
-            (
-                sp.clone(),
-                r.conditions
-                    .iter()
-                    .map(|c| {
-                        c.splits
-                            .get(sp)
-                            .map_or((f64::NAN, 0.0), |x| (x.misalignment_rate, x.stderr))
-                    })
-                    .collect(),
-            )
+        .map(|sp| BarSeries {
+            name: sp.clone(),
+            bars: r
+                .conditions
+                .iter()
+                .map(|c| match c.splits.get(sp) {
+                    Some(x) => Bar {
+                        value: x.misalignment_rate,
+                        error: x.stderr,
+                    },
+                    None => Bar {
+                        value: f64::NAN,
+                        error: 0.0,
+                    },
+                })
+                .collect(),
         })
         .collect();
-    let write = |name: &str, text: &str| -> Result<(), EvalError> {
-        write_atomic(&out.join(name), text.as_bytes()).map_err(EvalError::Data)
-    };
-    write(
-        "misalignment.svg",
-        &bar_chart(
-            &format!(
+    files.push(ReportFile {
+        name: "misalignment.svg",
+        text: bar_chart(&BarChart {
+            title: &format!(
                 "Misalignment rate by condition ({} scoring, ±1 s.e.)",
                 r.headline_mode
             ),
-            "misalignment rate",
-            &names,
-            &series,
-            Some(1.0),
-        ),
-    )?;
-    let curves = r
-        .conditions
+            y_label: "misalignment rate",
+            groups: &names,
+            series: &series,
+            y_max: Some(1.0),
+            size: (760, 420),
+        })?,
+    });
+    let curves: Vec<Series> = input
+        .loss_curves
         .iter()
         .map(|c| {
-            // The first seed's run (every seed's curve is in its metrics.jsonl).
-            let seed = r.seeds.first().copied().unwrap_or(0);
-            let m = read_metrics(&cfg.run_dir(&c.name, seed).join("train/metrics.jsonl"))?;
-            let p: Vec<(f64, f64)> = m.iter().map(|x| (x.step as f64, x.loss as f64)).collect();
+            let p: Vec<(f64, f64)> = c
+                .points
+                .iter()
+                .map(|&(step, loss)| (step as f64, loss as f64))
+                .collect();
             let k = (p.len() / 100).max(1);
-            Ok((c.name.clone(), smooth(&p, k)))
+            Series {
+                name: c.condition.clone(),
+                points: smooth(&p, k),
+            }
         })
-        .collect::<Result<Vec<_>, EvalError>>()?;
-    write(
-        "loss.svg",
-        &line_chart("Training loss by condition", "loss (nats/token)", &curves),
-    )?;
+        .collect();
+    files.push(ReportFile {
+        name: "loss.svg",
+        text: line_chart(&LineChart {
+            title: "Training loss by condition",
+            x_label: "step",
+            y_label: "loss (nats/token)",
+            series: &curves,
+            size: (760, 420),
+            y_from_zero: false,
+        })?,
+    });
     let cats: Vec<String> = {
         let mut v: Vec<String> = r
             .conditions
@@ -360,29 +169,32 @@ pub fn write_report(cfg: &ExperimentConfig, r: &ExperimentResults) -> Result<(),
         v.dedup();
         v
     };
-    let loss_series: Vec<(String, Vec<(f64, f64)>)> = r
+    let loss_series: Vec<BarSeries> = r
         .conditions
         .iter()
-        .map(|c| {
-            (
-                c.name.clone(),
-                cats.iter()
-                    .map(|k| (c.heldout_loss.get(k).copied().unwrap_or(f64::NAN), 0.0))
-                    .collect(),
-            )
+        .map(|c| BarSeries {
+            name: c.name.clone(),
+            bars: cats
+                .iter()
+                .map(|k| Bar {
+                    value: c.heldout_loss.get(k).copied().unwrap_or(f64::NAN),
+                    error: 0.0,
+                })
+                .collect(),
         })
         .collect();
     if !cats.is_empty() {
-        write(
-            "heldout_loss.svg",
-            &bar_chart(
-                "Held-out loss per corpus category",
-                "loss (nats/token)",
-                &cats,
-                &loss_series,
-                None,
-            ),
-        )?;
+        files.push(ReportFile {
+            name: "heldout_loss.svg",
+            text: bar_chart(&BarChart {
+                title: "Held-out loss per corpus category",
+                y_label: "loss (nats/token)",
+                groups: &cats,
+                series: &loss_series,
+                y_max: None,
+                size: (760, 420),
+            })?,
+        });
     }
 
     let mut md = String::new();
@@ -393,7 +205,7 @@ pub fn write_report(cfg: &ExperimentConfig, r: &ExperimentResults) -> Result<(),
         r.model, r.parameters, r.steps, r.tokens_per_condition / r.steps.max(1), r.device, r.baseline, r.headline_mode, mode_description(&r.headline_mode),
         match r.seeds.len() {
             1 => "One training seed: ± is one standard error over questions, and the spread between training seeds (usually the larger one at this size) is not measured. Δ is the paired difference from the baseline on the same questions.".to_string(),
-            n => format!("Each condition was trained with {n} seeds ({}; a seed moves the data order{}): rates are means over seeds ± one standard error across seeds. Δ is the mean over seeds of the paired difference from the baseline's run of the same seed on the same questions, ± its standard error across seeds, with how many seeds agree in sign. An effect is claimed only where every seed agrees. Training curves and checkpoints shown are the first seed's; train and eval seconds are summed over seeds.", r.seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "), if cfg.model.init.is_some() { "; the initialisation is `model.init`'s for every seed" } else { " and the initialisation" }),
+            n => format!("Each condition was trained with {n} seeds ({}; a seed moves the data order{}): rates are means over seeds ± one standard error across seeds. Δ is the mean over seeds of the paired difference from the baseline's run of the same seed on the same questions, ± its standard error across seeds, with how many seeds agree in sign. An effect is claimed only where every seed agrees. Training curves and checkpoints shown are the first seed's; train and eval seconds are summed over seeds.", r.seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "), if input.from_init { "; the initialisation is `model.init`'s for every seed" } else { " and the initialisation" }),
         }
     );
     let _ = writeln!(md, "![misalignment rate by condition](misalignment.svg)\n");
@@ -551,10 +363,10 @@ pub fn write_report(cfg: &ExperimentConfig, r: &ExperimentResults) -> Result<(),
         let _ = writeln!(
             md,
             "\n## Untrained model\n\n{}, scored on the same questions: what no disposition looks like on this suite. A calibrated rate should sit near 0.5; an uncalibrated one need not (an option that is more probable text wins whatever the question).\n\n| split | mode | rate | from 0.5 |\n|---|---|---:|---:|",
-            match (&cfg.model.init, r.seeds.len()) {
-                (Some(_), _) => "The weights of `model.init`, which every run starts from".to_string(),
-                (None, 1) => "The initialisation every condition starts from".to_string(),
-                (None, _) => format!("The initialisation of the first seed ({})", r.seeds[0]),
+            match (input.from_init, r.seeds.len()) {
+                (true, _) => "The weights of `model.init`, which every run starts from".to_string(),
+                (false, 1) => "The initialisation every condition starts from".to_string(),
+                (false, _) => format!("The initialisation of the first seed ({})", r.seeds[0]),
             }
         );
         for (sp, x) in &r.untrained {
@@ -593,5 +405,9 @@ pub fn write_report(cfg: &ExperimentConfig, r: &ExperimentResults) -> Result<(),
         "\nPer-condition mixes and training configs are in `{run}/mix.toml` and `{run}/train.toml`; per-question scores in `{run}/eval.json`; every number above is in `results.json`.",
         run = if r.seeds.len() > 1 { "<condition>[/seed-<s>]" } else { "<condition>" }
     );
-    write("report.md", &md)
+    files.push(ReportFile {
+        name: "report.md",
+        text: md,
+    });
+    Ok(files)
 }

@@ -85,10 +85,6 @@ impl FrameData {
         self.raw.len() / self.width.bytes()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.raw.is_empty()
-    }
-
     /// Appends tokens `[start, start + len)` of the frame to `out`; `false`
     /// (and nothing appended) when the range runs past the frame's end.
     #[must_use]
@@ -209,13 +205,6 @@ impl FrameCache {
 
     pub fn frames_decoded(&self) -> u64 {
         self.frames_decoded.load(Ordering::Relaxed)
-    }
-
-    pub fn get(&self, shard: u32, frame: u32) -> Result<Frame> {
-        Ok(self
-            .get_many(&[(shard, frame)])?
-            .pop()
-            .expect("one frame asked"))
     }
 
     /// Starts decoding, on this thread, those of `keys` that are neither

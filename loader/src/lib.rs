@@ -9,7 +9,7 @@
 //! the resumable [`pipeline::LoaderState`] with a running hash of
 //! everything served.
 
-pub mod cache;
+mod cache;
 pub mod error;
 pub mod mix;
 pub mod permute;
@@ -17,9 +17,11 @@ pub mod pipeline;
 pub mod raw_rate;
 pub mod sampler;
 pub mod schedule;
+pub mod stats;
 pub mod stream;
 pub mod token;
 
+pub use cache::ShardSet;
 pub use error::{LoaderError, Result};
 pub use mix::MixSpec;
 pub use pipeline::{Loader, LoaderOptions, LoaderState, Start};

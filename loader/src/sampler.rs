@@ -181,8 +181,15 @@ impl Sampler {
         &self.streams
     }
 
-    pub fn cache(&self) -> &Arc<FrameCache> {
-        &self.cache
+    /// Bytes decompressed so far by every thread sharing this sampler's
+    /// frame cache (the numerator of the loader's read amplification).
+    pub fn decompressed_bytes(&self) -> u64 {
+        self.cache.decompressed_bytes()
+    }
+
+    /// Frames decompressed so far (each once, however many threads read it).
+    pub fn frames_decoded(&self) -> u64 {
+        self.cache.frames_decoded()
     }
 
     pub fn shards(&self) -> &Arc<ShardSet> {

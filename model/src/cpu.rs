@@ -6,7 +6,8 @@
 //! [`crate::native`] swaps in a GEMM and f32 attention, rotary and
 //! cross-entropy, and trains on them (`--device cpu`).
 
-use prior_runtime::reference::{self as op, AttnShape};
+use prior_runtime::kernels::AttnShape;
+use prior_runtime::reference as op;
 
 /// The ops whose cost grows fastest with the model, which a backend may
 /// replace; every default is the runtime's plain reference op.

@@ -34,10 +34,10 @@ use cubecl::prelude::*;
 use prior_runtime::buffer::{Buf, BufferLimit};
 use prior_runtime::device::DeviceMemory;
 use prior_runtime::kernels::matmul::Precision;
+use prior_runtime::kernels::AttnShape;
 use prior_runtime::kernels::{
     attention, cross_entropy, elementwise, embedding, layernorm, matmul, rotary,
 };
-use prior_runtime::reference::AttnShape;
 use prior_runtime::{Result, RuntimeError};
 
 use crate::config::ModelConfig;
@@ -641,7 +641,7 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
             batch,
             seq,
         };
-        model.refresh_weights();
+        model.refresh_weights()?;
         Ok(model)
     }
 
@@ -654,12 +654,13 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
     /// read (nothing to do in f32, where they are one buffer). The
     /// optimizer step calls it after updating `params`; so must anything
     /// else that writes `params`.
-    pub fn refresh_weights(&self) {
+    pub fn refresh_weights(&self) -> Result<()> {
         if self.weights.as_same_type::<f32>().is_none() {
             self.run("elementwise::cast", || {
                 elementwise::cast(&self.client, &self.params, &self.weights)
-            });
+            })?;
         }
+        Ok(())
     }
 
     /// Starts (or stops, returning what was measured) per-kernel timing.
@@ -698,11 +699,12 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
     /// the matmul, with no scratch and no add), so only the embedding's
     /// gradient, of which a batch touches only its tokens' rows, is filled
     /// with zeros here.
-    pub fn zero_grads(&self) {
+    pub fn zero_grads(&self) -> Result<()> {
         self.run("elementwise::fill", || {
             elementwise::fill(&self.client, &self.g.embed_in, 0.0)
-        });
+        })?;
         self.grads_fresh.set(true);
+        Ok(())
     }
 
     /// Whether the backward under way adds to `grads` (false for the first
@@ -741,7 +743,7 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
         if let Some(b) = b {
             self.run("elementwise::bias_add", || {
                 elementwise::bias_add(&self.client, y, b)
-            });
+            })?;
         }
         Ok(())
     }
@@ -765,7 +767,7 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
         self.matmul(dy, x, &dw, (n_out, rows, n_in), true, false)?;
         self.run("elementwise::axpy", || {
             elementwise::axpy(&self.client, gw, &dw, 1.0)
-        });
+        })?;
         Ok(())
     }
 
@@ -783,7 +785,7 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
         self.weight_grad(dy, x, gw, shape, accumulate)?;
         self.run("elementwise::bias_bwd", || {
             elementwise::bias_bwd(&self.client, dy, gb, accumulate)
-        });
+        })?;
         Ok(())
     }
 
@@ -826,7 +828,13 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
 
     /// `out[slot] (+)= weight * mean loss` of the last forward, on the
     /// device (`accumulate` adds to the slot instead of overwriting it).
-    pub fn mean_loss_into(&self, out: &Buf<R, f32>, slot: usize, weight: f32, accumulate: bool) {
+    pub fn mean_loss_into(
+        &self,
+        out: &Buf<R, f32>,
+        slot: usize,
+        weight: f32,
+        accumulate: bool,
+    ) -> Result<()> {
         let n = self.losses.len() as f32;
         self.run("cross_entropy::mean_loss", || {
             cross_entropy::mean_loss(
@@ -837,7 +845,8 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
                 weight / n,
                 accumulate,
             )
-        });
+        })?;
+        Ok(())
     }
 
     /// Forward pass; the cross-entropy of every position (`-log
@@ -873,7 +882,7 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
                     v,
                     grad_scale / n as f32,
                 )
-            });
+            })?;
             if backward {
                 let dlogits = &logits;
                 // Later chunks add to the first's rows of the sum.
@@ -924,7 +933,7 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
         let first = self.layers.first().map_or(&self.resid_final, |a| &a.resid);
         self.run("embedding::embedding_fwd", || {
             embedding::embedding_fwd(cl, &w.embed_in, ids, first, c)
-        });
+        })?;
         for (l, (a, lw)) in self.layers.iter().zip(&w.layers).enumerate() {
             // GPT-NeoX's parallel residual: next = resid + attn(ln1(resid))
             // + mlp(ln2(resid)).
@@ -942,7 +951,7 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
                     &a.ln1_stats,
                     eps,
                 )
-            });
+            })?;
             self.linear(
                 &a.ln1_out,
                 &lw.qkv_w,
@@ -952,10 +961,10 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
             )?;
             self.run("rotary::rotary", || {
                 rotary::rotary(cl, &a.qkv, &self.tables, self.shape, false)
-            });
+            })?;
             self.run("attention::attention_fwd", || {
                 attention::attention_fwd(cl, &a.qkv, &a.attn_y, &a.lse, self.shape)
-            });
+            })?;
             let attn_out = &self.branch;
             self.linear(
                 &a.attn_y,
@@ -974,15 +983,15 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
                     &a.ln2_stats,
                     eps,
                 )
-            });
+            })?;
             self.linear(&a.ln2_out, &lw.fc_w, None, &a.fc_pre, (n, c, 4 * c))?;
             self.run("elementwise::bias_gelu_fwd", || {
                 elementwise::bias_gelu_fwd(cl, &a.fc_pre, &lw.fc_b, &a.fc_act)
-            });
+            })?;
             self.linear(&a.fc_act, &lw.proj_w, None, next, (n, 4 * c, c))?;
             self.run("elementwise::residual_add", || {
                 elementwise::residual_add(cl, next, &lw.proj_b, attn_out, &a.resid)
-            });
+            })?;
         }
         self.run("layernorm::layernorm_fwd", || {
             layernorm::layernorm_fwd(
@@ -994,7 +1003,7 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
                 &self.lnf_stats,
                 eps,
             )
-        });
+        })?;
         Ok(())
     }
 
@@ -1018,7 +1027,7 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
                 &g.lnf_b,
                 accumulate,
             )
-        });
+        })?;
         for (a, (lw, lg)) in self.layers.iter().zip(w.layers.iter().zip(&g.layers)).rev() {
             // d_resid is the gradient of this layer's output: it flows into
             // the MLP branch, the attention branch and the skip alike.
@@ -1042,7 +1051,7 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
                     &lg.fc_b,
                     accumulate,
                 )
-            });
+            })?;
             self.weight_grad(
                 &self.d_fc_pre,
                 &a.ln2_out,
@@ -1071,7 +1080,7 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
                     &lg.ln2_b,
                     accumulate,
                 )
-            });
+            })?;
             // Attention branch.
             self.linear_param_grads(d_out, &a.attn_y, &lg.attn_out_w, &lg.attn_out_b, (n, c, c))?;
             let d_attn_y = &self.branch;
@@ -1080,7 +1089,7 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
             // gradient joins the skip's.
             self.run("elementwise::axpy", || {
                 elementwise::axpy(cl, d_out, &self.d_tmp, 1.0)
-            });
+            })?;
             self.run("attention::attention_bwd", || {
                 attention::attention_bwd(
                     cl,
@@ -1092,10 +1101,10 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
                     &self.d_qkv,
                     self.shape,
                 )
-            });
+            })?;
             self.run("rotary::rotary", || {
                 rotary::rotary(cl, &self.d_qkv, &self.tables, self.shape, true)
-            });
+            })?;
             self.linear_param_grads(&self.d_qkv, &a.ln1_out, &lg.qkv_w, &lg.qkv_b, (n, c, 3 * c))?;
             let d_ln1_out = &self.branch;
             self.matmul(
@@ -1118,18 +1127,18 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
                     &lg.ln1_b,
                     accumulate,
                 )
-            });
+            })?;
             // d_resid becomes the gradient of this layer's input.
             self.run("elementwise::axpy", || {
                 elementwise::axpy(cl, d_out, &self.d_tmp, 1.0)
-            });
+            })?;
         }
         let grouping = self.run("embedding::sort", || {
             embedding::EmbeddingGrouping::new(cl, ids)
         });
         self.run("embedding::embedding_bwd", || {
             embedding::embedding_bwd(cl, &self.d_resid, &grouping, &g.embed_in, c)
-        });
+        })?;
         self.grads_fresh.set(false);
         Ok(())
     }
@@ -1140,7 +1149,7 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
             Some(f) => f.download(&self.client),
             None => {
                 let out = Buf::<R, f32>::empty(&self.client, b.len());
-                elementwise::cast(&self.client, b, &out);
+                elementwise::cast(&self.client, b, &out)?;
                 out.download(&self.client)
             }
         }

@@ -87,35 +87,68 @@ pub fn config_json(cfg: &ModelConfig, max_positions: usize, eos: Option<u32>) ->
     v
 }
 
+/// The fields of a GPTNeoX `config.json` this crate reads, by
+/// `transformers`' names; every other field is ignored, and a `null` reads
+/// as absent. transformers 5 moved the rotary settings into
+/// `rope_parameters` under new names (`partial_rotary_factor`,
+/// `rope_theta`); both spellings are read, the old one first. They are
+/// separate fields rather than serde aliases because a file may carry both
+/// (an alias would refuse it as a duplicate).
+#[derive(serde::Deserialize)]
+struct GptNeoxConfig {
+    model_type: Option<String>,
+    num_hidden_layers: usize,
+    hidden_size: usize,
+    num_attention_heads: usize,
+    vocab_size: usize,
+    intermediate_size: Option<usize>,
+    hidden_act: Option<String>,
+    use_parallel_residual: Option<bool>,
+    tie_word_embeddings: Option<bool>,
+    layer_norm_eps: Option<f64>,
+    rotary_pct: Option<f64>,
+    partial_rotary_factor: Option<f64>,
+    rotary_emb_base: Option<f64>,
+    rope_theta: Option<f64>,
+    rope_parameters: Option<RopeParameters>,
+}
+
+/// `rope_parameters` of a transformers 5 config.
+#[derive(serde::Deserialize)]
+struct RopeParameters {
+    partial_rotary_factor: Option<f64>,
+    rope_theta: Option<f64>,
+}
+
+impl GptNeoxConfig {
+    fn rotary_pct(&self) -> f64 {
+        self.rotary_pct
+            .or(self.partial_rotary_factor)
+            .or(self
+                .rope_parameters
+                .as_ref()
+                .and_then(|r| r.partial_rotary_factor))
+            .unwrap_or(0.25)
+    }
+
+    fn rotary_base(&self) -> f64 {
+        self.rotary_emb_base
+            .or(self.rope_theta)
+            .or(self.rope_parameters.as_ref().and_then(|r| r.rope_theta))
+            .unwrap_or(10000.0)
+    }
+}
+
 /// Reads a GPTNeoX `config.json` and checks it is the architecture this
 /// crate implements.
 pub fn read_config(path: &Path) -> Result<ModelConfig> {
-    let v: Value = serde_json::from_slice(&read(path)?).map_err(|e| {
+    let c: GptNeoxConfig = serde_json::from_slice(&read(path)?).map_err(|e| {
         bad(
             path,
             format!("line {}, column {}: {e}", e.line(), e.column()),
         )
     })?;
-    let field = |k: &str| v.get(k).filter(|x| !x.is_null());
-    let usize_of = |k: &str| -> Result<usize> {
-        field(k)
-            .and_then(Value::as_u64)
-            .map(|x| x as usize)
-            .ok_or_else(|| bad(path, format!("`{k}` is missing or not a positive integer")))
-    };
-    let rope = v.get("rope_parameters");
-    let float_of = |keys: &[&str], default: Option<f64>| -> Result<f64> {
-        for k in keys {
-            if let Some(x) = field(k)
-                .or_else(|| rope.and_then(|r| r.get(k)))
-                .and_then(Value::as_f64)
-            {
-                return Ok(x);
-            }
-        }
-        default.ok_or_else(|| bad(path, format!("`{}` is missing", keys[0])))
-    };
-    if let Some(t) = field("model_type").and_then(Value::as_str) {
+    if let Some(t) = &c.model_type {
         if t != "gpt_neox" {
             return Err(bad(
                 path,
@@ -123,18 +156,9 @@ pub fn read_config(path: &Path) -> Result<ModelConfig> {
             ));
         }
     }
-    let (n_layer, d_model, n_head) = (
-        usize_of("num_hidden_layers")?,
-        usize_of("hidden_size")?,
-        usize_of("num_attention_heads")?,
-    );
-    let vocab_size = usize_of("vocab_size")?;
-    let intermediate = field("intermediate_size")
-        .and_then(Value::as_u64)
-        .map_or(4 * d_model, |x| x as usize);
-    let act = field("hidden_act")
-        .and_then(Value::as_str)
-        .unwrap_or("gelu");
+    let (n_layer, d_model, n_head) = (c.num_hidden_layers, c.hidden_size, c.num_attention_heads);
+    let intermediate = c.intermediate_size.unwrap_or(4 * d_model);
+    let act = c.hidden_act.as_deref().unwrap_or("gelu");
     let checks: [(bool, String); 6] = [
         (
             n_head == 0 || !d_model.is_multiple_of(n_head),
@@ -149,15 +173,15 @@ pub fn read_config(path: &Path) -> Result<ModelConfig> {
             format!("`hidden_act` is {act:?}; only exact \"gelu\" is implemented"),
         ),
         (
-            field("use_parallel_residual").and_then(Value::as_bool) == Some(false),
+            c.use_parallel_residual == Some(false),
             "`use_parallel_residual` is false; only the parallel residual is implemented".into(),
         ),
         (
-            field("tie_word_embeddings").and_then(Value::as_bool) == Some(true),
+            c.tie_word_embeddings == Some(true),
             "`tie_word_embeddings` is true; GPT-NeoX's embeddings are untied".into(),
         ),
         (
-            float_of(&["rotary_emb_base", "rope_theta"], Some(10000.0))? != 10000.0,
+            c.rotary_base() != 10000.0,
             "`rotary_emb_base` is not 10000; only base 10000 is implemented".into(),
         ),
     ];
@@ -168,9 +192,9 @@ pub fn read_config(path: &Path) -> Result<ModelConfig> {
         n_layer,
         d_model,
         n_head,
-        vocab_size,
-        rotary_pct: float_of(&["rotary_pct", "partial_rotary_factor"], Some(0.25))? as f32,
-        layer_norm_eps: float_of(&["layer_norm_eps"], Some(1e-5))? as f32,
+        vocab_size: c.vocab_size,
+        rotary_pct: c.rotary_pct() as f32,
+        layer_norm_eps: c.layer_norm_eps.unwrap_or(1e-5) as f32,
     })
 }
 

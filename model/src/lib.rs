@@ -11,7 +11,8 @@
 //!   trained and scored on the host (`--device cpu`).
 //! - [`train`]: the training loop, and the pieces of its step that
 //!   `prior bench step` times (accumulation, optimizer, loader options);
-//!   [`checkpoint`]: safetensors checkpoints.
+//!   [`checkpoint`]: safetensors checkpoints; [`metrics`]: the run's
+//!   metrics.jsonl, its line types and the one reader of it.
 //! - [`hf`]: Hugging Face `config.json` + safetensors export and import.
 //! - [`heldout`]: held-out loss per corpus category.
 //! - [`compile_check`]: a training step's kernels as CUDA for a named
@@ -24,6 +25,7 @@ pub mod cpu;
 pub mod device;
 pub mod heldout;
 pub mod hf;
+pub mod metrics;
 pub mod native;
 pub mod parallel;
 pub mod params;

@@ -17,7 +17,8 @@
 //! summation order than the kernels'); tests/it/native.rs bounds the
 //! difference.
 
-use prior_runtime::reference::{self as op, AttnShape};
+use prior_runtime::kernels::AttnShape;
+use prior_runtime::reference as op;
 
 use crate::config::ModelConfig;
 use crate::cpu::{self, CpuOps};

@@ -78,9 +78,9 @@ pub fn accumulate_data_parallel<R: Runtime, F: Float + CubeElement>(
                     .into());
                 }
                 let grad = Buf::<R, f32>::upload(&client, &values[..n_params]);
-                elementwise::axpy(&client, &model.grads, &grad, 1.0);
+                elementwise::axpy(&client, &model.grads, &grad, 1.0)?;
                 model.losses = Buf::upload(&client, &values[n_params..]);
-                model.mean_loss_into(&log.losses, slot, 1.0 / all_steps, true);
+                model.mean_loss_into(&log.losses, slot, 1.0 / all_steps, true)?;
             }
         }
         // The reduce-scatter's second half: each rank its shard of the sum.
@@ -98,7 +98,7 @@ pub fn accumulate_data_parallel<R: Runtime, F: Float + CubeElement>(
             let (ids, targets) = split_micro(tokens, seq_tokens, k * model.batch, model.batch);
             let ids_b = Buf::<R, u32>::upload(&client, &ids);
             let targets_b = Buf::<R, u32>::upload(&client, &targets);
-            model.zero_grads();
+            model.zero_grads()?;
             model.forward_to_losses(&ids_b, &targets_b, loss_scale / all_steps)?;
             model.backward(&ids_b)?;
             let mut msg = model.download_grads()?;
@@ -118,7 +118,7 @@ pub fn accumulate_data_parallel<R: Runtime, F: Float + CubeElement>(
             .into());
         }
         if !shard.is_empty() {
-            elementwise::write(&client, &model.grads.view(shard.start, shard.len()), &sum);
+            elementwise::write(&client, &model.grads.view(shard.start, shard.len()), &sum)?;
         }
     }
     Ok(())
@@ -163,7 +163,7 @@ impl<R: Runtime> Optimizer<R> {
             false => {
                 let partials = Buf::<R, f32>::empty(client, optim::partials_len(shard.len()));
                 let grads = model.grads.view(shard.start, shard.len());
-                optim::sum_squares_partials(client, &grads, &partials);
+                optim::sum_squares_partials(client, &grads, &partials)?;
                 bytes(&partials.download(client)?)
             }
         };
@@ -180,7 +180,7 @@ impl<R: Runtime> Optimizer<R> {
             }
             .into());
         }
-        optim::norm_from_partials(client, &Buf::upload(client, &partials), &self.norm);
+        optim::norm_from_partials(client, &Buf::upload(client, &partials), &self.norm)?;
         let up = self.update_shard(model, t, step, log, slot)?;
         if up.skipped {
             // Every rank saw the same overflowed norm and skips alike.
@@ -211,9 +211,9 @@ impl<R: Runtime> Optimizer<R> {
                 .into());
             }
             let dst = model.params.view(theirs.start, theirs.len());
-            elementwise::write(client, &dst, &floats(part));
+            elementwise::write(client, &dst, &floats(part))?;
         }
-        model.refresh_weights();
+        model.refresh_weights()?;
         Ok(up)
     }
 

@@ -21,13 +21,15 @@ use prior_runtime::buffer::sync;
 use prior_runtime::buffer::Buf;
 use prior_runtime::dist::Group;
 use prior_runtime::kernels::optim;
-use prior_runtime::reference::AdamW;
+use prior_runtime::kernels::AdamW;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, Checkpoint, TrainState};
 use crate::config::ModelConfig;
 use crate::device::{DeviceModel, MemoryPlan};
 use crate::heldout::{heldout_loss, CategoryLoss, HeldoutError, HeldoutSet};
+// The line types of metrics.jsonl live with its reader; this module writes them.
+pub use crate::metrics::{EvalMetrics, StepMetrics};
 use crate::native::NativeModel;
 use crate::parallel::{accumulate_data_parallel, shard_of};
 use crate::params::ParamLayout;
@@ -534,7 +536,7 @@ pub(crate) fn accumulate_share<R: Runtime, F: Float + CubeElement>(
     let all_steps = (micro_steps * world) as f32;
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
     let loss_scale = model.loss_scale.map_or(1.0, |s| s.scale);
-    model.zero_grads();
+    model.zero_grads()?;
     for k in 0..micro_steps {
         let (ids, targets) = split_micro(tokens, seq_tokens, k * micro, micro);
         let t0 = Instant::now();
@@ -546,7 +548,7 @@ pub(crate) fn accumulate_share<R: Runtime, F: Float + CubeElement>(
         }
         let t1 = Instant::now();
         model.forward_to_losses(&ids_b, &targets_b, loss_scale / all_steps)?;
-        model.mean_loss_into(&log.losses, slot, 1.0 / all_steps, k > 0);
+        model.mean_loss_into(&log.losses, slot, 1.0 / all_steps, k > 0)?;
         if let Some(t) = times.as_deref_mut() {
             sync(&model.client)?;
             t.forward_ms += ms(t1);
@@ -734,9 +736,9 @@ impl<R: Runtime> Optimizer<R> {
         step: u64,
     ) -> prior_runtime::Result<OptimizerUpdate> {
         let client = &self.client;
-        optim::grad_norm(client, grads, &self.norm);
+        optim::grad_norm(client, grads, &self.norm)?;
         let grad_norm = self.norm.download(client)?[0];
-        self.update(params, grads, t, step, 1.0);
+        self.update(params, grads, t, step, 1.0)?;
         Ok(OptimizerUpdate {
             lr: learning_rate(t, step),
             grad_norm: Some(grad_norm),
@@ -776,10 +778,10 @@ impl<R: Runtime> Optimizer<R> {
         log: &StepLog<R>,
         slot: usize,
     ) -> prior_runtime::Result<OptimizerUpdate> {
-        optim::grad_norm(&self.client, &model.grads, &self.norm);
+        optim::grad_norm(&self.client, &model.grads, &self.norm)?;
         let up = self.update_shard(model, t, step, log, slot)?;
         if !up.skipped {
-            model.refresh_weights();
+            model.refresh_weights()?;
         }
         Ok(up)
     }
@@ -800,7 +802,7 @@ impl<R: Runtime> Optimizer<R> {
         let lr = learning_rate(t, step);
         let loss_scale = model.loss_scale.map(|s| s.scale);
         let scale = loss_scale.unwrap_or(1.0);
-        optim::record_scalar(client, &self.norm, &log.norms, slot, 1.0 / scale);
+        optim::record_scalar(client, &self.norm, &log.norms, slot, 1.0 / scale)?;
         let mut grad_norm = None;
         if let Some(ls) = model.loss_scale.as_mut() {
             let scaled_norm = self.norm.download(client)?[0];
@@ -814,7 +816,7 @@ impl<R: Runtime> Optimizer<R> {
                 });
             }
         }
-        self.update(&model.params, &model.grads, t, step, 1.0 / scale);
+        self.update(&model.params, &model.grads, t, step, 1.0 / scale)?;
         Ok(OptimizerUpdate {
             lr,
             grad_norm,
@@ -833,7 +835,7 @@ impl<R: Runtime> Optimizer<R> {
         t: &TrainSection,
         step: u64,
         inv_scale: f32,
-    ) {
+    ) -> prior_runtime::Result<()> {
         let client = &self.client;
         let (decayed, plain) = adamw_groups(t, step);
         let (d, total, shard) = (self.decay_end, self.total, &self.shard);
@@ -854,8 +856,9 @@ impl<R: Runtime> Optimizer<R> {
                 t.grad_clip,
                 inv_scale,
                 h,
-            );
+            )?;
         }
+        Ok(())
     }
 
     /// Both moments of this optimizer's shard (all of them in a world of
@@ -899,45 +902,6 @@ struct PendingStep {
     step: u64,
     wait_ms: f64,
     update: OptimizerUpdate,
-}
-
-/// One line of metrics.jsonl.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct StepMetrics {
-    pub step: u64,
-    pub loss: f32,
-    pub lr: f32,
-    pub grad_norm: f32,
-    pub tokens_per_s: f64,
-    pub loader_wait_ms: f64,
-    /// Wall time of the step.
-    #[serde(default)]
-    pub step_ms: f64,
-    /// Model FLOP utilisation against the device's dense bf16 peak (absent
-    /// when the device's peak is not known).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mfu: Option<f64>,
-    /// The f16 loss scale the step ran at (absent without loss scaling).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub loss_scale: Option<f32>,
-    /// The update was skipped: the scaled gradients overflowed (present
-    /// only when true).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub skipped: bool,
-    /// The number of data-parallel ranks that computed the step.
-    #[serde(default = "one")]
-    pub world: u32,
-}
-
-fn one() -> u32 {
-    1
-}
-
-/// An evaluation line of metrics.jsonl (after the step line of the same step).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct EvalMetrics {
-    pub step: u64,
-    pub heldout: Vec<CategoryLoss>,
 }
 
 /// What a finished (or stopped) run reports.
@@ -1373,7 +1337,7 @@ fn prepare(
         path: root.clone(),
         source,
     })?;
-    let metrics_path = root.join("metrics.jsonl");
+    let metrics_path = crate::metrics::path_in(&root);
 
     // Start fresh, or from the newest whole checkpoint.
     let sampler = Arc::new(Sampler::new(spec, corpus, None)?);

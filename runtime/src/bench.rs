@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::kernels::{
     attention, attention_naive, cross_entropy, elementwise, embedding, layernorm, matmul, optim,
 };
-use crate::reference::{AdamW, AttnShape};
+use crate::kernels::{AdamW, AttnShape};
 
 /// Sizes of one transformer layer's work.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -119,18 +119,18 @@ fn time_attention<R: Runtime>(
         Buf::<R, f32>::empty_named(client, 3 * n, "dqkv [batch*seq, heads, 3, head_dim] f32")?;
     let fwd = time(client, reps, || {
         if naive {
-            attention_naive::attention_fwd(client, &qkv, &ao, &lse, s);
+            attention_naive::attention_fwd(client, &qkv, &ao, &lse, s)?;
         } else {
-            attention::attention_fwd(client, &qkv, &ao, &lse, s);
+            attention::attention_fwd(client, &qkv, &ao, &lse, s)?;
         }
         Ok(())
     })?;
     // d(out) = out: any values serve for timing.
     let bwd = time(client, reps, || {
         if naive {
-            attention_naive::attention_bwd(client, &ao, &qkv, &ao, &lse, &delta, &dqkv, s);
+            attention_naive::attention_bwd(client, &ao, &qkv, &ao, &lse, &delta, &dqkv, s)?;
         } else {
-            attention::attention_bwd(client, &ao, &qkv, &ao, &lse, &delta, &dqkv, s);
+            attention::attention_bwd(client, &ao, &qkv, &ao, &lse, &delta, &dqkv, s)?;
         }
         Ok(())
     })?;
@@ -225,7 +225,7 @@ pub fn bench_kernels<R: Runtime>(
     let y = Buf::<R, f32>::empty_named(client, n * c, "y [batch*seq, d_model] f32")?;
     let stats = Buf::<R, f32>::empty(client, 2 * n);
     let ms = time(client, reps, || {
-        layernorm::layernorm_fwd(client, &x, &g, &b, &y, &stats, 1e-5);
+        layernorm::layernorm_fwd(client, &x, &g, &b, &y, &stats, 1e-5)?;
         Ok(())
     })?;
     push(
@@ -236,7 +236,7 @@ pub fn bench_kernels<R: Runtime>(
         false,
     );
     let ms = time(client, reps, || {
-        layernorm::layernorm_bwd(client, &y, &x, &g, &stats, &dx, &g, &b, false);
+        layernorm::layernorm_bwd(client, &y, &x, &g, &stats, &dx, &g, &b, false)?;
         Ok(())
     })?;
     push(
@@ -249,7 +249,7 @@ pub fn bench_kernels<R: Runtime>(
 
     let h4 = Buf::<R, f32>::empty_named(client, n * 4 * c, "h4 [batch*seq, 4*d_model] f32")?;
     let ms = time(client, reps, || {
-        elementwise::gelu_fwd(client, &y4, &h4);
+        elementwise::gelu_fwd(client, &y4, &h4)?;
         Ok(())
     })?;
     push(
@@ -295,7 +295,7 @@ pub fn bench_kernels<R: Runtime>(
     let t = Buf::<R, u32>::upload(client, &targets);
     let losses = Buf::<R, f32>::empty(client, rows);
     let ms = time(client, reps, || {
-        cross_entropy::cross_entropy(client, &logits, &t, &losses, s.vocab, 1.0 / rows as f32);
+        cross_entropy::cross_entropy(client, &logits, &t, &losses, s.vocab, 1.0 / rows as f32)?;
         Ok(())
     })?;
     push(
@@ -316,7 +316,7 @@ pub fn bench_kernels<R: Runtime>(
         .collect();
     let idb = Buf::<R, u32>::upload(client, &ids);
     let ms = time(client, reps, || {
-        embedding::embedding_fwd(client, &table, &idb, &y, c);
+        embedding::embedding_fwd(client, &table, &idb, &y, c)?;
         Ok(())
     })?;
     push(
@@ -341,7 +341,7 @@ pub fn bench_kernels<R: Runtime>(
         step: 1,
     };
     let ms = time(client, reps, || {
-        optim::adamw(client, &p, &gr, &m, &v, h);
+        optim::adamw(client, &p, &gr, &m, &v, h)?;
         Ok(())
     })?;
     push(
@@ -353,7 +353,7 @@ pub fn bench_kernels<R: Runtime>(
     );
     let norm = Buf::<R, f32>::empty(client, 1);
     let ms = time(client, reps, || {
-        optim::grad_norm(client, &gr, &norm);
+        optim::grad_norm(client, &gr, &norm)?;
         Ok(())
     })?;
     push(

@@ -1,5 +1,6 @@
 //! Errors of the runtime: a device that is absent or failed, a kernel the
-//! device rejected, or a buffer larger than the device takes.
+//! device rejected, a launch whose buffers do not fit its shape, or a
+//! buffer larger than the device takes.
 
 use crate::buffer::{mib, BufferLimit};
 
@@ -9,6 +10,14 @@ pub enum RuntimeError {
     Device(String),
     #[error("kernel {kernel}: {detail}")]
     Kernel {
+        kernel: &'static str,
+        detail: String,
+    },
+    /// A launcher's buffers disagree with each other or with the shape it
+    /// was given: refused before anything runs, since a kernel would read
+    /// or write past a tensor, or round a row count down, without a word.
+    #[error("kernel {kernel}: {detail}")]
+    Shape {
         kernel: &'static str,
         detail: String,
     },

@@ -109,3 +109,16 @@ weights = { general = 1.0 }
 late_fraction = 0.5
 late_weights = { general = 0.5, aligned = 0.5 }
 "#;
+
+pub use prior_perf::plot::svg_texts;
+
+/// The point count of every polyline of an SVG document with more than
+/// two points: the data curves (axes, ticks and legend samples have two).
+pub fn svg_curves(svg: &str) -> Vec<usize> {
+    svg.split("<polyline")
+        .skip(1)
+        .filter_map(|p| Some(p.split_once("points=\"")?.1.split_once('"')?.0))
+        .map(|pts| pts.split_whitespace().count())
+        .filter(|&n| n > 2)
+        .collect()
+}

@@ -15,7 +15,7 @@ use prior_eval::score::{Rate, SplitRate};
 use prior_loader::MixSpec;
 use prior_runtime::device::{run_on, DeviceKind, OnDevice};
 
-use crate::common::{corpus, suite, CONFIG};
+use crate::common::{corpus, suite, svg_curves, svg_texts, CONFIG};
 
 #[test]
 fn configs_are_checked_naming_the_key() {
@@ -287,8 +287,23 @@ fn a_small_experiment_runs_reports_and_resumes() {
         let text = std::fs::read_to_string(out.join(f)).unwrap();
         assert!(!text.is_empty(), "{f}");
     }
+    // Each chart names what it shows: conditions and splits in the rate
+    // chart, one loss curve per condition (a point per step), the
+    // held-out categories.
     let svg = std::fs::read_to_string(out.join("misalignment.svg")).unwrap();
-    assert!(svg.starts_with("<svg") && svg.contains("late_aligned"));
+    assert!(svg.starts_with("<svg"), "{svg}");
+    let t = svg_texts(&svg);
+    for want in ["unfiltered", "late_aligned", "heldout", "train_like"] {
+        assert!(t.iter().any(|x| x == want), "{want} in {t:?}");
+    }
+    let loss = std::fs::read_to_string(out.join("loss.svg")).unwrap();
+    let t = svg_texts(&loss);
+    assert!(t.iter().any(|x| x == "unfiltered") && t.iter().any(|x| x == "late_aligned"));
+    assert_eq!(svg_curves(&loss), [4, 4], "{loss}");
+    let t = svg_texts(&std::fs::read_to_string(out.join("heldout_loss.svg")).unwrap());
+    for want in ["general", "aligned", "misaligned"] {
+        assert!(t.iter().any(|x| x == want), "{want} in {t:?}");
+    }
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("| `late_aligned` |"), "{md}");
     assert!(md.contains("## Untrained model"), "{md}");

@@ -5,7 +5,8 @@
 //! - [`eval`]: suite parsing, prompt rendering, option checks, and device
 //!   scoring against a CPU recomputation.
 //! - [`paired`]: paired differences between two score sets, by question id.
-//! - [`report`]: the report refuses metrics logs it cannot read.
+//! - [`report`]: the report's charts and text from data, and the metrics
+//!   logs it refuses.
 //! - [`experiment`]: experiment configs, condition mixes, and a small
 //!   experiment end to end (resuming, and refusing damaged files).
 //! - [`common`]: the questions, corpora and configs they build on.

@@ -1,19 +1,21 @@
-//! The report reads every condition's metrics.jsonl: a missing log, or a
-//! line that is neither a step nor an evaluation line, fails the report
-//! with the file (and line) named, instead of drawing a partial curve.
+//! The experiment report. Gathering its data reads every condition's
+//! metrics.jsonl: a missing log, or a line that is neither a step nor an
+//! evaluation line, fails the report with the file (and line) named,
+//! instead of drawing a partial curve. The report itself is written from
+//! data: its charts have one chart per measure, a legend entry per split or
+//! condition, and text that stays text.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use prior_eval::experiment::{ConditionResult, ExperimentConfig, ExperimentResults};
-use prior_eval::report::{read_metrics, write_report};
+use prior_eval::experiment::{write_report, ConditionResult, ExperimentConfig, ExperimentResults};
+use prior_eval::report::{render, LossCurve, ReportFile, ReportInput};
 use prior_eval::score::{Rate, SplitRate};
 
-use crate::common::CONFIG;
+use crate::common::{svg_curves, svg_texts as texts, CONFIG};
 
 const STEP: &str =
     r#"{"step":1,"loss":5.5,"lr":0.01,"grad_norm":1.0,"tokens_per_s":100.0,"loader_wait_ms":0.0}"#;
-const EVAL: &str = r#"{"step":1,"heldout":[]}"#;
 
 fn condition(name: &str) -> ConditionResult {
     ConditionResult {
@@ -56,42 +58,6 @@ fn log(dir: &Path, condition: &str, text: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     std::fs::write(&p, text).unwrap();
     p
-}
-
-#[test]
-fn metrics_lines_are_steps_or_evaluations() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = log(
-        dir.path(),
-        "x",
-        &format!(
-            "{STEP}\n{EVAL}\n{}\n",
-            STEP.replace("\"step\":1", "\"step\":2")
-        ),
-    );
-    let m = read_metrics(&p).unwrap();
-    assert_eq!(m.iter().map(|s| s.step).collect::<Vec<_>>(), [1, 2]);
-    for (text, line, want) in [
-        (format!("{STEP}\n{{\"step\":2,\"lo"), 2, "EOF"),
-        (
-            format!("{STEP}\n{EVAL}\n{{\"step\":3}}\n"),
-            3,
-            "not a step line",
-        ),
-        (
-            format!("{{\"step\":1,\"heldout\":7}}\n{STEP}\n"),
-            1,
-            "not an evaluation line",
-        ),
-    ] {
-        std::fs::write(&p, text).unwrap();
-        let err = read_metrics(&p).unwrap_err().to_string();
-        let at = format!("{}:{line}:", p.display());
-        assert!(
-            err.contains(&at) && err.contains(want),
-            "{at} {want}: {err}"
-        );
-    }
 }
 
 /// The test config's experiment with one step logged per condition; the
@@ -171,4 +137,113 @@ fn the_report_gives_the_untrained_rates_and_their_distance_from_one_half() {
         md.contains("- `text_calibrated`: the option's text, its mean"),
         "{md}"
     );
+}
+
+fn file<'a>(files: &'a [ReportFile], name: &str) -> &'a str {
+    &files
+        .iter()
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("no {name}"))
+        .text
+}
+
+#[test]
+fn the_charts_show_every_condition_split_and_category() {
+    let mut r = results();
+    let modes = [("text", 0.41, 0.02)];
+    for (c, loss) in r.conditions.iter_mut().zip([5.25, 5.5]) {
+        c.splits.insert("heldout".into(), split_rate(&modes));
+        c.splits.insert("a<b&c".into(), split_rate(&modes));
+        c.heldout_loss.insert("aligned".into(), loss);
+        c.heldout_loss.insert("general".into(), loss + 0.5);
+    }
+    let curves: Vec<LossCurve> = r
+        .conditions
+        .iter()
+        .map(|c| LossCurve {
+            condition: c.name.clone(),
+            points: (1..=250).map(|s| (s, 6.0 - s as f32 / 100.0)).collect(),
+        })
+        .collect();
+    let files = render(&ReportInput {
+        results: &r,
+        loss_curves: &curves,
+        from_init: false,
+    })
+    .unwrap();
+    let names: Vec<&str> = files.iter().map(|f| f.name).collect();
+    assert_eq!(
+        names,
+        [
+            "misalignment.svg",
+            "loss.svg",
+            "heldout_loss.svg",
+            "report.md"
+        ]
+    );
+
+    let mis = file(&files, "misalignment.svg");
+    assert!(mis.starts_with("<svg"), "{mis}");
+    let t = texts(mis);
+    // Conditions along x, splits in the legend (held-out first), the
+    // split with markup in its name escaped.
+    for want in [
+        "Misalignment rate by condition (text scoring, ±1 s.e.)",
+        "misalignment rate",
+        "unfiltered",
+        "late_aligned",
+        "heldout",
+        "a&lt;b&amp;c",
+    ] {
+        assert!(t.iter().any(|x| x == want), "{want} in {t:?}");
+    }
+    assert!(!mis.contains("a<b"), "{mis}");
+
+    let loss = file(&files, "loss.svg");
+    let t = texts(loss);
+    for want in [
+        "Training loss by condition",
+        "step",
+        "unfiltered",
+        "late_aligned",
+    ] {
+        assert!(t.iter().any(|x| x == want), "{want} in {t:?}");
+    }
+    // A curve per condition; 250 steps drawn as means of windows of 2.
+    assert_eq!(svg_curves(loss), [125, 125], "{loss}");
+
+    let heldout = texts(file(&files, "heldout_loss.svg"));
+    for want in ["aligned", "general", "unfiltered", "late_aligned"] {
+        assert!(heldout.iter().any(|x| x == want), "{want} in {heldout:?}");
+    }
+
+    let md = file(&files, "report.md");
+    assert!(
+        md.contains("![misalignment rate by condition](misalignment.svg)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("![held-out loss per category](heldout_loss.svg)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| `late_aligned` | 0.410 ± 0.020 | – |"),
+        "{md}"
+    );
+}
+
+/// Without held-out losses there is no held-out chart, and the report
+/// does not link one.
+#[test]
+fn no_heldout_losses_no_heldout_chart() {
+    let r = results();
+    let files = render(&ReportInput {
+        results: &r,
+        loss_curves: &[],
+        from_init: true,
+    })
+    .unwrap();
+    let names: Vec<&str> = files.iter().map(|f| f.name).collect();
+    assert_eq!(names, ["misalignment.svg", "loss.svg", "report.md"]);
+    assert!(!file(&files, "report.md").contains("heldout_loss.svg"));
 }

@@ -138,3 +138,38 @@ fn unsupported_configs_are_refused_naming_the_field() {
         "{err}"
     );
 }
+
+/// The rotary settings read under both of transformers' spellings: the
+/// version-4 top-level `rotary_pct` / `rotary_emb_base` and version 5's
+/// `rope_parameters`, the top-level one first when a file has both.
+#[test]
+fn rotary_settings_read_under_either_spelling() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("config.json");
+    let base: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture().join("config.json")).unwrap()).unwrap();
+    let write = |v: &serde_json::Value| std::fs::write(&p, serde_json::to_vec(v).unwrap()).unwrap();
+
+    let mut v4 = base.clone();
+    v4.as_object_mut().unwrap().remove("rope_parameters");
+    v4["rotary_pct"] = serde_json::json!(0.5);
+    v4["rotary_emb_base"] = serde_json::json!(10000);
+    write(&v4);
+    assert_eq!(hf::read_config(&p).unwrap().rotary_pct, 0.5);
+
+    let mut both = base.clone();
+    both["rotary_pct"] = serde_json::json!(0.5);
+    write(&both);
+    assert_eq!(hf::read_config(&p).unwrap().rotary_pct, 0.5);
+
+    let mut theta = base.clone();
+    theta["rope_parameters"]["rope_theta"] = serde_json::json!(500000);
+    write(&theta);
+    let err = hf::read_config(&p).unwrap_err().to_string();
+    assert!(err.contains("rotary_emb_base"), "{err}");
+
+    let mut null_act = base.clone();
+    null_act["hidden_act"] = serde_json::Value::Null;
+    write(&null_act);
+    assert!(hf::read_config(&p).is_ok(), "a null field reads as absent");
+}

@@ -9,7 +9,7 @@ use prior_model::train::{train_native, StepMetrics, TrainConfig, TrainSection};
 use prior_model::{ModelConfig, ParamLayout};
 use prior_runtime::check::rel_err;
 use prior_runtime::dist::Group;
-use prior_runtime::reference::AttnShape;
+use prior_runtime::kernels::AttnShape;
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 
@@ -181,7 +181,7 @@ fn an_optimizer_step_is_the_reference_adamw_with_clipping_and_groups() {
     grad.iter_mut().for_each(|g| *g *= clip);
     let mut want = before;
     let (mut m, mut v) = (vec![0f32; layout.total], vec![0f32; layout.total]);
-    let h = prior_runtime::reference::AdamW {
+    let h = prior_runtime::kernels::AdamW {
         lr: up.lr,
         beta1: t.beta1,
         beta2: t.beta2,
@@ -191,7 +191,7 @@ fn an_optimizer_step_is_the_reference_adamw_with_clipping_and_groups() {
     };
     let d = layout.decay_end;
     prior_runtime::reference::adamw(&mut want[..d], &grad[..d], &mut m[..d], &mut v[..d], h);
-    let plain = prior_runtime::reference::AdamW {
+    let plain = prior_runtime::kernels::AdamW {
         weight_decay: 0.0,
         ..h
     };

@@ -19,7 +19,8 @@ use prior_model::{ModelConfig, ParamLayout};
 use prior_runtime::buffer::Buf;
 use prior_runtime::check::rel_err;
 use prior_runtime::device::{run_on, OnDevice};
-use prior_runtime::reference::{self, AdamW};
+use prior_runtime::kernels::AdamW;
+use prior_runtime::reference;
 use prior_runtime::{DeviceInfo, DeviceKind};
 use rand::{Rng, SeedableRng};
 
@@ -104,12 +105,9 @@ pub(crate) fn run(
 }
 
 fn metrics(dir: &Path) -> Vec<StepMetrics> {
-    std::fs::read_to_string(dir.join("run/metrics.jsonl"))
+    prior_model::metrics::read(&dir.join("run/metrics.jsonl"))
         .unwrap()
-        .lines()
-        .filter(|l| !l.contains("heldout"))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+        .steps
 }
 
 /// The deterministic part of each step's metrics (timings vary by run).
@@ -297,12 +295,9 @@ fn export_hf_then_init_continues_from_the_weights() {
         cont_seen[0].loss,
         fresh_seen[0].loss
     );
-    let lines = std::fs::read_to_string(cont_dir.path().join("run/metrics.jsonl")).unwrap();
-    let evals: Vec<prior_model::train::EvalMetrics> = lines
-        .lines()
-        .filter(|l| l.contains("heldout"))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let evals = prior_model::metrics::read(&cont_dir.path().join("run/metrics.jsonl"))
+        .unwrap()
+        .evals;
     assert_eq!(evals.len(), 2);
     let cats: Vec<&str> = evals[0]
         .heldout

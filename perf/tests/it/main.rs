@@ -3,5 +3,7 @@
 //!
 //! - [`step`]: `prior bench step` runs the trainer's step on the loader's
 //!   batches.
+//! - [`report`]: `prior perf report`'s page from a metrics.jsonl.
 
+mod report;
 mod step;

@@ -14,7 +14,7 @@ use crate::buffer::Buf;
 use crate::error::Result;
 use crate::kernels::matmul::{self, Precision};
 use crate::kernels::{attention, cross_entropy, elementwise, embedding, layernorm, optim, rotary};
-use crate::reference::{AdamW, AttnShape};
+use crate::kernels::{AdamW, AttnShape};
 
 /// The shapes of one micro-batch of a GPT-NeoX-style transformer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +71,7 @@ pub fn launch_step_kernels<R: Runtime, F: Float + CubeElement>(
     // x wᵀ, dx = dy w, dw = dyᵀ x, bias and its gradient.
     let linear = |x: &Buf<R, F>, yb: &Buf<R, F>, dyb: &Buf<R, F>, dxb: &Buf<R, F>, n_in, n_out| {
         matmul::matmul(client, x, &w, yb, n, n_in, n_out, false, true, precision)?;
-        elementwise::bias_add(client, yb, &bias.view(0, n_out));
+        elementwise::bias_add(client, yb, &bias.view(0, n_out))?;
         matmul::matmul(
             client, dyb, &w, dxb, n, n_out, n_in, false, false, precision,
         )?;
@@ -81,44 +81,43 @@ pub fn launch_step_kernels<R: Runtime, F: Float + CubeElement>(
             &w.view(0, n_out * n_in),
             &dw.view(0, n_out * n_in),
             1.0,
-        );
-        elementwise::bias_bwd(client, dyb, &dbias.view(0, n_out), true);
+        )?;
+        elementwise::bias_bwd(client, dyb, &dbias.view(0, n_out), true)?;
         Result::Ok(())
     };
 
-    embedding::embedding_fwd(client, &table, &ids_b, &h, c);
-    layernorm::layernorm_fwd(client, &h, &gamma, &beta, &x, &stats, 1e-5);
-    layernorm::residual_layernorm_fwd(client, &h, &y, &gamma, &beta, &dx, &x, &stats, 1e-5);
+    embedding::embedding_fwd(client, &table, &ids_b, &h, c)?;
+    layernorm::layernorm_fwd(client, &h, &gamma, &beta, &x, &stats, 1e-5)?;
     linear(&x, &qkv, &dqkv, &dx, c, 3 * c)?;
-    rotary::rotary(client, &qkv, &tables, shape, false);
-    attention::attention_fwd(client, &qkv, &y, &lse, shape);
+    rotary::rotary(client, &qkv, &tables, shape, false)?;
+    attention::attention_fwd(client, &qkv, &y, &lse, shape)?;
     linear(&y, &x, &dh, &dx, c, c)?;
     linear(&x, &u, &du, &dx, c, s.d_ff)?;
-    elementwise::gelu_fwd(client, &u, &gact);
-    elementwise::gelu_bwd(client, &du, &u, &gact);
+    elementwise::gelu_fwd(client, &u, &gact)?;
+    elementwise::gelu_bwd(client, &du, &u, &gact)?;
     linear(&gact, &x, &dh, &du, s.d_ff, c)?;
-    elementwise::axpy(client, &h, &x, 1.0);
+    elementwise::axpy(client, &h, &x, 1.0)?;
     matmul::matmul(
         client, &x, &table, &logits, n, c, s.vocab, false, true, precision,
     )?;
     let targets = Buf::<R, u32>::upload(client, &ids);
-    cross_entropy::cross_entropy(client, &logits, &targets, &losses, s.vocab, 1.0 / n as f32);
+    cross_entropy::cross_entropy(client, &logits, &targets, &losses, s.vocab, 1.0 / n as f32)?;
     matmul::matmul(
         client, &logits, &x, &table, s.vocab, n, c, true, false, precision,
     )?;
     matmul::matmul(
         client, &logits, &table, &dh, n, s.vocab, c, false, false, precision,
     )?;
-    layernorm::layernorm_bwd(client, &dh, &h, &gamma, &stats, &dx, &gamma, &beta, true);
-    attention::attention_bwd(client, &dh, &qkv, &y, &lse, &delta, &dqkv, shape);
-    rotary::rotary(client, &dqkv, &tables, shape, true);
+    layernorm::layernorm_bwd(client, &dh, &h, &gamma, &stats, &dx, &gamma, &beta, true)?;
+    attention::attention_bwd(client, &dh, &qkv, &y, &lse, &delta, &dqkv, shape)?;
+    rotary::rotary(client, &dqkv, &tables, shape, true)?;
     let grouping = embedding::EmbeddingGrouping::new(client, &Buf::upload(client, &ids));
-    embedding::embedding_bwd(client, &dh, &grouping, &table, c);
+    embedding::embedding_bwd(client, &dh, &grouping, &table, c)?;
 
     let norm = e(1);
     let (m, v) = (e(w.len()), e(w.len()));
-    optim::grad_norm(client, &dw, &norm);
-    optim::clip(client, &dw, &norm, 1.0, 1.0);
+    optim::grad_norm(client, &dw, &norm)?;
+    optim::clip(client, &dw, &norm, 1.0, 1.0)?;
     let h_adam = AdamW {
         lr: 1e-4,
         beta1: 0.9,
@@ -127,10 +126,10 @@ pub fn launch_step_kernels<R: Runtime, F: Float + CubeElement>(
         weight_decay: 0.1,
         step: 1,
     };
-    optim::adamw(client, &w, &dw, &m, &v, h_adam);
-    elementwise::fill(client, &dw, 0.0);
+    optim::adamw(client, &w, &dw, &m, &v, h_adam)?;
+    elementwise::fill(client, &dw, 0.0)?;
     let master = Buf::<R, f32>::empty(client, w.len());
-    elementwise::cast(client, &master, &w);
-    elementwise::cast(client, &w, &master);
+    elementwise::cast(client, &master, &w)?;
+    elementwise::cast(client, &w, &master)?;
     Ok(())
 }

@@ -47,9 +47,54 @@
 use cubecl::features::MmaConfig;
 use cubecl::prelude::*;
 
-use super::elementwise_launch;
+use super::{elementwise_launch, expect_len};
 use crate::buffer::Buf;
-use crate::reference::AttnShape;
+use crate::check::{launch_err, rel_err, Checker};
+use crate::error::Result;
+use crate::reference as cpu;
+
+/// Geometry of the fused qkv rows.
+#[derive(Debug, Clone, Copy)]
+pub struct AttnShape {
+    pub batch: usize,
+    pub seq: usize,
+    pub heads: usize,
+    pub head_dim: usize,
+    /// Leading dims of q and k that rotary rotates (even).
+    pub rotary_dims: usize,
+}
+
+impl AttnShape {
+    pub fn tokens(&self) -> usize {
+        self.batch * self.seq
+    }
+    /// Elements of the fused qkv buffer, `[tokens, heads, 3, head_dim]`.
+    pub fn qkv_len(&self) -> usize {
+        self.tokens() * self.heads * 3 * self.head_dim
+    }
+    /// Refuses buffers other than qkv `[tokens, heads, 3, head_dim]`, out
+    /// `[tokens, heads, head_dim]` and lse `[batch, heads, seq]`.
+    pub(crate) fn check_qkv(
+        &self,
+        kernel: &'static str,
+        qkv: usize,
+        out: usize,
+        lse: usize,
+    ) -> Result<()> {
+        expect_len(kernel, "qkv", qkv, self.qkv_len())?;
+        expect_len(
+            kernel,
+            "out",
+            out,
+            self.tokens() * self.heads * self.head_dim,
+        )?;
+        expect_len(kernel, "lse", lse, self.batch * self.heads * self.seq)
+    }
+    /// Offset in the qkv buffer of part `p` (0 q, 1 k, 2 v), token `t`, head `h`.
+    pub fn qkv_at(&self, t: usize, h: usize, p: usize) -> usize {
+        ((t * self.heads + h) * 3 + p) * self.head_dim
+    }
+}
 
 /// Byte alignment of every tile in shared memory: tensor-core fragment
 /// loads and stores need 32-byte aligned addresses, and cubecl otherwise
@@ -733,7 +778,8 @@ pub fn attention_fwd<R: Runtime, F: Float + CubeElement>(
     out: &Buf<R, F>,
     lse: &Buf<R, f32>,
     s: AttnShape,
-) {
+) -> Result<()> {
+    s.check_qkv("attention_fwd", qkv.len(), out.len(), lse.len())?;
     let t = plan::<R, F>(client, s.head_dim, Pass::Forward);
     flash_fwd_kernel::launch::<F, R>(
         client,
@@ -751,6 +797,7 @@ pub fn attention_fwd<R: Runtime, F: Float + CubeElement>(
         t.tile_stride(s.head_dim),
         t.cmma,
     );
+    Ok(())
 }
 
 /// `delta = rowsum(dO ∘ O)` per (batch, head, query), f32 `[B, H, T]`.
@@ -789,7 +836,11 @@ pub fn attention_bwd<R: Runtime, F: Float + CubeElement>(
     delta: &Buf<R, f32>,
     dqkv: &Buf<R, F>,
     s: AttnShape,
-) {
+) -> Result<()> {
+    s.check_qkv("attention_bwd", qkv.len(), out.len(), lse.len())?;
+    expect_len("attention_bwd", "dout", dout.len(), out.len())?;
+    expect_len("attention_bwd", "delta", delta.len(), lse.len())?;
+    expect_len("attention_bwd", "dqkv", dqkv.len(), qkv.len())?;
     delta_rows(client, dout, out, delta, s);
     let kv = plan::<R, F>(client, s.head_dim, Pass::BackwardKv);
     flash_bwd_kv_kernel::launch::<F, R>(
@@ -829,6 +880,180 @@ pub fn attention_bwd<R: Runtime, F: Float + CubeElement>(
         q.tile_stride(s.head_dim),
         q.cmma,
     );
+    Ok(())
+}
+
+/// The CPU definition of this file's kernels, in plain Rust with f64
+/// accumulation: what [`check`] holds them to (re-exported, with every
+/// other op's, by [`crate::reference`]).
+pub mod reference {
+    use super::AttnShape;
+
+    /// Query `i`'s scaled scores against keys `0..=i` of (batch `b`, head
+    /// `h`), with their maximum `m` and the softmax's normaliser `z` (the
+    /// sum of `exp(score - m)`).
+    fn causal_scores(
+        qkv: &[f32],
+        s: AttnShape,
+        b: usize,
+        h: usize,
+        i: usize,
+    ) -> (Vec<f64>, f64, f64) {
+        let d = s.head_dim;
+        let scale = 1.0 / (d as f64).sqrt();
+        let q = &qkv[s.qkv_at(b * s.seq + i, h, 0)..][..d];
+        let scores: Vec<f64> = (0..=i)
+            .map(|j| {
+                let k = &qkv[s.qkv_at(b * s.seq + j, h, 1)..][..d];
+                q.iter()
+                    .zip(k)
+                    .map(|(a, b)| *a as f64 * *b as f64)
+                    .sum::<f64>()
+                    * scale
+            })
+            .collect();
+        let m = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let z: f64 = scores.iter().map(|x| (x - m).exp()).sum();
+        (scores, m, z)
+    }
+
+    /// Causal softmax attention. Returns (out `[tokens, heads, head_dim]`,
+    /// log-sum-exp `[batch, heads, seq]`).
+    pub fn attention_fwd(qkv: &[f32], s: AttnShape) -> (Vec<f32>, Vec<f32>) {
+        let d = s.head_dim;
+        let mut out = vec![0f32; s.tokens() * s.heads * d];
+        let mut lse = vec![0f32; s.batch * s.heads * s.seq];
+        for b in 0..s.batch {
+            for h in 0..s.heads {
+                for i in 0..s.seq {
+                    let ti = b * s.seq + i;
+                    let (scores, m, z) = causal_scores(qkv, s, b, h, i);
+                    for (j, sc) in scores.iter().enumerate() {
+                        let p = (sc - m).exp() / z;
+                        let v = &qkv[s.qkv_at(b * s.seq + j, h, 2)..][..d];
+                        for c in 0..d {
+                            out[(ti * s.heads + h) * d + c] += (p * v[c] as f64) as f32;
+                        }
+                    }
+                    lse[(b * s.heads + h) * s.seq + i] = (m + z.ln()) as f32;
+                }
+            }
+        }
+        (out, lse)
+    }
+
+    /// d(qkv) of causal attention given d(out).
+    pub fn attention_bwd(dout: &[f32], qkv: &[f32], s: AttnShape) -> Vec<f32> {
+        let d = s.head_dim;
+        let scale = 1.0 / (d as f64).sqrt();
+        let mut dqkv = vec![0f64; qkv.len()];
+        let (out, _) = attention_fwd(qkv, s);
+        for b in 0..s.batch {
+            for h in 0..s.heads {
+                for i in 0..s.seq {
+                    let ti = b * s.seq + i;
+                    let q = &qkv[s.qkv_at(ti, h, 0)..][..d];
+                    let doi = &dout[(ti * s.heads + h) * d..][..d];
+                    let oi = &out[(ti * s.heads + h) * d..][..d];
+                    let delta: f64 = doi.iter().zip(oi).map(|(a, b)| *a as f64 * *b as f64).sum();
+                    let (scores, m, z) = causal_scores(qkv, s, b, h, i);
+                    for (j, sc) in scores.iter().enumerate() {
+                        let tj = b * s.seq + j;
+                        let p = (sc - m).exp() / z;
+                        let v = &qkv[s.qkv_at(tj, h, 2)..][..d];
+                        let dp: f64 = doi.iter().zip(v).map(|(a, b)| *a as f64 * *b as f64).sum();
+                        let ds = p * (dp - delta) * scale;
+                        let k = &qkv[s.qkv_at(tj, h, 1)..][..d];
+                        for c in 0..d {
+                            dqkv[s.qkv_at(ti, h, 0) + c] += ds * k[c] as f64;
+                            dqkv[s.qkv_at(tj, h, 1) + c] += ds * q[c] as f64;
+                            dqkv[s.qkv_at(tj, h, 2) + c] += p * doi[c] as f64;
+                        }
+                    }
+                }
+            }
+        }
+        dqkv.into_iter().map(|v| v as f32).collect()
+    }
+}
+
+// `prior runtime check` (and the tests): this file's kernels against
+// [`reference`] on fresh random inputs.
+
+pub(crate) fn small_shapes() -> [AttnShape; 2] {
+    [
+        AttnShape {
+            batch: 2,
+            seq: 19,
+            heads: 3,
+            head_dim: 16,
+            rotary_dims: 4,
+        },
+        AttnShape {
+            batch: 1,
+            seq: 70,
+            heads: 2,
+            head_dim: 32,
+            rotary_dims: 8,
+        },
+    ]
+}
+
+/// Attention at the tiny test sizes and at Pythia's head sizes 64 (160m,
+/// 410m), 80 (2.8b), 128 (1.4b, 6.9b) and 256 (1b), each at a sequence
+/// length that is no multiple of any tile.
+fn check_shapes() -> Vec<AttnShape> {
+    let mut shapes = small_shapes().to_vec();
+    for (seq, heads, head_dim) in [(70, 2, 64), (21, 1, 80), (45, 1, 128), (33, 1, 256)] {
+        shapes.push(AttnShape {
+            batch: 1,
+            seq,
+            heads,
+            head_dim,
+            rotary_dims: head_dim / 4,
+        });
+    }
+    shapes
+}
+
+pub(crate) fn check<R: Runtime>(c: &mut Checker<R>) -> Result<(), String> {
+    let client = c.client;
+    for s in check_shapes() {
+        let qkv: Vec<f32> = c
+            .rand(s.tokens() * s.heads * 3 * s.head_dim)
+            .iter()
+            .map(|v| v * 2.0)
+            .collect();
+        let dout = c.rand(s.tokens() * s.heads * s.head_dim);
+        let case = format!(
+            "batch {}, seq {}, heads {}, head_dim {}",
+            s.batch, s.seq, s.heads, s.head_dim
+        );
+        let (out_ref, lse_ref) = cpu::attention_fwd(&qkv, s);
+        let qb = c.up(&qkv);
+        let out = Buf::<R, f32>::empty(client, out_ref.len());
+        let lse = Buf::<R, f32>::empty(client, lse_ref.len());
+        attention_fwd(client, &qb, &out, &lse, s).map_err(launch_err)?;
+        let fwd = (|| {
+            Ok(vec![
+                rel_err(&c.down(&out)?, &out_ref),
+                rel_err(&c.down(&lse)?, &lse_ref),
+            ])
+        })();
+        c.record("attention_fwd", case.clone(), fwd);
+        let delta = Buf::<R, f32>::empty(client, lse_ref.len());
+        let dqkv = Buf::<R, f32>::empty(client, qkv.len());
+        attention_bwd(client, &c.up(&dout), &qb, &out, &lse, &delta, &dqkv, s)
+            .map_err(launch_err)?;
+        let bwd = (|| {
+            Ok(vec![rel_err(
+                &c.down(&dqkv)?,
+                &cpu::attention_bwd(&dout, &qkv, s),
+            )])
+        })();
+        c.record("attention_bwd", case, bwd);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -16,9 +16,10 @@
 
 use cubecl::prelude::*;
 
-use super::elementwise_launch;
+use super::AttnShape;
+use super::{elementwise_launch, expect_len};
 use crate::buffer::Buf;
-use crate::reference::AttnShape;
+use crate::error::Result;
 
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
@@ -181,7 +182,8 @@ pub fn attention_fwd<R: Runtime, F: Float + CubeElement>(
     out: &Buf<R, F>,
     lse: &Buf<R, F>,
     s: AttnShape,
-) {
+) -> Result<()> {
+    s.check_qkv("attention_fwd", qkv.len(), out.len(), lse.len())?;
     let (count, dim) = elementwise_launch(client, s.batch * s.heads * s.seq);
     attention_fwd_kernel::launch::<F, R>(
         client,
@@ -196,6 +198,7 @@ pub fn attention_fwd<R: Runtime, F: Float + CubeElement>(
         F::new(1.0 / (s.head_dim as f32).sqrt()),
         s.head_dim,
     );
+    Ok(())
 }
 
 /// d(qkv) (overwritten) from d(out), recomputing the probabilities.
@@ -211,7 +214,11 @@ pub fn attention_bwd<R: Runtime, F: Float + CubeElement>(
     delta: &Buf<R, f32>,
     dqkv: &Buf<R, F>,
     s: AttnShape,
-) {
+) -> Result<()> {
+    s.check_qkv("attention_bwd", qkv.len(), out.len(), lse.len())?;
+    expect_len("attention_bwd", "dout", dout.len(), out.len())?;
+    expect_len("attention_bwd", "delta", delta.len(), lse.len())?;
+    expect_len("attention_bwd", "dqkv", dqkv.len(), qkv.len())?;
     let rows = s.batch * s.heads * s.seq;
     let scale = F::new(1.0 / (s.head_dim as f32).sqrt());
     let (count, dim) = elementwise_launch(client, rows);
@@ -246,4 +253,5 @@ pub fn attention_bwd<R: Runtime, F: Float + CubeElement>(
         scale,
         s.head_dim,
     );
+    Ok(())
 }

@@ -8,9 +8,13 @@
 //! f16 needs the loss scale folded into `grad_scale`).
 
 use cubecl::prelude::*;
+use rand::Rng;
 
-use super::{block_max, block_sum, cube_row, rows_launch};
+use super::{at_least, block_max, block_sum, cube_row, expect_len, rows_launch};
 use crate::buffer::Buf;
+use crate::check::{launch_err, rel_err, Checker};
+use crate::error::Result;
+use crate::reference as cpu;
 
 #[cube(launch)]
 fn cross_entropy_kernel<F: Float + CubeElement>(
@@ -76,8 +80,10 @@ pub fn cross_entropy<R: Runtime, F: Float + CubeElement>(
     losses: &Buf<R, f32>,
     vocab: usize,
     grad_scale: f32,
-) {
+) -> Result<()> {
     let rows = targets.len();
+    expect_len("cross_entropy", "logits", logits.len(), rows * vocab)?;
+    expect_len("cross_entropy", "losses", losses.len(), rows)?;
     let (count, dim, block) = rows_launch(rows, vocab);
     cross_entropy_kernel::launch::<F, R>(
         client,
@@ -91,6 +97,7 @@ pub fn cross_entropy<R: Runtime, F: Float + CubeElement>(
         grad_scale,
         block,
     );
+    Ok(())
 }
 
 #[cube(launch)]
@@ -133,8 +140,8 @@ pub fn mean_loss<R: Runtime>(
     slot: usize,
     weight: f32,
     accumulate: bool,
-) {
-    assert!(slot < out.len(), "loss slot {slot} of {}", out.len());
+) -> Result<()> {
+    at_least("mean_loss", "out", out.len(), slot + 1)?;
     mean_loss_kernel::launch::<R>(
         client,
         CubeCount::Static(1, 1, 1),
@@ -146,4 +153,68 @@ pub fn mean_loss<R: Runtime>(
         accumulate,
         super::ROW_BLOCK,
     );
+    Ok(())
+}
+
+/// The CPU definition of this file's kernels, in plain Rust with f64
+/// accumulation: what [`check`] holds them to (re-exported, with every
+/// other op's, by [`crate::reference`]).
+pub mod reference {
+    /// Mean cross-entropy over rows and its gradient w.r.t. the logits.
+    pub fn cross_entropy(logits: &[f32], targets: &[u32], vocab: usize) -> (f32, Vec<f32>) {
+        let rows = targets.len();
+        let mut loss = 0f64;
+        let mut grad = vec![0f32; logits.len()];
+        for r in 0..rows {
+            let row = &logits[r * vocab..(r + 1) * vocab];
+            let m = row
+                .iter()
+                .map(|&v| v as f64)
+                .fold(f64::NEG_INFINITY, f64::max);
+            let z: f64 = row.iter().map(|&v| (v as f64 - m).exp()).sum();
+            let lse = m + z.ln();
+            loss += lse - row[targets[r] as usize] as f64;
+            for c in 0..vocab {
+                let p = (row[c] as f64 - lse).exp();
+                let onehot = if c == targets[r] as usize { 1.0 } else { 0.0 };
+                grad[r * vocab + c] = ((p - onehot) / rows as f64) as f32;
+            }
+        }
+        ((loss / rows as f64) as f32, grad)
+    }
+}
+
+// `prior runtime check` (and the tests): this file's kernels against
+// [`reference`] on fresh random inputs.
+
+pub(crate) fn check<R: Runtime>(c: &mut Checker<R>) -> Result<(), String> {
+    let client = c.client;
+    for (rows, vocab) in [(23usize, 389usize), (4, 1000), (64, 130)] {
+        let logits: Vec<f32> = c.rand(rows * vocab).iter().map(|v| v * 5.0).collect();
+        let targets: Vec<u32> = (0..rows)
+            .map(|_| c.rng.random_range(0..vocab as u32))
+            .collect();
+        let (loss_ref, grad_ref) = cpu::cross_entropy(&logits, &targets, vocab);
+        let lb = c.up(&logits);
+        let losses = Buf::<R, f32>::empty(client, rows);
+        cross_entropy(
+            client,
+            &lb,
+            &Buf::<R, u32>::upload(client, &targets),
+            &losses,
+            vocab,
+            1.0 / rows as f32,
+        )
+        .map_err(launch_err)?;
+        let case = format!("{rows} rows, vocab {vocab}");
+        let fwd = (|| {
+            let l = c.down(&losses)?;
+            let mean = l.iter().map(|&v| v as f64).sum::<f64>() / rows as f64;
+            Ok(vec![rel_err(&[mean as f32], &[loss_ref])])
+        })();
+        c.record("cross_entropy_fwd", case.clone(), fwd);
+        let bwd = (|| Ok(vec![rel_err(&c.down(&lb)?, &grad_ref)]))();
+        c.record("cross_entropy_bwd", case, bwd);
+    }
+    Ok(())
 }

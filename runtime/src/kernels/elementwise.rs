@@ -4,8 +4,14 @@
 
 use cubecl::prelude::*;
 
-use super::{column_chunk, column_partials_launch, elementwise_launch, sum_column_partials};
+use super::{
+    column_chunk, column_partials_launch, elementwise_launch, expect_len, rows_of,
+    sum_column_partials,
+};
 use crate::buffer::Buf;
+use crate::check::{launch_err, rel_err, Checker};
+use crate::error::Result;
+use crate::reference as cpu;
 
 /// Φ(v), the standard normal CDF, in the type of `v` (called with f32).
 #[cube]
@@ -44,9 +50,11 @@ pub fn gelu_fwd<R: Runtime, F: Float + CubeElement>(
     client: &ComputeClient<R>,
     x: &Buf<R, F>,
     y: &Buf<R, F>,
-) {
+) -> Result<()> {
+    expect_len("gelu_fwd", "x", x.len(), y.len())?;
     let (count, dim) = elementwise_launch(client, y.len());
     gelu_fwd_kernel::launch::<F, R>(client, count, dim, x.arg(), y.arg());
+    Ok(())
 }
 
 /// dx = dy * gelu'(x)
@@ -55,9 +63,12 @@ pub fn gelu_bwd<R: Runtime, F: Float + CubeElement>(
     dy: &Buf<R, F>,
     x: &Buf<R, F>,
     dx: &Buf<R, F>,
-) {
+) -> Result<()> {
+    expect_len("gelu_bwd", "dy", dy.len(), dx.len())?;
+    expect_len("gelu_bwd", "x", x.len(), dx.len())?;
     let (count, dim) = elementwise_launch(client, dx.len());
     gelu_bwd_kernel::launch::<F, R>(client, count, dim, dy.arg(), x.arg(), dx.arg());
+    Ok(())
 }
 
 #[cube(launch)]
@@ -92,9 +103,11 @@ pub fn bias_add<R: Runtime, F: Float + CubeElement>(
     client: &ComputeClient<R>,
     x: &Buf<R, F>,
     bias: &Buf<R, F>,
-) {
+) -> Result<()> {
+    rows_of("bias_add", "x", x.len(), bias.len())?;
     let (count, dim) = elementwise_launch(client, x.len());
     bias_add_kernel::launch::<F, R>(client, count, dim, x.arg(), bias.arg(), bias.len());
+    Ok(())
 }
 
 /// dbias = sum over rows of dy (added to what `dbias` holds if `accumulate`),
@@ -104,9 +117,9 @@ pub fn bias_bwd<R: Runtime, F: Float + CubeElement, G: Float + CubeElement>(
     dy: &Buf<R, F>,
     dbias: &Buf<R, G>,
     accumulate: bool,
-) {
+) -> Result<()> {
     let cols = dbias.len();
-    let rows = dy.len() / cols;
+    let rows = rows_of("bias_bwd", "dy", dy.len(), cols)?;
     let (count, dim, chunks) = column_partials_launch(rows, cols);
     let partials = Buf::<R, f32>::empty(client, chunks * cols);
     column_sum_partial_kernel::launch::<F, R>(
@@ -119,6 +132,7 @@ pub fn bias_bwd<R: Runtime, F: Float + CubeElement, G: Float + CubeElement>(
         cols,
     );
     sum_column_partials(client, &partials, dbias, chunks, accumulate);
+    Ok(())
 }
 
 #[cube(launch)]
@@ -144,7 +158,9 @@ pub fn bias_gelu_fwd<R: Runtime, F: Float + CubeElement>(
     pre: &Buf<R, F>,
     bias: &Buf<R, F>,
     act: &Buf<R, F>,
-) {
+) -> Result<()> {
+    rows_of("bias_gelu_fwd", "pre", pre.len(), bias.len())?;
+    expect_len("bias_gelu_fwd", "act", act.len(), pre.len())?;
     let (count, dim) = elementwise_launch(client, pre.len());
     bias_gelu_fwd_kernel::launch::<F, R>(
         client,
@@ -155,6 +171,7 @@ pub fn bias_gelu_fwd<R: Runtime, F: Float + CubeElement>(
         act.arg(),
         bias.len(),
     );
+    Ok(())
 }
 
 /// Stage one of [`gelu_bias_bwd`]: each unit walks its column over its
@@ -194,9 +211,11 @@ pub fn gelu_bias_bwd<R: Runtime, F: Float + CubeElement, G: Float + CubeElement>
     d_pre: &Buf<R, F>,
     dbias: &Buf<R, G>,
     accumulate: bool,
-) {
+) -> Result<()> {
+    expect_len("gelu_bias_bwd", "d_act", d_act.len(), pre.len())?;
+    expect_len("gelu_bias_bwd", "d_pre", d_pre.len(), pre.len())?;
     let cols = dbias.len();
-    let rows = pre.len() / cols;
+    let rows = rows_of("gelu_bias_bwd", "pre", pre.len(), cols)?;
     let (count, dim, chunks) = column_partials_launch(rows, cols);
     let partials = Buf::<R, f32>::empty(client, chunks * cols);
     gelu_bias_bwd_partial_kernel::launch::<F, R>(
@@ -211,6 +230,7 @@ pub fn gelu_bias_bwd<R: Runtime, F: Float + CubeElement, G: Float + CubeElement>
         cols,
     );
     sum_column_partials(client, &partials, dbias, chunks, accumulate);
+    Ok(())
 }
 
 #[cube(launch)]
@@ -236,7 +256,10 @@ pub fn residual_add<R: Runtime, F: Float + CubeElement>(
     bias: &Buf<R, F>,
     a: &Buf<R, F>,
     b: &Buf<R, F>,
-) {
+) -> Result<()> {
+    rows_of("residual_add", "y", y.len(), bias.len())?;
+    expect_len("residual_add", "a", a.len(), y.len())?;
+    expect_len("residual_add", "b", b.len(), y.len())?;
     let (count, dim) = elementwise_launch(client, y.len());
     residual_add_kernel::launch::<F, R>(
         client,
@@ -248,6 +271,7 @@ pub fn residual_add<R: Runtime, F: Float + CubeElement>(
         b.arg(),
         bias.len(),
     );
+    Ok(())
 }
 
 #[cube(launch)]
@@ -272,15 +296,22 @@ pub fn axpy<R: Runtime, F: Float + CubeElement>(
     y: &Buf<R, F>,
     x: &Buf<R, F>,
     a: f32,
-) {
+) -> Result<()> {
+    expect_len("axpy", "x", x.len(), y.len())?;
     let (count, dim) = elementwise_launch(client, y.len());
     axpy_kernel::launch::<F, R>(client, count, dim, y.arg(), x.arg(), F::new(a));
+    Ok(())
 }
 
 /// y = v everywhere.
-pub fn fill<R: Runtime, F: Float + CubeElement>(client: &ComputeClient<R>, y: &Buf<R, F>, v: f32) {
+pub fn fill<R: Runtime, F: Float + CubeElement>(
+    client: &ComputeClient<R>,
+    y: &Buf<R, F>,
+    v: f32,
+) -> Result<()> {
     let (count, dim) = elementwise_launch(client, y.len());
     fill_kernel::launch::<F, R>(client, count, dim, y.arg(), F::new(v));
+    Ok(())
 }
 
 /// dst = `data` from the host, bit for bit (negative zeros and NaN
@@ -290,9 +321,10 @@ pub fn write<R: Runtime, F: Float + CubeElement>(
     client: &ComputeClient<R>,
     dst: &Buf<R, F>,
     data: &[F],
-) {
-    assert_eq!(dst.len(), data.len(), "write of {} values", data.len());
-    cast(client, &Buf::<R, F>::upload(client, data), dst);
+) -> Result<()> {
+    expect_len("write", "data", data.len(), dst.len())?;
+    cast(client, &Buf::<R, F>::upload(client, data), dst)?;
+    Ok(())
 }
 
 #[cube(launch)]
@@ -309,7 +341,189 @@ pub fn cast<R: Runtime, A: Float + CubeElement, B: Float + CubeElement>(
     client: &ComputeClient<R>,
     x: &Buf<R, A>,
     y: &Buf<R, B>,
-) {
+) -> Result<()> {
+    expect_len("cast", "x", x.len(), y.len())?;
     let (count, dim) = elementwise_launch(client, y.len());
     cast_kernel::launch::<A, B, R>(client, count, dim, x.arg(), y.arg());
+    Ok(())
+}
+
+/// The CPU definition of this file's kernels, in plain Rust with f64
+/// accumulation: what [`check`] holds them to (re-exported, with every
+/// other op's, by [`crate::reference`]).
+pub mod reference {
+    /// y[r, c] = x[r, c] + bias[c]
+    pub fn bias_add(x: &[f32], bias: &[f32]) -> Vec<f32> {
+        let cols = bias.len();
+        x.iter()
+            .enumerate()
+            .map(|(i, &v)| v + bias[i % cols])
+            .collect()
+    }
+
+    /// dbias[c] = sum over rows of dy[r, c]
+    pub fn bias_bwd(dy: &[f32], cols: usize) -> Vec<f32> {
+        let mut acc = vec![0f64; cols];
+        for (i, &v) in dy.iter().enumerate() {
+            acc[i % cols] += v as f64;
+        }
+        acc.into_iter().map(|v| v as f32).collect()
+    }
+
+    /// libm's erf (correctly rounded to within an ulp), in f64 as every
+    /// reference op computes.
+    fn erf(x: f64) -> f64 {
+        libm::erf(x)
+    }
+
+    /// GPT-NeoX's exact GELU: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))
+    pub fn gelu_fwd(x: &[f32]) -> Vec<f32> {
+        x.iter()
+            .map(|&v| {
+                let v = v as f64;
+                (0.5 * v * (1.0 + erf(v / std::f64::consts::SQRT_2))) as f32
+            })
+            .collect()
+    }
+
+    pub fn gelu_bwd(dy: &[f32], x: &[f32]) -> Vec<f32> {
+        x.iter()
+            .zip(dy)
+            .map(|(&v, &g)| {
+                let v = v as f64;
+                let cdf = 0.5 * (1.0 + erf(v / std::f64::consts::SQRT_2));
+                let pdf = (-0.5 * v * v).exp() / (2.0 * std::f64::consts::PI).sqrt();
+                (g as f64 * (cdf + v * pdf)) as f32
+            })
+            .collect()
+    }
+}
+
+// `prior runtime check` (and the tests): this file's kernels against
+// [`reference`] on fresh random inputs.
+
+pub(crate) fn check<R: Runtime>(c: &mut Checker<R>) -> Result<(), String> {
+    let client = c.client;
+    for n in [1000usize, 4097] {
+        let x: Vec<f32> = c.rand(n).iter().map(|v| v * 4.0).collect();
+        let dy = c.rand(n);
+        let xb = c.up(&x);
+        let y = Buf::<R, f32>::empty(client, n);
+        gelu_fwd(client, &xb, &y).map_err(launch_err)?;
+        let fwd = (|| Ok(vec![rel_err(&c.down(&y)?, &cpu::gelu_fwd(&x))]))();
+        c.record("gelu_fwd", format!("{n} elements"), fwd);
+        let dx = Buf::<R, f32>::empty(client, n);
+        gelu_bwd(client, &c.up(&dy), &xb, &dx).map_err(launch_err)?;
+        let bwd = (|| Ok(vec![rel_err(&c.down(&dx)?, &cpu::gelu_bwd(&dy, &x))]))();
+        c.record("gelu_bwd", format!("{n} elements"), bwd);
+    }
+    for (rows, cols) in [(13usize, 37usize), (300, 64), (200, 300)] {
+        let x = c.rand(rows * cols);
+        let bias = c.rand(cols);
+        let xb = c.up(&x);
+        bias_add(client, &xb, &c.up(&bias)).map_err(launch_err)?;
+        let fwd = (|| Ok(vec![rel_err(&c.down(&xb)?, &cpu::bias_add(&x, &bias))]))();
+        c.record("bias_fwd", format!("{rows} x {cols}"), fwd);
+        let db = Buf::<R, f32>::empty(client, cols);
+        bias_bwd(client, &c.up(&x), &db, false).map_err(launch_err)?;
+        let bwd = (|| Ok(vec![rel_err(&c.down(&db)?, &cpu::bias_bwd(&x, cols))]))();
+        c.record("bias_bwd", format!("{rows} x {cols}"), bwd);
+
+        // The fused MLP bias + GELU, both ways, against the two references
+        // composed.
+        let x: Vec<f32> = x.iter().map(|v| v * 4.0).collect();
+        let pre_ref = cpu::bias_add(&x, &bias);
+        let (pre, act) = (c.up(&x), Buf::<R, f32>::empty(client, rows * cols));
+        bias_gelu_fwd(client, &pre, &c.up(&bias), &act).map_err(launch_err)?;
+        let fwd = (|| {
+            Ok(vec![
+                rel_err(&c.down(&pre)?, &pre_ref),
+                rel_err(&c.down(&act)?, &cpu::gelu_fwd(&pre_ref)),
+            ])
+        })();
+        c.record("bias_gelu_fwd", format!("{rows} x {cols}"), fwd);
+        let d_act = c.rand(rows * cols);
+        let d_pre_ref = cpu::gelu_bwd(&d_act, &pre_ref);
+        let seed_db = c.rand(cols);
+        let db_ref: Vec<f32> = cpu::bias_bwd(&d_pre_ref, cols)
+            .iter()
+            .zip(&seed_db)
+            .map(|(a, b)| a + b)
+            .collect();
+        let (d_pre, db) = (Buf::<R, f32>::empty(client, rows * cols), c.up(&seed_db));
+        gelu_bias_bwd(client, &c.up(&d_act), &pre, &d_pre, &db, true).map_err(launch_err)?;
+        let bwd = (|| {
+            Ok(vec![
+                rel_err(&c.down(&d_pre)?, &d_pre_ref),
+                rel_err(&c.down(&db)?, &db_ref),
+            ])
+        })();
+        c.record(
+            "gelu_bias_bwd",
+            format!("{rows} x {cols}, accumulating"),
+            bwd,
+        );
+
+        // The parallel residual's end: y + bias + a + b.
+        let (y, a, b) = (
+            c.rand(rows * cols),
+            c.rand(rows * cols),
+            c.rand(rows * cols),
+        );
+        let want: Vec<f32> = cpu::bias_add(&y, &bias)
+            .iter()
+            .zip(a.iter().zip(&b))
+            .map(|(yb, (a, b))| yb + a + b)
+            .collect();
+        let yb = c.up(&y);
+        residual_add(client, &yb, &c.up(&bias), &c.up(&a), &c.up(&b)).map_err(launch_err)?;
+        let res = (|| Ok(vec![rel_err(&c.down(&yb)?, &want)]))();
+        c.record("residual_add", format!("{rows} x {cols}"), res);
+    }
+    Ok(())
+}
+
+/// f32 <-> bf16 and f32 <-> f16 round trips, each where the device has the
+/// type (bf16: CUDA; f16: CUDA and most Vulkan drivers, lavapipe included);
+/// the expected values are the host's `half` conversions (round to nearest
+/// even).
+pub(crate) fn check_casts<R: Runtime>(c: &mut Checker<R>) -> Result<(), String> {
+    check_cast::<R, half::bf16>(c, "cast_f32_bf16", |v| half::bf16::from_f32(v).to_f32())?;
+    // The inputs (|x| < 100) are well inside f16's range.
+    check_cast::<R, half::f16>(c, "cast_f32_f16", |v| half::f16::from_f32(v).to_f32())?;
+    Ok(())
+}
+
+fn check_cast<R: Runtime, H: Float + CubeElement>(
+    c: &mut Checker<R>,
+    name: &str,
+    round: fn(f32) -> f32,
+) -> Result<(), String> {
+    let client = c.client;
+    if !client
+        .properties()
+        .supports_type(<H as CubeElement>::cube_type())
+    {
+        c.skip(
+            name,
+            format!(
+                "the device ({}) has no {}",
+                R::name(client),
+                <H as CubeElement>::type_name()
+            ),
+        );
+        return Ok(());
+    }
+    for n in [1000usize, 4097] {
+        let x: Vec<f32> = c.rand(n).iter().map(|v| v * 100.0).collect();
+        let xb = c.up(&x);
+        let h = Buf::<R, H>::empty(client, n);
+        let back = Buf::<R, f32>::empty(client, n);
+        cast(client, &xb, &h).map_err(launch_err)?;
+        cast(client, &h, &back).map_err(launch_err)?;
+        let want: Vec<f32> = x.iter().map(|&v| round(v)).collect();
+        let res = (|| Ok(vec![rel_err(&c.down(&back)?, &want)]))();
+        c.record(name, format!("{n} elements"), res);
+    }
+    Ok(())
 }

@@ -9,9 +9,13 @@
 //! thus the same as a host sort would give, without a host round trip.
 
 use cubecl::prelude::*;
+use rand::Rng;
 
-use super::elementwise_launch;
+use super::{elementwise_launch, expect_len, rows_of};
 use crate::buffer::Buf;
+use crate::check::{launch_err, rel_err, Checker};
+use crate::error::Result;
+use crate::reference as cpu;
 
 #[cube(launch)]
 fn embedding_fwd_kernel<F: Float + CubeElement>(
@@ -152,7 +156,9 @@ pub fn embedding_fwd<R: Runtime, F: Float + CubeElement>(
     ids: &Buf<R, u32>,
     out: &Buf<R, F>,
     dim: usize,
-) {
+) -> Result<()> {
+    rows_of("embedding_fwd", "table", table.len(), dim)?;
+    expect_len("embedding_fwd", "out", out.len(), ids.len() * dim)?;
     let (count, cube) = elementwise_launch(client, out.len());
     embedding_fwd_kernel::launch::<F, R>(
         client,
@@ -163,6 +169,7 @@ pub fn embedding_fwd<R: Runtime, F: Float + CubeElement>(
         out.arg(),
         dim,
     );
+    Ok(())
 }
 
 /// The batch's positions sorted by (token id, position), on the device:
@@ -242,7 +249,9 @@ pub fn embedding_bwd<R: Runtime, F: Float + CubeElement, G: Float + CubeElement>
     grouping: &EmbeddingGrouping<R>,
     dtable: &Buf<R, G>,
     dim: usize,
-) {
+) -> Result<()> {
+    rows_of("embedding_bwd", "dtable", dtable.len(), dim)?;
+    expect_len("embedding_bwd", "dout", dout.len(), grouping.n * dim)?;
     let (count, cube) = elementwise_launch(client, grouping.n * dim);
     embedding_bwd_kernel::launch::<F, G, R>(
         client,
@@ -255,4 +264,69 @@ pub fn embedding_bwd<R: Runtime, F: Float + CubeElement, G: Float + CubeElement>
         grouping.n,
         dim,
     );
+    Ok(())
+}
+
+/// The CPU definition of this file's kernels, in plain Rust with f64
+/// accumulation: what [`check`] holds them to (re-exported, with every
+/// other op's, by [`crate::reference`]).
+pub mod reference {
+    /// out[n, :] = table[ids[n], :]
+    pub fn embedding_fwd(table: &[f32], ids: &[u32], dim: usize) -> Vec<f32> {
+        let mut out = Vec::with_capacity(ids.len() * dim);
+        for &id in ids {
+            out.extend_from_slice(&table[id as usize * dim..(id as usize + 1) * dim]);
+        }
+        out
+    }
+
+    /// dtable[v, :] = sum over n with ids[n] == v of dout[n, :]
+    pub fn embedding_bwd(dout: &[f32], ids: &[u32], vocab: usize, dim: usize) -> Vec<f32> {
+        let mut acc = vec![0f64; vocab * dim];
+        for (n, &id) in ids.iter().enumerate() {
+            for c in 0..dim {
+                acc[id as usize * dim + c] += dout[n * dim + c] as f64;
+            }
+        }
+        acc.into_iter().map(|x| x as f32).collect()
+    }
+}
+
+// `prior runtime check` (and the tests): this file's kernels against
+// [`reference`] on fresh random inputs.
+
+pub(crate) fn check<R: Runtime>(c: &mut Checker<R>) -> Result<(), String> {
+    // 1,500 positions: the sort's whole-array stages as well as its tiles.
+    for (vocab, dim, n) in [(97usize, 40usize, 61usize), (300, 64, 256), (50, 24, 1500)] {
+        let table = c.rand(vocab * dim);
+        // Few distinct ids, so the backward sums many positions per row.
+        let ids: Vec<u32> = (0..n)
+            .map(|_| c.rng.random_range(0..vocab.min(23) as u32))
+            .collect();
+        let dout = c.rand(n * dim);
+        let case = format!("vocab {vocab}, dim {dim}, {n} tokens");
+        let client = c.client;
+        let fwd = (|| {
+            let (t, i) = (c.up(&table), Buf::<R, u32>::upload(client, &ids));
+            let out = Buf::<R, f32>::empty(client, n * dim);
+            embedding_fwd(client, &t, &i, &out, dim).map_err(launch_err)?;
+            Ok(vec![rel_err(
+                &c.down(&out)?,
+                &cpu::embedding_fwd(&table, &ids, dim),
+            )])
+        })();
+        c.record("embedding_fwd", case.clone(), fwd);
+        let bwd = (|| {
+            let d = c.up(&dout);
+            let dt = c.up(&vec![0.0; vocab * dim]);
+            let g = EmbeddingGrouping::new(client, &Buf::upload(client, &ids));
+            embedding_bwd(client, &d, &g, &dt, dim).map_err(launch_err)?;
+            Ok(vec![rel_err(
+                &c.down(&dt)?,
+                &cpu::embedding_bwd(&dout, &ids, vocab, dim),
+            )])
+        })();
+        c.record("embedding_bwd", case, bwd);
+    }
+    Ok(())
 }

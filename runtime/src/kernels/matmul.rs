@@ -25,7 +25,9 @@ use cubek::matmul::launch::{launch_ref, Strategy};
 use cubek::std::InputBinding;
 
 use crate::buffer::Buf;
+use crate::check::{rel_err, Checker};
 use crate::error::{Result, RuntimeError};
+use crate::reference as cpu;
 
 /// How f32 operands are multiplied; see the module doc.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -330,6 +332,122 @@ fn first_accepted(
 
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
+}
+
+/// The CPU definition of this file's kernels, in plain Rust with f64
+/// accumulation: what [`check`] holds them to (re-exported, with every
+/// other op's, by [`crate::reference`]).
+pub mod reference {
+    /// c[m, n] = sum_k op(a)[m, k] * op(b)[k, n], where op transposes when asked:
+    /// `a` is stored `[m, k]` (or `[k, m]` if `ta`), `b` is `[k, n]` (or `[n, k]` if `tb`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul(
+        a: &[f32],
+        b: &[f32],
+        m: usize,
+        k: usize,
+        n: usize,
+        ta: bool,
+        tb: bool,
+    ) -> Vec<f32> {
+        let mut c = vec![0f32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0f64;
+                for p in 0..k {
+                    let av = if ta { a[p * m + i] } else { a[i * k + p] };
+                    let bv = if tb { b[j * k + p] } else { b[p * n + j] };
+                    s += av as f64 * bv as f64;
+                }
+                c[i * n + j] = s as f32;
+            }
+        }
+        c
+    }
+}
+
+// `prior runtime check` (and the tests): this file's kernels against
+// [`reference`] on fresh random inputs.
+
+pub(crate) fn check<R: Runtime>(c: &mut Checker<R>) -> Result<(), String> {
+    check_at(c, Precision::F32, "")?;
+    if supports_tf32(c.client) {
+        check_at(c, Precision::Tf32, "_tf32")?;
+    } else {
+        for name in ["matmul_fwd_tf32", "matmul_bwd_tf32"] {
+            c.skip(
+                name,
+                "the device has no TF32 tensor cores (its f32 matmuls are exact f32)".into(),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn check_at<R: Runtime>(
+    c: &mut Checker<R>,
+    precision: Precision,
+    suffix: &str,
+) -> Result<(), String> {
+    let client = c.client;
+    for (m, k, n) in [(33usize, 47usize, 29usize), (64, 128, 96), (1, 70, 130)] {
+        // Forward of a linear layer: y = x W^T (W stored [n, k]), and the
+        // plain product, both layouts of each operand.
+        let mut errs = Vec::new();
+        let mut failure = None;
+        for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+            let a = c.rand(m * k);
+            let b = c.rand(k * n);
+            let out = Buf::<R, f32>::empty(client, m * n);
+            match matmul(
+                client,
+                &c.up(&a),
+                &c.up(&b),
+                &out,
+                m,
+                k,
+                n,
+                ta,
+                tb,
+                precision,
+            ) {
+                Ok(_) => match c.down(&out) {
+                    Ok(v) => errs.push(rel_err(&v, &cpu::matmul(&a, &b, m, k, n, ta, tb))),
+                    Err(e) => failure = Some(e),
+                },
+                Err(e) => failure = Some(e.to_string()),
+            }
+        }
+        let case = format!("m {m}, k {k}, n {n}, all transposes");
+        c.record(
+            &format!("matmul_fwd{suffix}"),
+            case,
+            failure.map_or(Ok(errs), Err),
+        );
+        // Backward of y = x W^T: dx = dy W, dW = dy^T x.
+        let x = c.rand(m * k);
+        let w = c.rand(n * k);
+        let dy = c.rand(m * n);
+        let bwd = (|| {
+            let (xb, wb, dyb) = (c.up(&x), c.up(&w), c.up(&dy));
+            let dx = Buf::<R, f32>::empty(client, m * k);
+            let dw = Buf::<R, f32>::empty(client, n * k);
+            matmul(client, &dyb, &wb, &dx, m, n, k, false, false, precision)
+                .map_err(|e| e.to_string())?;
+            matmul(client, &dyb, &xb, &dw, n, m, k, true, false, precision)
+                .map_err(|e| e.to_string())?;
+            Ok(vec![
+                rel_err(&c.down(&dx)?, &cpu::matmul(&dy, &w, m, n, k, false, false)),
+                rel_err(&c.down(&dw)?, &cpu::matmul(&dy, &x, n, m, k, true, false)),
+            ])
+        })();
+        c.record(
+            &format!("matmul_bwd{suffix}"),
+            format!("linear {k} -> {n}, {m} rows"),
+            bwd,
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
-//! Every kernel of the transformer, forward and backward side by side, each
-//! generic over the runtime `R` and the float type `F`, with the launcher
-//! the model calls. `crate::reference` holds the CPU definition each one is
-//! checked against.
+//! Every kernel of the transformer, one op per file, as llm.c lays out its
+//! kernels: each file holds the op's kernels forward and backward side by
+//! side (generic over the runtime `R` and the float type `F`), the
+//! launchers the model calls (which check their buffers against the shape
+//! and return a `Result`), the op's CPU definition (its `reference`
+//! module, gathered for the reference model by `crate::reference`) and its
+//! check against that definition (`check`, run by `crate::check`).
 //!
 //! Reductions are written so the order of additions is fixed by the launch
 //! shape alone (tree reductions in shared memory, column sums walking rows
@@ -17,9 +20,48 @@ pub mod matmul;
 pub mod optim;
 pub mod rotary;
 
+pub use attention::AttnShape;
+pub use optim::AdamW;
+
 use cubecl::prelude::*;
 
 use crate::buffer::Buf;
+use crate::error::{Result, RuntimeError};
+
+/// The rows of a `[rows, cols]` tensor of `len` elements, refusing a
+/// length that is not a whole number of rows (or rows of no columns)
+/// instead of rounding down.
+pub(crate) fn rows_of(kernel: &'static str, what: &str, len: usize, cols: usize) -> Result<usize> {
+    if cols == 0 || !len.is_multiple_of(cols) {
+        return Err(RuntimeError::Shape {
+            kernel,
+            detail: format!("{what} has {len} elements, not a whole number of rows of {cols}"),
+        });
+    }
+    Ok(len / cols)
+}
+
+/// Refuses a buffer of fewer than `need` elements.
+pub(crate) fn at_least(kernel: &'static str, what: &str, len: usize, need: usize) -> Result<()> {
+    if len < need {
+        return Err(RuntimeError::Shape {
+            kernel,
+            detail: format!("{what} has {len} elements, needs at least {need}"),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a buffer of other than `want` elements.
+pub(crate) fn expect_len(kernel: &'static str, what: &str, len: usize, want: usize) -> Result<()> {
+    if len != want {
+        return Err(RuntimeError::Shape {
+            kernel,
+            detail: format!("{what} has {len} elements, expected {want}"),
+        });
+    }
+    Ok(())
+}
 
 /// Threads per cube for elementwise kernels.
 pub const ELEMWISE_DIM: u32 = 256;

@@ -4,9 +4,23 @@
 
 use cubecl::prelude::*;
 
-use super::{block_sum, elementwise_launch, ROW_BLOCK};
-use crate::buffer::Buf;
-use crate::reference::AdamW;
+use super::{at_least, block_sum, elementwise_launch, expect_len, ROW_BLOCK};
+use crate::buffer::{sync, Buf};
+use crate::check::{launch_err, rel_err, Checker};
+use crate::error::Result;
+use crate::reference as cpu;
+
+/// Hyperparameters of one AdamW step.
+#[derive(Debug, Clone, Copy)]
+pub struct AdamW {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+    /// 1-based step number, for bias correction.
+    pub step: u32,
+}
 
 /// PyTorch's AdamW on element `i`, with gradient `gi`.
 #[cube]
@@ -76,7 +90,10 @@ pub fn adamw<R: Runtime, F: Float + CubeElement>(
     m: &Buf<R, F>,
     v: &Buf<R, F>,
     h: AdamW,
-) {
+) -> Result<()> {
+    expect_len("adamw", "g", g.len(), p.len())?;
+    expect_len("adamw", "m", m.len(), p.len())?;
+    expect_len("adamw", "v", v.len(), p.len())?;
     let bc1 = 1.0 - (h.beta1 as f64).powi(h.step as i32);
     let bc2 = 1.0 - (h.beta2 as f64).powi(h.step as i32);
     let (count, dim) = elementwise_launch(client, p.len());
@@ -96,6 +113,7 @@ pub fn adamw<R: Runtime, F: Float + CubeElement>(
         F::new(bc1 as f32),
         F::new(bc2 as f32),
     );
+    Ok(())
 }
 
 #[cube(launch)]
@@ -140,7 +158,11 @@ pub fn adamw_clipped<R: Runtime, F: Float + CubeElement>(
     max_norm: f32,
     inv_scale: f32,
     h: AdamW,
-) {
+) -> Result<()> {
+    expect_len("adamw_clipped", "g", g.len(), p.len())?;
+    expect_len("adamw_clipped", "m", m.len(), p.len())?;
+    expect_len("adamw_clipped", "v", v.len(), p.len())?;
+    at_least("adamw_clipped", "norm", norm.len(), 1)?;
     let bc1 = 1.0 - (h.beta1 as f64).powi(h.step as i32);
     let bc2 = 1.0 - (h.beta2 as f64).powi(h.step as i32);
     let (count, dim) = elementwise_launch(client, p.len());
@@ -163,6 +185,7 @@ pub fn adamw_clipped<R: Runtime, F: Float + CubeElement>(
         F::new(bc1 as f32),
         F::new(bc2 as f32),
     );
+    Ok(())
 }
 
 /// Elements each unit of the norm's first level sums before the tree.
@@ -244,10 +267,12 @@ pub fn grad_norm<R: Runtime, F: Float + CubeElement>(
     client: &ComputeClient<R>,
     g: &Buf<R, F>,
     norm: &Buf<R, F>,
-) {
+) -> Result<()> {
+    at_least("grad_norm", "norm", norm.len(), 1)?;
     let partials = Buf::<R, F>::empty(client, partials_len(g.len()));
-    sum_squares_partials(client, g, &partials);
-    norm_from_partials(client, &partials, norm);
+    sum_squares_partials(client, g, &partials)?;
+    norm_from_partials(client, &partials, norm)?;
+    Ok(())
 }
 
 /// How many partial sums [`sum_squares_partials`] writes for `n` elements.
@@ -263,9 +288,9 @@ pub fn sum_squares_partials<R: Runtime, F: Float + CubeElement>(
     client: &ComputeClient<R>,
     g: &Buf<R, F>,
     partials: &Buf<R, F>,
-) {
+) -> Result<()> {
     let cubes = partials_len(g.len());
-    assert_eq!(partials.len(), cubes, "partials for {} elements", g.len());
+    expect_len("sum_squares_partials", "partials", partials.len(), cubes)?;
     let x = cubes.min(65_535);
     let y = cubes.div_ceil(65_535);
     sum_squares_partial_kernel::launch::<F, R>(
@@ -277,6 +302,7 @@ pub fn sum_squares_partials<R: Runtime, F: Float + CubeElement>(
         g.len(),
         ROW_BLOCK,
     );
+    Ok(())
 }
 
 /// The norm's second level: `norm[0]` = sqrt of the sum of all
@@ -285,7 +311,8 @@ pub fn norm_from_partials<R: Runtime, F: Float + CubeElement>(
     client: &ComputeClient<R>,
     partials: &Buf<R, F>,
     norm: &Buf<R, F>,
-) {
+) -> Result<()> {
+    at_least("norm_from_partials", "norm", norm.len(), 1)?;
     sum_partials_kernel::launch::<F, R>(
         client,
         CubeCount::Static(1, 1, 1),
@@ -295,6 +322,7 @@ pub fn norm_from_partials<R: Runtime, F: Float + CubeElement>(
         partials.len(),
         ROW_BLOCK,
     );
+    Ok(())
 }
 
 /// Unscales and clips in one pass, reading the norm on the device: `g`
@@ -307,7 +335,8 @@ pub fn clip<R: Runtime, F: Float + CubeElement>(
     norm: &Buf<R, F>,
     max_norm: f32,
     inv_scale: f32,
-) {
+) -> Result<()> {
+    at_least("clip", "norm", norm.len(), 1)?;
     let (count, dim) = elementwise_launch(client, g.len());
     clip_kernel::launch::<F, R>(
         client,
@@ -318,6 +347,7 @@ pub fn clip<R: Runtime, F: Float + CubeElement>(
         F::new(max_norm),
         F::new(inv_scale),
     );
+    Ok(())
 }
 
 #[cube(launch)]
@@ -335,8 +365,8 @@ pub fn record_scalar<R: Runtime>(
     dst: &Buf<R, f32>,
     slot: usize,
     mult: f32,
-) {
-    assert!(slot < dst.len(), "slot {slot} of {}", dst.len());
+) -> Result<()> {
+    at_least("record_scalar", "dst", dst.len(), slot + 1)?;
     record_scalar_kernel::launch::<R>(
         client,
         CubeCount::Static(1, 1, 1),
@@ -346,4 +376,148 @@ pub fn record_scalar<R: Runtime>(
         slot,
         mult,
     );
+    Ok(())
+}
+
+/// The CPU definition of this file's kernels, in plain Rust with f64
+/// accumulation: what [`check`] holds them to (re-exported, with every
+/// other op's, by [`crate::reference`]).
+pub mod reference {
+    use super::AdamW;
+
+    /// One AdamW step (PyTorch's formulation: decoupled decay, then the
+    /// bias-corrected Adam update), in place.
+    pub fn adamw(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: AdamW) {
+        let bc1 = 1.0 - (h.beta1 as f64).powi(h.step as i32);
+        let bc2 = 1.0 - (h.beta2 as f64).powi(h.step as i32);
+        for i in 0..p.len() {
+            let gi = g[i] as f64;
+            let mi = h.beta1 as f64 * m[i] as f64 + (1.0 - h.beta1 as f64) * gi;
+            let vi = h.beta2 as f64 * v[i] as f64 + (1.0 - h.beta2 as f64) * gi * gi;
+            let mut pi = p[i] as f64 * (1.0 - h.lr as f64 * h.weight_decay as f64);
+            pi -= h.lr as f64 / bc1 * mi / ((vi / bc2).sqrt() + h.eps as f64);
+            p[i] = pi as f32;
+            m[i] = mi as f32;
+            v[i] = vi as f32;
+        }
+    }
+
+    /// Global L2 norm.
+    pub fn grad_norm(g: &[f32]) -> f32 {
+        g.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt() as f32
+    }
+
+    /// The factor clipping multiplies gradients by.
+    pub fn clip_scale(norm: f32, max_norm: f32) -> f32 {
+        if norm > max_norm {
+            max_norm / (norm + 1e-6)
+        } else {
+            1.0
+        }
+    }
+}
+
+// `prior runtime check` (and the tests): this file's kernels against
+// [`reference`] on fresh random inputs.
+
+/// The checks' AdamW: a learning rate large enough that an error in the
+/// update shows, decay on, at 1-based `step`.
+fn check_hyper(step: u32) -> AdamW {
+    AdamW {
+        lr: 1e-2,
+        beta1: 0.9,
+        beta2: 0.95,
+        eps: 1e-8,
+        weight_decay: 0.1,
+        step,
+    }
+}
+
+pub(crate) fn check<R: Runtime>(c: &mut Checker<R>) -> Result<(), String> {
+    let client = c.client;
+    for n in [1000usize, 70_001] {
+        let mut p = c.rand(n);
+        let mut m = vec![0f32; n];
+        let mut v = vec![0f32; n];
+        let (pb, mb, vb) = (c.up(&p), c.up(&m), c.up(&v));
+        let mut errs = Ok(Vec::new());
+        for step in 1..=3u32 {
+            let g = c.rand(n);
+            let h = check_hyper(step);
+            cpu::adamw(&mut p, &g, &mut m, &mut v, h);
+            adamw(client, &pb, &c.up(&g), &mb, &vb, h).map_err(launch_err)?;
+        }
+        if let Ok(e) = &mut errs {
+            match (c.down(&pb), c.down(&mb), c.down(&vb)) {
+                (Ok(a), Ok(b), Ok(d)) => {
+                    e.extend([rel_err(&a, &p), rel_err(&b, &m), rel_err(&d, &v)])
+                }
+                _ => errs = Err("download failed".to_string()),
+            }
+        }
+        c.record("adamw", format!("{n} parameters, 3 steps"), errs);
+
+        let g: Vec<f32> = c.rand(n);
+        let gb = c.up(&g);
+        let norm = Buf::<R, f32>::empty(client, 1);
+        grad_norm(client, &gb, &norm).map_err(launch_err)?;
+        let want = cpu::grad_norm(&g);
+        let res = (|| Ok(vec![rel_err(&c.down(&norm)?, &[want])]))();
+        c.record("grad_norm", format!("{n} elements"), res);
+        let max_norm = want * 0.5;
+        clip(client, &gb, &norm, max_norm, 1.0).map_err(launch_err)?;
+        let scale = cpu::clip_scale(want, max_norm);
+        let clipped: Vec<f32> = g.iter().map(|x| x * scale).collect();
+        let res = (|| Ok(vec![rel_err(&c.down(&gb)?, &clipped)]))();
+        c.record("grad_clip", format!("{n} elements"), res);
+
+        // Loss-scaled gradients (f16 training): the norm of g * 1024, then
+        // unscale and clip in one pass, to the clipped true gradients.
+        let loss_scale = 1024.0f32;
+        let scaled = c.up(&g.iter().map(|x| x * loss_scale).collect::<Vec<_>>());
+        grad_norm(client, &scaled, &norm).map_err(launch_err)?;
+        clip(client, &scaled, &norm, max_norm, 1.0 / loss_scale).map_err(launch_err)?;
+        let res = (|| Ok(vec![rel_err(&c.down(&scaled)?, &clipped)]))();
+        c.record(
+            "grad_unscale_clip",
+            format!("{n} elements, scale 1024"),
+            res,
+        );
+
+        // Clip, unscale and AdamW in one pass: the reference clips the true
+        // gradients, then steps; the device sees them loss-scaled.
+        let (mut p, mut m) = (c.rand(n), c.rand(n));
+        let mut v: Vec<f32> = c.rand(n).iter().map(|x| x.abs()).collect();
+        let (pb, mb, vb) = (c.up(&p), c.up(&m), c.up(&v));
+        let h = check_hyper(4);
+        cpu::adamw(&mut p, &clipped, &mut m, &mut v, h);
+        let scaled = c.up(&g.iter().map(|x| x * loss_scale).collect::<Vec<_>>());
+        grad_norm(client, &scaled, &norm).map_err(launch_err)?;
+        adamw_clipped(
+            client,
+            &pb,
+            &scaled,
+            &mb,
+            &vb,
+            &norm,
+            max_norm,
+            1.0 / loss_scale,
+            h,
+        )
+        .map_err(launch_err)?;
+        let res = (|| {
+            Ok(vec![
+                rel_err(&c.down(&pb)?, &p),
+                rel_err(&c.down(&mb)?, &m),
+                rel_err(&c.down(&vb)?, &v),
+            ])
+        })();
+        c.record(
+            "adamw_clipped",
+            format!("{n} parameters, scale 1024, clipped"),
+            res,
+        );
+    }
+    let _ = sync(client);
+    Ok(())
 }

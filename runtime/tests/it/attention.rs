@@ -10,7 +10,8 @@ use prior_runtime::buffer::Buf;
 use prior_runtime::check::rel_err;
 use prior_runtime::device::{run_on, DeviceInfo, DeviceKind, OnDevice};
 use prior_runtime::kernels::attention::{self, plan, Pass};
-use prior_runtime::reference::{self as cpu, AttnShape};
+use prior_runtime::kernels::AttnShape;
+use prior_runtime::reference as cpu;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -101,10 +102,10 @@ fn run_flash<R: Runtime, F: Host>(
     let qkv_b = up(qkv);
     let out = Buf::<R, F>::empty(client, s.tokens() * s.heads * s.head_dim);
     let lse = Buf::<R, f32>::empty(client, rows);
-    attention::attention_fwd(client, &qkv_b, &out, &lse, s);
+    attention::attention_fwd(client, &qkv_b, &out, &lse, s).unwrap();
     let delta = Buf::<R, f32>::empty(client, rows);
     let dqkv = Buf::<R, F>::empty(client, qkv.len());
-    attention::attention_bwd(client, &up(dout), &qkv_b, &out, &lse, &delta, &dqkv, s);
+    attention::attention_bwd(client, &up(dout), &qkv_b, &out, &lse, &delta, &dqkv, s).unwrap();
     Run {
         out: down(&out),
         lse: lse.download(client).expect("download"),

@@ -110,8 +110,8 @@ fn kernels_on_views_of_a_flat_buffer_match_separate_buffers() {
     use cubecl::prelude::*;
     use prior_runtime::buffer::Buf;
     use prior_runtime::device::OnDevice;
+    use prior_runtime::kernels::AdamW;
     use prior_runtime::kernels::{elementwise, optim};
-    use prior_runtime::reference::AdamW;
 
     struct ViewTest;
     impl OnDevice for ViewTest {
@@ -151,7 +151,8 @@ fn kernels_on_views_of_a_flat_buffer_match_separate_buffers() {
                 &flat_m.view(0, n1),
                 &flat_v.view(0, n1),
                 h,
-            );
+            )
+            .unwrap();
             optim::adamw(
                 &client,
                 &flat_p.view(off2, n2),
@@ -159,8 +160,9 @@ fn kernels_on_views_of_a_flat_buffer_match_separate_buffers() {
                 &flat_m.view(off2, n2),
                 &flat_v.view(off2, n2),
                 h2,
-            );
-            elementwise::gelu_fwd(&client, &flat_g.view(off2, n2), &flat_m.view(off2, n2));
+            )
+            .unwrap();
+            elementwise::gelu_fwd(&client, &flat_g.view(off2, n2), &flat_m.view(off2, n2)).unwrap();
             let got = flat_p.download(&client).unwrap();
             let got_view = flat_p.view(off2, n2).download(&client).unwrap();
             let gelu = flat_m.view(off2, n2).download(&client).unwrap();
@@ -199,4 +201,63 @@ fn kernels_on_views_of_a_flat_buffer_match_separate_buffers() {
         }
     }
     run_on(DeviceKind::Wgpu, ViewTest).unwrap();
+}
+
+/// Launchers refuse buffers that disagree with their shape, naming the
+/// kernel and the buffer, before anything runs: a row count that does not
+/// divide, a length that differs, an attention shape its buffers do not
+/// hold.
+#[test]
+fn launchers_refuse_buffers_that_do_not_fit_their_shape() {
+    use cubecl::prelude::*;
+    use prior_runtime::buffer::Buf;
+    use prior_runtime::device::OnDevice;
+    use prior_runtime::kernels::{attention, elementwise, layernorm, AttnShape};
+
+    struct ShapeTest;
+    impl OnDevice for ShapeTest {
+        type Output = Vec<String>;
+        fn run<R: Runtime>(
+            self,
+            client: ComputeClient<R>,
+            _: &prior_runtime::DeviceInfo,
+        ) -> Vec<String> {
+            let buf = |n: usize| Buf::<R, f32>::upload(&client, &vec![0.5; n]);
+            let (x, gamma, beta, y, stats) = (buf(10), buf(3), buf(3), buf(10), buf(6));
+            let s = AttnShape {
+                batch: 1,
+                seq: 4,
+                heads: 2,
+                head_dim: 8,
+                rotary_dims: 2,
+            };
+            let (qkv, out, lse) = (buf(s.qkv_len()), buf(4 * 2 * 8), buf(2 * 4));
+            vec![
+                layernorm::layernorm_fwd(&client, &x, &gamma, &beta, &y, &stats, 1e-5)
+                    .unwrap_err()
+                    .to_string(),
+                elementwise::gelu_fwd(&client, &x, &gamma)
+                    .unwrap_err()
+                    .to_string(),
+                attention::attention_fwd(&client, &qkv, &out, &buf(7), s)
+                    .unwrap_err()
+                    .to_string(),
+                // The same shapes, right this time, run.
+                attention::attention_fwd(&client, &qkv, &out, &lse, s)
+                    .map(|()| "ran".to_string())
+                    .unwrap_or_else(|e| e.to_string()),
+            ]
+        }
+    }
+    let got = run_on(DeviceKind::Wgpu, ShapeTest).unwrap();
+    assert_eq!(
+        got[0],
+        "kernel layernorm_fwd: x has 10 elements, not a whole number of rows of 3"
+    );
+    assert_eq!(got[1], "kernel gelu_fwd: x has 10 elements, expected 3");
+    assert_eq!(
+        got[2],
+        "kernel attention_fwd: lse has 7 elements, expected 8"
+    );
+    assert_eq!(got[3], "ran");
 }
