@@ -273,9 +273,9 @@ fn run_ingest(a: IngestArgs) -> Result<()> {
         r.documents, r.tokens, r.category, r.shards
     );
     println!(
-        "  input {} at {:.1} MB/s, {:.2} M tokens/s, {:.1} s",
+        "  input {} at {}/s, {:.2} M tokens/s, {:.1} s",
         HumanBytes(r.input_bytes),
-        r.input_mb_per_s,
+        HumanBytes((r.input_mb_per_s * 1e6) as u64),
         r.tokens_per_s / 1e6,
         r.seconds
     );

@@ -225,7 +225,13 @@ fn bench(a: BenchArgs) -> Result<()> {
         },
     };
     let bar = ui::count_bar(a.steps, "loader", a.json);
-    let r = bench_loader(&a.mix, &opts, &mut || bar.inc(1))?;
+    // Cleared after the timed pass, before the raw-zstd and resume runs.
+    let r = bench_loader(&a.mix, &opts, &mut || {
+        bar.inc(1);
+        if bar.position() >= a.steps {
+            bar.finish_and_clear();
+        }
+    })?;
     bar.finish_and_clear();
     if a.json {
         return ui::print_json(&r);

@@ -208,8 +208,11 @@ pub fn prepare(
         // Whatever an earlier run left is rebuilt: a half-built data.tmp,
         // data for another plan, and the experiment trained on it.
         for stale in [&tmp, &data, &out.join("experiment")] {
-            if stale.exists() {
-                std::fs::remove_dir_all(stale).map_err(io(stale))?;
+            match std::fs::remove_dir_all(stale) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io(stale)(e));
+                }
+                _ => {}
             }
         }
         build_data(&tmp, &plan, say)?;

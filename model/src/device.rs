@@ -36,7 +36,7 @@ use prior_runtime::device::DeviceMemory;
 use prior_runtime::kernels::matmul::Precision;
 use prior_runtime::kernels::AttnShape;
 use prior_runtime::kernels::{
-    attention, cross_entropy, elementwise, embedding, layernorm, matmul, rotary,
+    attention, cross_entropy, elementwise, embedding, gelu, layernorm, matmul, rotary,
 };
 use prior_runtime::{Result, RuntimeError};
 
@@ -985,8 +985,8 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
                 )
             })?;
             self.linear(&a.ln2_out, &lw.fc_w, None, &a.fc_pre, (n, c, 4 * c))?;
-            self.run("elementwise::bias_gelu_fwd", || {
-                elementwise::bias_gelu_fwd(cl, &a.fc_pre, &lw.fc_b, &a.fc_act)
+            self.run("gelu::bias_gelu_fwd", || {
+                gelu::bias_gelu_fwd(cl, &a.fc_pre, &lw.fc_b, &a.fc_act)
             })?;
             self.linear(&a.fc_act, &lw.proj_w, None, next, (n, 4 * c, c))?;
             self.run("elementwise::residual_add", || {
@@ -1042,8 +1042,8 @@ impl<R: Runtime, F: Float + CubeElement> DeviceModel<R, F> {
                 false,
                 false,
             )?;
-            self.run("elementwise::gelu_bias_bwd", || {
-                elementwise::gelu_bias_bwd(
+            self.run("gelu::gelu_bias_bwd", || {
+                gelu::gelu_bias_bwd(
                     cl,
                     &self.d_fc_act,
                     &a.fc_pre,

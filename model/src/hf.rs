@@ -142,12 +142,28 @@ impl GptNeoxConfig {
 /// Reads a GPTNeoX `config.json` and checks it is the architecture this
 /// crate implements.
 pub fn read_config(path: &Path) -> Result<ModelConfig> {
-    let c: GptNeoxConfig = serde_json::from_slice(&read(path)?).map_err(|e| {
+    let v: Value = serde_json::from_slice(&read(path)?).map_err(|e| {
         bad(
             path,
             format!("line {}, column {}: {e}", e.line(), e.column()),
         )
     })?;
+    // The sizes first, so that a wrong one is named (serde's own message
+    // for a float or a string where an integer belongs names no key).
+    for key in [
+        "num_hidden_layers",
+        "hidden_size",
+        "num_attention_heads",
+        "vocab_size",
+    ] {
+        if !v.get(key).is_some_and(|x| x.is_u64()) {
+            return Err(bad(
+                path,
+                format!("`{key}` is missing or not a positive integer"),
+            ));
+        }
+    }
+    let c: GptNeoxConfig = serde_json::from_value(v).map_err(|e| bad(path, e.to_string()))?;
     if let Some(t) = &c.model_type {
         if t != "gpt_neox" {
             return Err(bad(

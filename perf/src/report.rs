@@ -82,11 +82,17 @@ fn summarize(log: &MetricsLog) -> RunSummary {
         step_ms_p50: quantile(ms.clone(), 0.5),
         step_ms_p99: quantile(ms, 0.99),
         stall_share: if wall > 0.0 { waits / wall } else { f64::NAN },
-        first_loss: steps[0].loss as f64,
-        final_loss: steps[steps.len() - 1].loss as f64,
+        first_loss: loss_as_written(steps[0].loss),
+        final_loss: loss_as_written(steps[steps.len() - 1].loss),
         mfu_mean: (!mfus.is_empty()).then(|| mfus.iter().sum::<f64>() / mfus.len() as f64),
         heldout_evals: log.evals.len(),
     }
+}
+
+/// An f32 loss as the f64 its shortest decimal form reads as (5.4321, not
+/// 5.432099819183350): the value metrics.jsonl holds, for the JSON summary.
+fn loss_as_written(loss: f32) -> f64 {
+    loss.to_string().parse().unwrap_or(f64::NAN)
 }
 
 /// The three charts: throughput, stall share, and the training loss with

@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::buffer::{sync, Buf};
 use crate::error::Result;
 use crate::kernels::{
-    attention, attention_naive, cross_entropy, elementwise, embedding, layernorm, matmul, optim,
+    attention, attention_naive, cross_entropy, embedding, gelu, layernorm, matmul, optim,
 };
 use crate::kernels::{AdamW, AttnShape};
 
@@ -249,7 +249,7 @@ pub fn bench_kernels<R: Runtime>(
 
     let h4 = Buf::<R, f32>::empty_named(client, n * 4 * c, "h4 [batch*seq, 4*d_model] f32")?;
     let ms = time(client, reps, || {
-        elementwise::gelu_fwd(client, &y4, &h4)?;
+        gelu::gelu_fwd(client, &y4, &h4)?;
         Ok(())
     })?;
     push(

@@ -51,7 +51,7 @@ pub fn precision_of(name: &str) -> Precision {
 
 /// Every check [`run_checks`] records, by group (one check function per
 /// group), in the order they run.
-pub const GROUPS: [(&str, &[&str]); 9] = [
+pub const GROUPS: [(&str, &[&str]); 10] = [
     ("embedding", &["embedding_fwd", "embedding_bwd"]),
     ("layernorm", &["layernorm_fwd", "layernorm_bwd"]),
     (
@@ -63,17 +63,10 @@ pub const GROUPS: [(&str, &[&str]); 9] = [
             "matmul_bwd_tf32",
         ],
     ),
+    ("elementwise", &["bias_fwd", "bias_bwd", "residual_add"]),
     (
-        "elementwise",
-        &[
-            "gelu_fwd",
-            "gelu_bwd",
-            "bias_fwd",
-            "bias_bwd",
-            "bias_gelu_fwd",
-            "gelu_bias_bwd",
-            "residual_add",
-        ],
+        "gelu",
+        &["gelu_fwd", "gelu_bwd", "bias_gelu_fwd", "gelu_bias_bwd"],
     ),
     ("rotary", &["rotary_fwd", "rotary_bwd"]),
     ("attention", &["attention_fwd", "attention_bwd"]),
@@ -282,11 +275,12 @@ pub fn run_checks<R: Runtime>(client: &ComputeClient<R>, seed: u64) -> Vec<Kerne
         results: Vec::new(),
     };
     // In the order of GROUPS.
-    let runs: [CheckGroup<R>; 9] = [
+    let runs: [CheckGroup<R>; 10] = [
         kernels::embedding::check,
         kernels::layernorm::check,
         kernels::matmul::check,
         kernels::elementwise::check,
+        kernels::gelu::check,
         kernels::rotary::check,
         kernels::attention::check,
         kernels::cross_entropy::check,

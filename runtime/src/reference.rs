@@ -12,8 +12,9 @@
 
 pub use crate::kernels::attention::reference::{attention_bwd, attention_fwd};
 pub use crate::kernels::cross_entropy::reference::cross_entropy;
-pub use crate::kernels::elementwise::reference::{bias_add, bias_bwd, gelu_bwd, gelu_fwd};
+pub use crate::kernels::elementwise::reference::{bias_add, bias_bwd};
 pub use crate::kernels::embedding::reference::{embedding_bwd, embedding_fwd};
+pub use crate::kernels::gelu::reference::{gelu_bwd, gelu_fwd};
 pub use crate::kernels::layernorm::reference::{layernorm_bwd, layernorm_fwd};
 pub use crate::kernels::matmul::reference::matmul;
 pub use crate::kernels::optim::reference::{adamw, clip_scale, grad_norm};

@@ -168,6 +168,15 @@ fn rotary_settings_read_under_either_spelling() {
     let err = hf::read_config(&p).unwrap_err().to_string();
     assert!(err.contains("rotary_emb_base"), "{err}");
 
+    let mut float = base.clone();
+    float["hidden_size"] = serde_json::json!(64.0);
+    write(&float);
+    let err = hf::read_config(&p).unwrap_err().to_string();
+    assert!(
+        err.contains("`hidden_size` is missing or not a positive integer"),
+        "{err}"
+    );
+
     let mut null_act = base.clone();
     null_act["hidden_act"] = serde_json::Value::Null;
     write(&null_act);

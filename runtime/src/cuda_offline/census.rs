@@ -13,7 +13,9 @@ use cubecl::prelude::*;
 use crate::buffer::Buf;
 use crate::error::Result;
 use crate::kernels::matmul::{self, Precision};
-use crate::kernels::{attention, cross_entropy, elementwise, embedding, layernorm, optim, rotary};
+use crate::kernels::{
+    attention, cross_entropy, elementwise, embedding, gelu, layernorm, optim, rotary,
+};
 use crate::kernels::{AdamW, AttnShape};
 
 /// The shapes of one micro-batch of a GPT-NeoX-style transformer.
@@ -93,8 +95,8 @@ pub fn launch_step_kernels<R: Runtime, F: Float + CubeElement>(
     attention::attention_fwd(client, &qkv, &y, &lse, shape)?;
     linear(&y, &x, &dh, &dx, c, c)?;
     linear(&x, &u, &du, &dx, c, s.d_ff)?;
-    elementwise::gelu_fwd(client, &u, &gact)?;
-    elementwise::gelu_bwd(client, &du, &u, &gact)?;
+    gelu::gelu_fwd(client, &u, &gact)?;
+    gelu::gelu_bwd(client, &du, &u, &gact)?;
     linear(&gact, &x, &dh, &du, s.d_ff, c)?;
     elementwise::axpy(client, &h, &x, 1.0)?;
     matmul::matmul(

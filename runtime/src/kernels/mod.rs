@@ -15,6 +15,7 @@ pub mod attention_naive;
 pub mod cross_entropy;
 pub mod elementwise;
 pub mod embedding;
+pub mod gelu;
 pub mod layernorm;
 pub mod matmul;
 pub mod optim;

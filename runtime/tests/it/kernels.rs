@@ -111,7 +111,7 @@ fn kernels_on_views_of_a_flat_buffer_match_separate_buffers() {
     use prior_runtime::buffer::Buf;
     use prior_runtime::device::OnDevice;
     use prior_runtime::kernels::AdamW;
-    use prior_runtime::kernels::{elementwise, optim};
+    use prior_runtime::kernels::{gelu, optim};
 
     struct ViewTest;
     impl OnDevice for ViewTest {
@@ -162,7 +162,7 @@ fn kernels_on_views_of_a_flat_buffer_match_separate_buffers() {
                 h2,
             )
             .unwrap();
-            elementwise::gelu_fwd(&client, &flat_g.view(off2, n2), &flat_m.view(off2, n2)).unwrap();
+            gelu::gelu_fwd(&client, &flat_g.view(off2, n2), &flat_m.view(off2, n2)).unwrap();
             let got = flat_p.download(&client).unwrap();
             let got_view = flat_p.view(off2, n2).download(&client).unwrap();
             let gelu = flat_m.view(off2, n2).download(&client).unwrap();
@@ -212,7 +212,7 @@ fn launchers_refuse_buffers_that_do_not_fit_their_shape() {
     use cubecl::prelude::*;
     use prior_runtime::buffer::Buf;
     use prior_runtime::device::OnDevice;
-    use prior_runtime::kernels::{attention, elementwise, layernorm, AttnShape};
+    use prior_runtime::kernels::{attention, gelu, layernorm, AttnShape};
 
     struct ShapeTest;
     impl OnDevice for ShapeTest {
@@ -236,9 +236,7 @@ fn launchers_refuse_buffers_that_do_not_fit_their_shape() {
                 layernorm::layernorm_fwd(&client, &x, &gamma, &beta, &y, &stats, 1e-5)
                     .unwrap_err()
                     .to_string(),
-                elementwise::gelu_fwd(&client, &x, &gamma)
-                    .unwrap_err()
-                    .to_string(),
+                gelu::gelu_fwd(&client, &x, &gamma).unwrap_err().to_string(),
                 attention::attention_fwd(&client, &qkv, &out, &buf(7), s)
                     .unwrap_err()
                     .to_string(),
